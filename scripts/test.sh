@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The whole test suite: ruff, mypy, then pytest (unit, property, reference-data, doctest, DDP and Trainer tests).
+# Extra arguments go to pytest, e.g. `bash scripts/test.sh -m "not slow and not ddp"`.
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+ruff check lightning_evalkit tests examples benchmarks
+ruff format --check lightning_evalkit tests examples benchmarks
+mypy
+python -m pytest -n 2 --dist loadgroup "$@"
