@@ -18,7 +18,6 @@ import threading
 import time
 from collections.abc import Callable
 
-import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
 from torchmetrics.classification import BinaryAUROC
@@ -126,7 +125,7 @@ def main() -> None:
             ("scikit-learn roc_auc_score", _sklearn_run(preds, target)),
         ],
     }
-    print(f"\n| mode | implementation | time (s) | ours faster by | peak RSS growth (MiB) | state (MiB) | AUC |")
+    print("\n| mode | implementation | time (s) | ours faster by | peak RSS growth (MiB) | state (MiB) | AUC |")
     print("|---|---|---:|---:|---:|---:|---:|")
     for mode, runs in groups.items():
         results = [(name, *_measure(run, args.repeats)) for name, run in runs]

@@ -2,7 +2,7 @@
 # The whole test suite: ruff, mypy, then pytest (unit, property, reference-data, doctest, DDP and Trainer tests).
 # Extra arguments go to pytest, e.g. `bash scripts/test.sh -m "not slow and not ddp"`.
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
-ruff check lightning_evalkit tests examples benchmarks
-ruff format --check lightning_evalkit tests examples benchmarks
+ruff check .
+ruff format --check .
 mypy
 python -m pytest -n 2 --dist loadgroup "$@"

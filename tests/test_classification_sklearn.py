@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import warnings
 
 import numpy as np
@@ -25,7 +26,7 @@ def _scores(rng: np.random.Generator, shape: tuple[int, ...], ties: bool) -> np.
 def _split_update(metric, preds: torch.Tensor, target: torch.Tensor, cuts: list[int]):
     """Feed the data in consecutive chunks cut at ``cuts`` (sorted positions), then compute."""
     bounds = [0, *sorted(c % (len(target) + 1) for c in cuts), len(target)]
-    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+    for lo, hi in itertools.pairwise(bounds):
         metric.update(preds[lo:hi], target[lo:hi])
     return metric.compute()
 
