@@ -34,7 +34,7 @@ from lightning_evalkit.functional.confusion import (
     _confusion_update,
     _sensitivity_compute,
     _specificity_compute,
-    check_zero_division,
+    check_rate_args,
     confusion_shape,
 )
 from lightning_evalkit.functional.curves import (
@@ -104,8 +104,7 @@ class Sensitivity(_ConfusionMetric):
     higher_is_better = True
 
     def __init__(self, task: str, *, average: str = "macro", zero_division: float | str = 0.0, **kwargs: Any):
-        check_choice("average", average, AVERAGES)
-        check_zero_division(zero_division)
+        check_rate_args(average, zero_division)
         super().__init__(task, **kwargs)
         self.average, self.zero_division = average, zero_division
 
@@ -130,8 +129,7 @@ class Specificity(_ConfusionMetric):
     higher_is_better = True
 
     def __init__(self, task: str, *, average: str = "macro", zero_division: float | str = 0.0, **kwargs: Any):
-        check_choice("average", average, AVERAGES)
-        check_zero_division(zero_division)
+        check_rate_args(average, zero_division)
         super().__init__(task, **kwargs)
         self.average, self.zero_division = average, zero_division
 

@@ -121,8 +121,9 @@ def _confusion_matrix_compute(confmat: Tensor, normalize: str | None) -> Tensor:
     return (counts / total).nan_to_num(0.0)
 
 
-def check_zero_division(zero_division: float | str) -> None:
-    """Validate ``zero_division``: 0.0, 1.0 or "nan" (undefined classes left out of averages)."""
+def check_rate_args(average: str, zero_division: float | str) -> None:
+    """Validate the arguments of sensitivity and specificity: ``average`` and ``zero_division``."""
+    check_choice("average", average, AVERAGES)
     check_choice("zero_division", zero_division, ZERO_DIVISIONS)
 
 
@@ -212,8 +213,7 @@ def sensitivity(
         >>> sensitivity(torch.tensor([0.9, 0.2, 0.6, 0.4]), torch.tensor([1, 0, 0, 1]), task="binary")
         tensor(0.5000, dtype=torch.float64)
     """
-    check_choice("average", average, AVERAGES)
-    check_zero_division(zero_division)
+    check_rate_args(average, zero_division)
     confmat, _ = _confusion_from_preds(
         preds, target, task, threshold, num_classes, num_labels, ignore_index, input_format
     )
@@ -244,8 +244,7 @@ def specificity(
         >>> specificity(torch.tensor([0.9, 0.2, 0.6, 0.4]), torch.tensor([1, 0, 0, 1]), task="binary")
         tensor(0.5000, dtype=torch.float64)
     """
-    check_choice("average", average, AVERAGES)
-    check_zero_division(zero_division)
+    check_rate_args(average, zero_division)
     confmat, _ = _confusion_from_preds(
         preds, target, task, threshold, num_classes, num_labels, ignore_index, input_format
     )
