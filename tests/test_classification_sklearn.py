@@ -325,3 +325,26 @@ def test_float32_scores_are_thresholded_with_float64_meaning(seed, pick):
         counts = F.curve_counts(torch.from_numpy(s32), torch.from_numpy(y), task="binary", thresholds=grid)[0]
         index = grid.index(threshold)
         assert int(counts.tp[index] + counts.fp[index]) == int(predicted.sum())
+
+
+@SETTINGS
+@given(multi_case, st.sampled_from([None, 7]))
+def test_multilabel_ignore_index_drops_only_those_entries(case, thresholds):
+    seed, labels, n, ties, cuts = case
+    rng = np.random.default_rng(seed)
+    y, p = rng.integers(0, 2, (n + 4, labels)), _scores(rng, (n + 4, labels), ties)
+    y[:2], y[2:4] = 0, 1
+    ignored = rng.random(y.shape) < 0.3
+    ignored[:4] = False
+    y_masked = np.where(ignored, -1, y)
+    metric = ek.ROC(task="multilabel", num_labels=labels, ignore_index=-1, thresholds=thresholds)
+    fprs, tprs, _ = _split_update(metric, torch.from_numpy(p), torch.from_numpy(y_masked), cuts)
+    for j in range(labels):
+        kept = ~ignored[:, j]
+        reference = ek.ROC(task="binary", thresholds=thresholds)
+        reference.update(torch.from_numpy(p[kept, j]), torch.from_numpy(y[kept, j]))
+        ref_fpr, ref_tpr, _ = reference.compute()
+        torch.testing.assert_close(fprs[j], ref_fpr)
+        torch.testing.assert_close(tprs[j], ref_tpr)
+        if thresholds is None:
+            np.testing.assert_allclose(fprs[j].numpy(), skm.roc_curve(y[kept, j], p[kept, j])[0], atol=1e-12)
