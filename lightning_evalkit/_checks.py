@@ -42,18 +42,14 @@ def check_positive_int(name: str, value: Any, minimum: int = 1) -> None:
 def check_tensor(name: str, value: Any, where: str = "") -> Tensor:
     """Raise TypeError unless ``value`` is a tensor; return it."""
     if not isinstance(value, Tensor):
-        raise TypeError(
-            f"Expected `{name}`{_where(where)} to be a torch.Tensor, but got {type(value).__name__}."
-        )
+        raise TypeError(f"Expected `{name}`{_where(where)} to be a torch.Tensor, but got {type(value).__name__}.")
     return value
 
 
 def check_floating(name: str, value: Tensor, where: str = "") -> None:
     """Raise TypeError unless ``value`` has a floating-point dtype."""
     if not value.is_floating_point():
-        raise TypeError(
-            f"Expected `{name}`{_where(where)} to have a floating-point dtype, but got {value.dtype}."
-        )
+        raise TypeError(f"Expected `{name}`{_where(where)} to have a floating-point dtype, but got {value.dtype}.")
 
 
 def check_integer(name: str, value: Tensor, where: str = "") -> None:
@@ -93,6 +89,4 @@ def check_range(name: str, value: Tensor, low: float, high: float, where: str = 
     lo, hi = value.min(), value.max()
     if bool(lo < low) or bool(hi > high):
         bad = lo if bool(lo < low) else hi
-        raise ValueError(
-            f"Expected `{name}`{_where(where)} to lie in [{low:g}, {high:g}], but got {bad.item():g}."
-        )
+        raise ValueError(f"Expected `{name}`{_where(where)} to lie in [{low:g}, {high:g}], but got {bad.item():g}.")

@@ -1,3 +1,23 @@
 """Functional twins of the metric classes: the same code, run on one batch of data."""
 
-__all__: list[str] = []
+from lightning_evalkit.functional.confusion import confusion_matrix, sensitivity, specificity
+from lightning_evalkit.functional.curves import (
+    ThresholdCounts,
+    precision_recall_from_counts,
+    roc_from_counts,
+    youden_threshold,
+)
+from lightning_evalkit.functional.roc import auroc, curve_counts, roc
+
+__all__ = [
+    "ThresholdCounts",
+    "auroc",
+    "confusion_matrix",
+    "curve_counts",
+    "precision_recall_from_counts",
+    "roc",
+    "roc_from_counts",
+    "sensitivity",
+    "specificity",
+    "youden_threshold",
+]

@@ -1,0 +1,188 @@
+"""Argument checks and batch formatting shared by every classification metric.
+
+Formatting validates one batch completely and returns flat tensors; it never touches metric state, so the
+classes call it before they change anything.
+
+Layouts after formatting (M = number of scored elements):
+    binary:     scores (M,),   target (M,)    in {0, 1}; ignore_index entries dropped
+    multiclass: scores (M, C), target (M,)    in [0, C); ignore_index entries dropped
+    multilabel: scores (M, L), target (M, L)  in {0, 1}, or -1 where target was ignore_index
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+from lightning_evalkit._checks import (
+    check_choice,
+    check_finite,
+    check_integer,
+    check_positive_int,
+    check_range,
+    check_same_shape,
+    check_tensor,
+    format_shape,
+)
+
+Task = Literal["binary", "multiclass", "multilabel"]
+TASKS = ("binary", "multiclass", "multilabel")
+AVERAGES = ("macro", "micro", "weighted", "none")
+INPUT_FORMATS = ("probs", "logits")
+
+
+def check_classification_args(
+    task: str, num_classes: int | None, num_labels: int | None, ignore_index: int | None, input_format: str
+) -> int:
+    """Validate the arguments every classification metric takes.
+
+    Returns:
+        The number of score columns: 1 for binary, ``num_classes`` or ``num_labels`` otherwise.
+    """
+    check_choice("task", task, TASKS)
+    check_choice("input_format", input_format, INPUT_FORMATS)
+    if ignore_index is not None and (isinstance(ignore_index, bool) or not isinstance(ignore_index, int)):
+        raise TypeError(f"Expected `ignore_index` to be an int or None, but got {type(ignore_index).__name__}.")
+    if task == "binary":
+        return 1
+    name, value = ("num_classes", num_classes) if task == "multiclass" else ("num_labels", num_labels)
+    if value is None:
+        raise ValueError(f"Expected `{name}` (an int >= 2) with task={task!r}, but got None.")
+    check_positive_int(name, value, minimum=2)
+    return value
+
+
+def check_threshold(threshold: float) -> float:
+    """Validate a decision threshold: a float in [0, 1]; a score ``>= threshold`` is positive."""
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
+        raise TypeError(f"Expected `threshold` to be a float in [0, 1], but got {type(threshold).__name__}.")
+    if not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"Expected `threshold` to be a float in [0, 1], but got {threshold}.")
+    return float(threshold)
+
+
+def _check_target_values(target: Tensor, high: int, ignore_index: int | None) -> None:
+    valid = (target >= 0) & (target < high)
+    if ignore_index is not None:
+        valid |= target == ignore_index
+    if not bool(valid.all()):
+        bad = int(target[~valid][0])
+        allowed = "0 and 1" if high == 2 else f"class indices in [0, {high - 1}]"
+        if ignore_index is not None:
+            allowed += f" (or ignore_index={ignore_index})"
+        raise ValueError(f"Expected `target` to contain only {allowed}, but got {bad}.")
+
+
+def _scores_from_preds(preds: Tensor, input_format: str, class_dim: int | None) -> Tensor:
+    """Turn validated float preds into float64 probabilities (logits through sigmoid or softmax)."""
+    check_finite("preds", preds)
+    scores = preds.to(torch.float64)
+    if input_format == "logits":
+        return scores.softmax(class_dim) if class_dim is not None else scores.sigmoid()
+    check_range("preds", scores, 0.0, 1.0, where="(probabilities; pass input_format='logits' for raw scores)")
+    return scores
+
+
+def _check_preds_tensor(preds: object, target: object) -> tuple[Tensor, Tensor]:
+    preds = check_tensor("preds", preds)
+    target = check_tensor("target", target)
+    check_integer("target", target)
+    if preds.is_complex():
+        raise TypeError(f"Expected `preds` to have a floating-point dtype, but got {preds.dtype}.")
+    return preds, target
+
+
+def _as_float(preds: Tensor) -> Tensor:
+    # integer or bool preds are hard 0/1 predictions: scores of exactly 0 or 1
+    return preds if preds.is_floating_point() else preds.to(torch.float32)
+
+
+def _class_last(x: Tensor, columns: int) -> Tensor:
+    """(N, C, ...) -> (N * ..., C)."""
+    return x.movedim(1, -1).reshape(-1, columns)
+
+
+def format_scores(
+    preds: object, target: object, task: str, columns: int, ignore_index: int | None, input_format: str
+) -> tuple[Tensor, Tensor]:
+    """Validate one batch of scores and return ``(scores, target)`` in the flat layout of this module."""
+    preds, target = _check_preds_tensor(preds, target)
+    if task == "multiclass":
+        if not preds.is_floating_point():
+            raise TypeError(f"Expected `preds` to have a floating-point dtype, but got {preds.dtype}.")
+        _check_multiclass_shape(preds, target, columns)
+        _check_target_values(target, columns, ignore_index)
+        scores, flat_target = _class_last(preds, columns), target.reshape(-1)
+        keep = None if ignore_index is None else flat_target != ignore_index
+        scores = _scores_from_preds(scores if keep is None else scores[keep], input_format, class_dim=-1)
+        return scores, (flat_target if keep is None else flat_target[keep]).long()
+    check_same_shape("preds", preds, "target", target)
+    if task == "multilabel":
+        _check_multilabel_shape(preds, columns)
+    _check_target_values(target, 2, ignore_index)
+    if task == "multilabel":
+        scores, flat_target = _class_last(_as_float(preds), columns), _class_last(target, columns).long()
+        if ignore_index is not None:
+            flat_target = flat_target.masked_fill(flat_target == ignore_index, -1)
+        return _scores_from_preds(scores, input_format, class_dim=None), flat_target
+    scores, flat_target = _as_float(preds).reshape(-1), target.reshape(-1).long()
+    if ignore_index is not None:
+        keep = flat_target != ignore_index
+        scores, flat_target = scores[keep], flat_target[keep]
+    return _scores_from_preds(scores, input_format, class_dim=None), flat_target
+
+
+def format_labels(
+    preds: object,
+    target: object,
+    task: str,
+    columns: int,
+    ignore_index: int | None,
+    input_format: str,
+    threshold: float,
+) -> tuple[Tensor, Tensor]:
+    """Validate one batch and return hard ``(predicted, target)`` labels in the flat layout of this module.
+
+    Binary and multilabel scores are positive iff ``score >= threshold``; multiclass takes the arg-max of the
+    scores, or accepts integer class predictions shaped like ``target``.
+    """
+    if task == "multiclass" and isinstance(preds, Tensor) and not preds.is_floating_point():
+        _, target_t = _check_preds_tensor(preds, target)
+        check_same_shape("preds", preds, "target", target_t)
+        _check_target_values(target_t, columns, ignore_index)
+        _check_predicted_classes(preds, columns)
+        predicted, flat_target = preds.reshape(-1).long(), target_t.reshape(-1).long()
+        if ignore_index is not None:
+            keep = flat_target != ignore_index
+            predicted, flat_target = predicted[keep], flat_target[keep]
+        return predicted, flat_target
+    scores, flat_target = format_scores(preds, target, task, columns, ignore_index, input_format)
+    if task == "multiclass":
+        return scores.argmax(dim=-1), flat_target
+    return (scores >= threshold).long(), flat_target
+
+
+def _check_predicted_classes(preds: Tensor, columns: int) -> None:
+    if preds.numel() and (bool(preds.min() < 0) or bool(preds.max() >= columns)):
+        bad = int(preds[(preds < 0) | (preds >= columns)][0])
+        raise ValueError(f"Expected integer `preds` to contain class indices in [0, {columns - 1}], but got {bad}.")
+
+
+def _check_multiclass_shape(preds: Tensor, target: Tensor, columns: int) -> None:
+    expected = (target.shape[0], columns, *target.shape[1:]) if target.ndim else None
+    if expected is None or tuple(preds.shape) != expected:
+        want = format_shape(expected) if expected is not None else "(N, C, ...)"
+        raise ValueError(
+            f"Expected `preds` to have shape {want} (N, C, ...) for target of shape "
+            f"{format_shape(target.shape)} and num_classes={columns}, but got {format_shape(preds.shape)}."
+        )
+
+
+def _check_multilabel_shape(preds: Tensor, columns: int) -> None:
+    if preds.ndim < 2 or preds.shape[1] != columns:
+        raise ValueError(
+            f"Expected `preds` and `target` to have shape (N, {columns}, ...) for num_labels={columns}, "
+            f"but got {format_shape(preds.shape)}."
+        )

@@ -1,0 +1,279 @@
+"""Threshold curves: confusion counts at every threshold, ROC, precision-recall, ROC-AUC, Youden's J.
+
+Two modes share one representation, :class:`ThresholdCounts`:
+
+- exact (``thresholds=None``): the state is every score; counts are taken at each distinct score, so the
+  ROC curve and its AUC equal scikit-learn's, ties included;
+- binned (``thresholds=`` int, list or tensor): the state is a histogram of shape (C, 2, T + 1) counting each
+  class's negatives and positives by how many thresholds their score reaches; memory is O(T x C) whatever
+  the number of samples, and one update is a single searchsorted + bincount pass.
+
+A score is positive at threshold ``t`` iff ``score >= t``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+from torch.nn.functional import one_hot
+
+from lightning_evalkit._checks import check_finite, check_range, format_shape
+
+
+class ThresholdCounts(NamedTuple):
+    """Confusion counts of one class (one-vs-rest) at each threshold; positive iff ``score >= threshold``.
+
+    All fields are 1-D tensors of the same length T: ``thresholds`` ascending float64, counts int64.
+    """
+
+    thresholds: Tensor
+    tp: Tensor
+    fp: Tensor
+    tn: Tensor
+    fn: Tensor
+
+
+def resolve_thresholds(thresholds: int | list[float] | Tensor | None) -> Tensor | None:
+    """Turn the ``thresholds`` argument into a sorted float64 tensor, or None for exact mode.
+
+    An int T gives T evenly spaced thresholds from 0 to 1; a list or tensor must be 1-D, strictly increasing
+    and within [0, 1].
+
+    Example:
+        >>> resolve_thresholds(5)
+        tensor([0.0000, 0.2500, 0.5000, 0.7500, 1.0000], dtype=torch.float64)
+    """
+    if thresholds is None:
+        return None
+    if isinstance(thresholds, int) and not isinstance(thresholds, bool):
+        if thresholds < 2:
+            raise ValueError(f"Expected `thresholds` as an int to be >= 2, but got {thresholds}.")
+        return torch.linspace(0, 1, thresholds, dtype=torch.float64)
+    if isinstance(thresholds, (list, tuple)):
+        thresholds = torch.tensor(thresholds, dtype=torch.float64)
+    if not isinstance(thresholds, Tensor) or not thresholds.is_floating_point():
+        got = thresholds.dtype if isinstance(thresholds, Tensor) else type(thresholds).__name__
+        raise TypeError(f"Expected `thresholds` to be None, an int, a list of floats or a float tensor, but got {got}.")
+    if thresholds.ndim != 1 or thresholds.numel() < 2:
+        raise ValueError(
+            f"Expected `thresholds` to be 1-D with at least 2 values, but got {format_shape(thresholds.shape)}."
+        )
+    check_finite("thresholds", thresholds)
+    check_range("thresholds", thresholds, 0.0, 1.0)
+    if not bool((thresholds[1:] > thresholds[:-1]).all()):
+        raise ValueError(f"Expected `thresholds` to be strictly increasing, but got {thresholds.tolist()}.")
+    return thresholds.to(torch.float64)
+
+
+def _binned_update(scores: Tensor, target: Tensor, task: str, columns: int, thresholds: Tensor) -> Tensor:
+    """Histogram (C, 2, T + 1): [class, is_positive, number of thresholds the score reaches]."""
+    n_bins = thresholds.numel() + 1
+    reached = torch.searchsorted(thresholds, scores.contiguous(), right=True)
+    if task == "binary":
+        flat = target * n_bins + reached
+    else:
+        classes = torch.arange(columns, device=scores.device)
+        positive = (target.unsqueeze(1) == classes) if task == "multiclass" else target
+        flat = (classes * 2 + positive) * n_bins + reached
+        if task == "multilabel":
+            flat = flat[target >= 0]
+    counts = torch.bincount(flat.reshape(-1), minlength=columns * 2 * n_bins)
+    return counts.reshape(columns, 2, n_bins)
+
+
+def _binned_counts(histogram: Tensor, thresholds: Tensor) -> list[ThresholdCounts]:
+    """Counts at each threshold from the histogram: bins above j are the scores >= thresholds[j]."""
+    at_or_above = histogram.flip(-1).cumsum(-1).flip(-1)
+    totals = at_or_above[..., :1]
+    reached = at_or_above[..., 1:]
+    tp, fp = reached[:, 1], reached[:, 0]
+    fn, tn = totals[:, 1] - tp, totals[:, 0] - fp
+    return [ThresholdCounts(thresholds, tp[c], fp[c], tn[c], fn[c]) for c in range(histogram.shape[0])]
+
+
+def _exact_counts(scores: Tensor, positive: Tensor) -> ThresholdCounts:
+    """Counts at each distinct score of one binary problem."""
+    sorted_scores, order = torch.sort(scores)
+    is_positive = positive[order].long()
+    total = sorted_scores.numel()
+    starts_run = torch.ones(total, dtype=torch.bool, device=scores.device)
+    starts_run[1:] = sorted_scores[1:] != sorted_scores[:-1]
+    starts = starts_run.nonzero().squeeze(1)
+    positives_below = (is_positive.cumsum(0) - is_positive)[starts]
+    n_positive = is_positive.sum()
+    tp = n_positive - positives_below
+    fp = (total - starts) - tp
+    return ThresholdCounts(sorted_scores[starts], tp, fp, (total - n_positive) - fp, n_positive - tp)
+
+
+def _class_problems(scores: Tensor, target: Tensor, task: str, columns: int) -> list[tuple[Tensor, Tensor]]:
+    """One-vs-rest (scores, is_positive) per class from the exact state."""
+    if task == "binary":
+        return [(scores, target == 1)]
+    if task == "multiclass":
+        return [(scores[:, c], target == c) for c in range(columns)]
+    problems = []
+    for c in range(columns):
+        kept = target[:, c] >= 0
+        problems.append((scores[kept, c], target[kept, c] == 1))
+    return problems
+
+
+def _micro_counts(state: tuple[Tensor, ...], task: str, columns: int, thresholds: Tensor | None) -> ThresholdCounts:
+    """Counts of the pooled problem: every (sample, class) pair is one binary decision."""
+    if thresholds is not None:
+        return _binned_counts(state[0].sum(0, keepdim=True), thresholds)[0]
+    scores, target = state
+    if task == "multiclass":
+        return _exact_counts(scores.reshape(-1), one_hot(target, columns).reshape(-1) == 1)
+    kept = target >= 0
+    return _exact_counts(scores[kept], target[kept] == 1)
+
+
+def _curve_counts_compute(
+    state: tuple[Tensor, ...], task: str, columns: int, thresholds: Tensor | None
+) -> list[ThresholdCounts]:
+    """Per-class counts from the state: ``(histogram,)`` when binned, ``(scores, target)`` when exact."""
+    if thresholds is not None:
+        return _binned_counts(state[0], thresholds)
+    scores, target = state
+    return [_exact_counts(s, p) for s, p in _class_problems(scores, target, task, columns)]
+
+
+def roc_from_counts(counts: ThresholdCounts, drop_intermediate: bool = True) -> tuple[Tensor, Tensor, Tensor]:
+    """ROC curve from threshold counts, ordered as scikit-learn's ``roc_curve`` orders it.
+
+    Args:
+        counts: counts of one class.
+        drop_intermediate: drop points that lie on a straight line between their neighbours (scikit-learn's
+            default); the area under the curve does not change.
+
+    Returns:
+        ``(fpr, tpr, thresholds)``, float64. Thresholds decrease and start at ``inf``, where fpr = tpr = 0;
+        fpr and tpr increase. fpr (tpr) is NaN, with a warning, when there is no negative (positive) sample.
+
+    Example:
+        >>> import torch
+        >>> from lightning_evalkit.functional import curve_counts
+        >>> scores = torch.tensor([0.1, 0.4, 0.35, 0.8], dtype=torch.float64)
+        >>> counts = curve_counts(scores, torch.tensor([0, 0, 1, 1]), task="binary")
+        >>> fpr, tpr, thresholds = roc_from_counts(counts[0])
+        >>> fpr.tolist(), tpr.tolist(), thresholds.tolist()
+        ([0.0, 0.0, 0.5, 0.5, 1.0], [0.0, 0.5, 0.5, 1.0, 1.0], [inf, 0.8, 0.4, 0.35, 0.1])
+    """
+    tps, fps, thresholds = counts.tp.flip(0), counts.fp.flip(0), counts.thresholds.flip(0)
+    if drop_intermediate and tps.numel() > 2:
+        keep = torch.ones_like(tps, dtype=torch.bool)
+        keep[1:-1] = (tps.diff(n=2) != 0) | (fps.diff(n=2) != 0)
+        tps, fps, thresholds = tps[keep], fps[keep], thresholds[keep]
+    zero = tps.new_zeros(1)
+    tps, fps = torch.cat([zero, tps]).double(), torch.cat([zero, fps]).double()
+    thresholds = torch.cat([thresholds.new_full((1,), float("inf")), thresholds])
+    n_pos, n_neg = _totals(counts)
+    if n_neg == 0:
+        warnings.warn("No negative samples: the false-positive rate is undefined (NaN).", stacklevel=2)
+    if n_pos == 0:
+        warnings.warn("No positive samples: the true-positive rate is undefined (NaN).", stacklevel=2)
+    return (
+        fps / n_neg if n_neg else fps * float("nan"),
+        tps / n_pos if n_pos else tps * float("nan"),
+        thresholds,
+    )
+
+
+def precision_recall_from_counts(counts: ThresholdCounts) -> tuple[Tensor, Tensor, Tensor]:
+    """Precision-recall curve from threshold counts, as scikit-learn's ``precision_recall_curve`` returns it.
+
+    Returns:
+        ``(precision, recall, thresholds)``, float64. Thresholds increase; precision and recall have one more
+        element than thresholds, the final point (precision 1, recall 0). Precision is 0 where nothing is
+        predicted positive; recall is 1 everywhere when there is no positive sample.
+
+    Example:
+        >>> import torch
+        >>> from lightning_evalkit.functional import curve_counts
+        >>> scores = torch.tensor([0.1, 0.4, 0.35, 0.8], dtype=torch.float64)
+        >>> counts = curve_counts(scores, torch.tensor([0, 0, 1, 1]), task="binary")
+        >>> precision, recall, thresholds = precision_recall_from_counts(counts[0])
+        >>> precision.tolist(), recall.tolist(), thresholds.tolist()
+        ([0.5, 0.6666666666666666, 0.5, 1.0, 1.0], [1.0, 1.0, 0.5, 0.5, 0.0], [0.1, 0.35, 0.4, 0.8])
+    """
+    tp, predicted = counts.tp.double(), (counts.tp + counts.fp).double()
+    precision = torch.where(predicted > 0, tp / predicted.clamp_min(1), torch.zeros_like(tp))
+    n_pos, _ = _totals(counts)
+    recall = tp / n_pos if n_pos else torch.ones_like(tp)
+    one = tp.new_ones(1)
+    return torch.cat([precision, one]), torch.cat([recall, one * 0]), counts.thresholds
+
+
+def youden_threshold(fpr: Tensor, tpr: Tensor, thresholds: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """The ROC point maximising Youden's J = sensitivity + specificity - 1 (the point nearest the top-left).
+
+    Ties go to the first point in the given order (the highest threshold for scikit-learn's ordering).
+
+    Returns:
+        ``(threshold, sensitivity, specificity)`` at that point.
+
+    Example:
+        >>> import torch
+        >>> youden_threshold(torch.tensor([0.0, 0.0, 0.5, 1.0]), torch.tensor([0.0, 0.5, 1.0, 1.0]),
+        ...                  torch.tensor([float("inf"), 0.8, 0.4, 0.1]))
+        (tensor(0.8000), tensor(0.5000), tensor(1.))
+    """
+    best = torch.argmax(tpr - fpr)
+    return thresholds[best], tpr[best], 1 - fpr[best]
+
+
+def _totals(counts: ThresholdCounts) -> tuple[int, int]:
+    if counts.tp.numel() == 0:
+        return 0, 0
+    return int(counts.tp[0] + counts.fn[0]), int(counts.fp[0] + counts.tn[0])
+
+
+def _auc_from_counts(counts: ThresholdCounts) -> Tensor:
+    """Trapezoidal area under the ROC curve of one class; NaN when a class is absent."""
+    n_pos, n_neg = _totals(counts)
+    if n_pos == 0 or n_neg == 0:
+        return torch.tensor(float("nan"), dtype=torch.float64)
+    zero = counts.tp.new_zeros(1)
+    tpr = torch.cat([zero, counts.tp.flip(0)]).double() / n_pos
+    fpr = torch.cat([zero, counts.fp.flip(0)]).double() / n_neg
+    return torch.trapezoid(tpr, fpr)
+
+
+def _auroc_compute(per_class: list[ThresholdCounts], micro: ThresholdCounts | None, task: str, average: str) -> Tensor:
+    """Reduce per-class AUCs; NaN classes (one class present) are left out of macro and weighted means."""
+    if task != "binary" and average == "micro":
+        assert micro is not None
+        return _warn_if_undefined(_auc_from_counts(micro).unsqueeze(0), "the pooled (micro) problem")[0]
+    aucs = _warn_if_undefined(torch.stack([_auc_from_counts(c) for c in per_class]), "classes")
+    if task == "binary":
+        return aucs[0]
+    if average == "none":
+        return aucs
+    defined = ~aucs.isnan()
+    if not bool(defined.any()):
+        return torch.tensor(float("nan"), dtype=torch.float64)
+    if not bool(defined.all()):
+        warnings.warn(
+            f"AUROC: {average} average taken over the {int(defined.sum())} classes where it is defined.",
+            stacklevel=3,
+        )
+    weights = (
+        torch.stack([c.tp[0] + c.fn[0] for c in per_class]).double() if average == "weighted" else torch.ones_like(aucs)
+    )
+    weights = weights * defined
+    return (aucs.nan_to_num() * weights).sum() / weights.sum()
+
+
+def _warn_if_undefined(aucs: Tensor, what: str) -> Tensor:
+    undefined = aucs.isnan()
+    if bool(undefined.any()):
+        where = (
+            f" for classes {undefined.nonzero().flatten().tolist()}" if what == "classes" and aucs.numel() > 1 else ""
+        )
+        warnings.warn(f"AUROC is undefined (NaN){where}: only one class is present in the target.", stacklevel=4)
+    return aucs

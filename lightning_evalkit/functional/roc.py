@@ -1,0 +1,155 @@
+"""Functional ROC, ROC-AUC and threshold counts: the same update and compute code the classes run."""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+from lightning_evalkit._checks import check_choice
+from lightning_evalkit.functional._inputs import AVERAGES, check_classification_args, format_scores
+from lightning_evalkit.functional.curves import (
+    ThresholdCounts,
+    _auroc_compute,
+    _binned_update,
+    _curve_counts_compute,
+    _micro_counts,
+    resolve_thresholds,
+    roc_from_counts,
+)
+
+Curve = tuple[Tensor, Tensor, Tensor]
+
+
+def _curve_update(
+    scores: Tensor, target: Tensor, task: str, columns: int, thresholds: Tensor | None
+) -> tuple[Tensor, ...]:
+    """The state one formatted batch adds: ``(histogram,)`` when binned, ``(scores, target)`` when exact."""
+    if thresholds is None:
+        return scores, target
+    return (_binned_update(scores, target, task, columns, thresholds),)
+
+
+def _curve_state(
+    preds: Tensor,
+    target: Tensor,
+    task: str,
+    thresholds: int | list[float] | Tensor | None,
+    num_classes: int | None,
+    num_labels: int | None,
+    ignore_index: int | None,
+    input_format: str,
+) -> tuple[tuple[Tensor, ...], int, Tensor | None]:
+    columns = check_classification_args(task, num_classes, num_labels, ignore_index, input_format)
+    grid = resolve_thresholds(thresholds)
+    scores, flat_target = format_scores(preds, target, task, columns, ignore_index, input_format)
+    return _curve_update(scores, flat_target, task, columns, grid), columns, grid
+
+
+def _roc_compute(
+    per_class: list[ThresholdCounts], task: str, drop_intermediate: bool
+) -> Curve | tuple[list[Tensor], ...]:
+    curves = [roc_from_counts(c, drop_intermediate) for c in per_class]
+    if task == "binary":
+        return curves[0]
+    return [c[0] for c in curves], [c[1] for c in curves], [c[2] for c in curves]
+
+
+def curve_counts(
+    preds: Tensor,
+    target: Tensor,
+    task: str,
+    thresholds: int | list[float] | Tensor | None = None,
+    num_classes: int | None = None,
+    num_labels: int | None = None,
+    ignore_index: int | None = None,
+    input_format: str = "probs",
+) -> list[ThresholdCounts]:
+    """Confusion counts at every threshold, one :class:`ThresholdCounts` per class (binary: one).
+
+    Args:
+        preds: binary (N, ...), multiclass (N, C, ...) or multilabel (N, L, ...) scores.
+        target: integer labels: multiclass (N, ...), otherwise shaped like ``preds``.
+        task: "binary", "multiclass" (one-vs-rest) or "multilabel".
+        thresholds: None for exact counts at every distinct score; an int T for T evenly spaced thresholds
+            in [0, 1]; or a strictly increasing list or tensor of thresholds in [0, 1].
+        num_classes: number of classes (multiclass).
+        num_labels: number of labels (multilabel).
+        ignore_index: target value whose elements are left out.
+        input_format: "probs" (checked to lie in [0, 1]) or "logits" (sigmoid or softmax applied).
+
+    Example:
+        >>> import torch
+        >>> curve_counts(torch.tensor([0.2, 0.7, 0.7]), torch.tensor([0, 1, 0]), task="binary")[0].tp
+        tensor([1, 1])
+    """
+    state, columns, grid = _curve_state(
+        preds, target, task, thresholds, num_classes, num_labels, ignore_index, input_format
+    )
+    return _curve_counts_compute(state, task, columns, grid)
+
+
+def roc(
+    preds: Tensor,
+    target: Tensor,
+    task: str,
+    thresholds: int | list[float] | Tensor | None = None,
+    num_classes: int | None = None,
+    num_labels: int | None = None,
+    ignore_index: int | None = None,
+    input_format: str = "probs",
+    drop_intermediate: bool = True,
+) -> Curve | tuple[list[Tensor], ...]:
+    """Receiver operating characteristic curve; multiclass is one-vs-rest.
+
+    Args are those of :func:`curve_counts`, and ``drop_intermediate`` (see :func:`roc_from_counts`).
+
+    Returns:
+        Binary: ``(fpr, tpr, thresholds)`` float64 tensors ordered as scikit-learn's ``roc_curve``:
+        thresholds decrease from ``inf`` (where fpr = tpr = 0), fpr and tpr increase. Multiclass and
+        multilabel: three lists holding those tensors per class.
+
+    Example:
+        >>> import torch
+        >>> fpr, tpr, thr = roc(torch.tensor([0.1, 0.4, 0.35, 0.8]), torch.tensor([0, 0, 1, 1]), task="binary")
+        >>> tpr
+        tensor([0.0000, 0.5000, 0.5000, 1.0000, 1.0000], dtype=torch.float64)
+    """
+    state, columns, grid = _curve_state(
+        preds, target, task, thresholds, num_classes, num_labels, ignore_index, input_format
+    )
+    return _roc_compute(_curve_counts_compute(state, task, columns, grid), task, drop_intermediate)
+
+
+def auroc(
+    preds: Tensor,
+    target: Tensor,
+    task: str,
+    thresholds: int | list[float] | Tensor | None = None,
+    num_classes: int | None = None,
+    num_labels: int | None = None,
+    average: str = "macro",
+    ignore_index: int | None = None,
+    input_format: str = "probs",
+) -> Tensor:
+    """Area under the ROC curve (trapezoidal); multiclass is one-vs-rest.
+
+    Args are those of :func:`curve_counts`, and:
+        average: "macro" (mean over classes), "weighted" (by each class's positives), "micro" (all
+            (sample, class) pairs pooled into one binary problem) or "none" (one AUC per class).
+            Binary ignores it.
+
+    Returns:
+        A float64 scalar, or (C,) with ``average="none"``. A class whose target holds only one class has AUC
+        NaN, with a warning, and is left out of macro and weighted averages (with a warning).
+
+    Example:
+        >>> import torch
+        >>> auroc(torch.tensor([0.1, 0.4, 0.35, 0.8]), torch.tensor([0, 0, 1, 1]), task="binary")
+        tensor(0.7500, dtype=torch.float64)
+    """
+    check_choice("average", average, AVERAGES)
+    state, columns, grid = _curve_state(
+        preds, target, task, thresholds, num_classes, num_labels, ignore_index, input_format
+    )
+    per_class = _curve_counts_compute(state, task, columns, grid)
+    micro = _micro_counts(state, task, columns, grid) if task != "binary" and average == "micro" else None
+    return _auroc_compute(per_class, micro, task, average)
