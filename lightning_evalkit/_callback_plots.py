@@ -61,9 +61,10 @@ def binary_figures(counts: Any, wanted: Sequence[str]) -> FigureBuilders:
 
     builders: FigureBuilders = []
     fpr, tpr, thresholds = _roc_points(counts)
-    youden = None
+    youden: tuple[float, float, float] | None = None
     if not (np.isnan(fpr).any() or np.isnan(tpr).any()):
-        youden = tuple(float(v) for v in youden_threshold(*(_tensor(a) for a in (fpr, tpr, thresholds))))
+        threshold, sensitivity, specificity = youden_threshold(*(_tensor(a) for a in (fpr, tpr, thresholds)))
+        youden = (float(threshold), float(sensitivity), float(specificity))
     if "roc" in wanted:
         builders.append(("roc", partial(plotting.plot_roc, fpr, tpr, _auc(fpr, tpr), youden)))
     tp, fp, tn, fn = (to_numpy(getattr(counts, name)) for name in ("tp", "fp", "tn", "fn"))
@@ -148,9 +149,7 @@ def detection_figures(
     """PR curves at IoU 0.5 and 0.75 and the per-class AP bar chart from a MeanAveragePrecision result."""
     precision = to_numpy(result["precision"])
     labels = result.get("classes")
-    classes = [
-        int(c) for c in (to_numpy(labels).reshape(-1) if labels is not None else range(precision.shape[2]))
-    ]
+    classes = [int(c) for c in (to_numpy(labels).reshape(-1) if labels is not None else range(precision.shape[2]))]
     builders: FigureBuilders = []
     if "detection_pr" in wanted:
         draw = partial(

@@ -60,9 +60,7 @@ def average_precision_from_counts(tp: Any, fp: Any, fn: Any) -> float:
     return float(np.sum(np.diff(recall, prepend=0.0) * precision))
 
 
-def macro_roc(
-    fprs: Sequence[Any], tprs: Sequence[Any], grid_size: int = 1001
-) -> tuple[np.ndarray, np.ndarray]:
+def macro_roc(fprs: Sequence[Any], tprs: Sequence[Any], grid_size: int = 1001) -> tuple[np.ndarray, np.ndarray]:
     """Macro-average ROC curve: each class's TPR interpolated on a common FPR grid, then averaged.
 
     Classes whose curve holds NaN (no positive or no negative sample) are left out of the average.

@@ -1,8 +1,8 @@
 """Drop the samples that DistributedSampler repeats to pad every rank's share to the same length.
 
-``DistributedSampler`` (drop_last=False) pads its index list to ``ceil(N / world) * world`` by repeating its
-first indices, then gives rank r the positions r, r + world, ... Positions >= N are the repeats, and they always
-come last in a rank's share, whether the sampler shuffles or not. So rank r holds ``len(range(r, N, world))``
+``DistributedSampler`` (drop_last=False) pads its index list to ``ceil(N / world) * world`` by repeating
+its first indices, then gives rank r the positions r, r + world, ... Positions >= N are the repeats, and they
+always come last in a rank's share, whether the sampler shuffles or not. So rank r holds ``len(range(r, N, world))``
 real samples followed by the repeats: counting the samples seen and cutting each batch at that number keeps
 every sample exactly once across ranks.
 """
@@ -17,7 +17,7 @@ from torch.utils.data import DistributedSampler, IterableDataset
 
 
 def dataloaders_as_list(dataloaders: Any) -> list[Any]:
-    """Flatten what ``trainer.val_dataloaders`` / ``test_dataloaders`` hold into a list, in dataloader order."""
+    """Flatten ``trainer.val_dataloaders`` (or ``test_dataloaders``) into a list, in dataloader order."""
     if dataloaders is None:
         return []
     if isinstance(dataloaders, Mapping):
@@ -28,7 +28,7 @@ def dataloaders_as_list(dataloaders: Any) -> list[Any]:
 
 
 def real_sample_count(dataloader: Any) -> tuple[int | None, str]:
-    """Return how many real (not padded) samples this rank's dataloader yields, or None and the reason why not.
+    """How many real (not padded) samples this rank's dataloader yields, or None and the reason why not.
 
     Example:
         >>> from torch.utils.data import DataLoader
@@ -93,7 +93,7 @@ class PaddingTracker:
         self._seen: dict[int, int] = {}
 
     def start(self, real_counts: Mapping[int, int | None]) -> None:
-        """Begin an epoch: ``real_counts[i]`` is dataloader i's real sample count on this rank (None: keep all)."""
+        """Begin an epoch: ``real_counts[i]`` is dataloader i's real sample count here (None: keep all)."""
         self._real = dict(real_counts)
         self._seen = {}
 

@@ -1,4 +1,4 @@
-"""EvalCallback: updates metrics from validation/test outputs, logs them, and writes their curves to TensorBoard."""
+"""EvalCallback: updates metrics from validation/test outputs, logs them, writes their curves to TensorBoard."""
 
 from __future__ import annotations
 
@@ -33,8 +33,8 @@ class EvalCallbackWarning(UserWarning):
 def _callback_base() -> type:
     """A base class that is a Callback for pytorch_lightning and, where installed, for lightning.pytorch too.
 
-    Both Trainers check ``isinstance(callback, Callback)`` against their own package's class; inheriting from both
-    no-op hook classes makes one EvalCallback class pass both checks (and LightningCLI's subclass checks).
+    Both Trainers check ``isinstance(callback, Callback)`` against their own package's class; inheriting from
+    both no-op hook classes makes one EvalCallback class pass both checks (and LightningCLI's subclass checks).
     """
     bases = []
     for package in ("pytorch_lightning", "lightning.pytorch"):
@@ -68,7 +68,7 @@ def _check_metrics(metrics: Any) -> None:
     if isinstance(metrics, MetricCollection):
         if len(metrics) == 0:
             raise ValueError(
-                f"Expected `metrics` to hold at least one metric, but got an empty MetricCollection. {example}"
+                "Expected `metrics` to hold at least one metric, but got an empty MetricCollection. " + example
             )
         return
     if not isinstance(metrics, Mapping):
@@ -80,9 +80,7 @@ def _check_metrics(metrics: Any) -> None:
         raise ValueError(f"Expected `metrics` to hold at least one metric, but got an empty dict. {example}")
     for name, metric in metrics.items():
         if not isinstance(name, str) or not name:
-            raise ValueError(
-                f"Expected every key of `metrics` to be a non-empty str, but got {name!r}. {example}"
-            )
+            raise ValueError(f"Expected every key of `metrics` to be a non-empty str, but got {name!r}. {example}")
         if not isinstance(metric, Metric):
             raise TypeError(
                 f"Expected `metrics[{name!r}]` to be a torchmetrics.Metric (such as AUROC, Sensitivity, "
@@ -95,9 +93,7 @@ def _check_plots(plots: Any) -> tuple[str, ...]:
         return plots_.PLOT_NAMES if plots else ()
     listed = ", ".join(repr(name) for name in plots_.PLOT_NAMES)
     if isinstance(plots, str) or not isinstance(plots, Iterable):
-        raise TypeError(
-            f"Expected `plots` to be True, False or a list drawn from {listed}, but got {plots!r}."
-        )
+        raise TypeError(f"Expected `plots` to be True, False or a list drawn from {listed}, but got {plots!r}.")
     chosen = tuple(plots)
     for name in chosen:
         if name not in plots_.PLOT_NAMES:
@@ -110,20 +106,16 @@ def _check_class_names(class_names: Any, metrics: Mapping[str, Metric]) -> None:
         return
     if isinstance(class_names, str) or not isinstance(class_names, Sequence):
         raise TypeError(
-            "Expected `class_names` to be a list of names (index -> name) or a dict of label -> name, but got "
-            f"{type(class_names).__name__}."
+            "Expected `class_names` to be a list of names (index -> name) or a dict of label -> name, but "
+            f"got {type(class_names).__name__}."
         )
     for name, metric in metrics.items():
         task = getattr(metric, "task", None)
-        count = (
-            getattr(metric, "num_labels", None)
-            if task == "multilabel"
-            else getattr(metric, "num_classes", None)
-        )
+        count = getattr(metric, "num_labels", None) if task == "multilabel" else getattr(metric, "num_classes", None)
         if task in ("multiclass", "multilabel") and isinstance(count, int) and count != len(class_names):
             raise ValueError(
-                f"Expected `class_names` to hold {count} names, one per class of `metrics[{name!r}]`, but got "
-                f"{len(class_names)}. Pass one name per class, or class_names=None to use the indices."
+                f"Expected `class_names` to hold {count} names, one per class of `metrics[{name!r}]`, but "
+                f"got {len(class_names)}. Pass one name per class, or class_names=None to use the indices."
             )
 
 
@@ -132,8 +124,8 @@ class EvalCallback(_CallbackBase):
 
     The metrics are updated in ``on_validation_batch_end`` (and ``on_test_batch_end``) from what
     ``validation_step`` returns, computed and synced on every rank at the end of the epoch, logged with
-    ``pl_module.log`` (so ModelCheckpoint and EarlyStopping can monitor them, e.g. ``"val/auroc"``), then reset.
-    Curves go to every TensorBoardLogger of the trainer, from rank 0. Under DDP the samples that
+    ``pl_module.log`` (so ModelCheckpoint and EarlyStopping can monitor them, e.g. ``"val/auroc"``), then
+    reset. Curves go to every TensorBoardLogger of the trainer, from rank 0. Under DDP the samples that
     DistributedSampler repeats to pad the last batches are dropped, so N processes log the one-process values.
 
     Args:
@@ -145,9 +137,10 @@ class EvalCallback(_CallbackBase):
         test_prefix: prefix of every logged name during testing.
         plot_every_n_epochs: write the plots every n-th validation epoch (scalars are logged every epoch).
         plots: True for every plot, False for none, or a list drawn from ``"roc"``,
-            ``"sensitivity_specificity"``, ``"precision_recall"``, ``"confusion_matrix"``, ``"pr_curve_plugin"``,
-            ``"detection_pr"``, ``"per_class_ap"``.
-        class_names: names of the classes: a list indexed by class (label for detection) or a dict label -> name.
+            ``"sensitivity_specificity"``, ``"precision_recall"``, ``"confusion_matrix"``,
+            ``"pr_curve_plugin"``, ``"detection_pr"``, ``"per_class_ap"``.
+        class_names: names of the classes: a list indexed by class (label for detection) or a dict
+            label -> name.
 
     Example:
         >>> from lightning_evalkit import AUROC
@@ -176,14 +169,14 @@ class EvalCallback(_CallbackBase):
             raise TypeError(f"Expected `test_prefix` to be a str, but got {type(test_prefix).__name__}.")
         if output_transform is not None and not callable(output_transform):
             raise TypeError(
-                "Expected `output_transform` to be a callable (outputs, batch) -> (preds, target) or None, but got "
-                f"{type(output_transform).__name__}."
+                "Expected `output_transform` to be a callable (outputs, batch) -> (preds, target) or None, "
+                f"but got {type(output_transform).__name__}."
             )
         check_positive_int("plot_every_n_epochs", plot_every_n_epochs)
         self.plots = _check_plots(plots)
         self.collection = metrics if isinstance(metrics, MetricCollection) else None
         self.metrics: dict[str, Metric] = dict(
-            metrics.items(keep_base=False) if self.collection else metrics.items()
+            metrics.items(keep_base=False) if isinstance(metrics, MetricCollection) else metrics.items()
         )
         _check_class_names(class_names, self.metrics)
         self.preds_key, self.target_key, self.output_transform = preds_key, target_key, output_transform
@@ -250,33 +243,26 @@ class EvalCallback(_CallbackBase):
                     self._warn_once(
                         trainer,
                         f"padding-{index}",
-                        f"EvalCallback cannot tell which samples DistributedSampler repeated to pad dataloader "
-                        f"{index} ({reason}), so under DDP its metrics may count some samples twice or miss some. "
-                        "Use a map-style dataset with Lightning's default sampler (use_distributed_sampler=True) "
-                        "to get exactly the single-device values.",
+                        "EvalCallback cannot tell which samples DistributedSampler repeated to pad "
+                        f"dataloader {index} ({reason}), so under DDP its metrics may count some samples "
+                        "twice or miss some. Use a map-style dataset with Lightning's default sampler "
+                        "(use_distributed_sampler=True) to get exactly the single-device values.",
                     )
         self._padding.start(real_counts)
 
     def _extract(self, outputs: Any, batch: Any) -> tuple[Any, Any]:
         if self.output_transform is not None:
             return self.output_transform(outputs, batch)
-        if (
-            not isinstance(outputs, Mapping)
-            or self.preds_key not in outputs
-            or self.target_key not in outputs
-        ):
-            got = (
-                f"a dict with keys {sorted(map(str, outputs))}"
-                if isinstance(outputs, Mapping)
-                else repr(outputs)
-            )
+        if not isinstance(outputs, Mapping) or self.preds_key not in outputs or self.target_key not in outputs:
+            got = f"a dict with keys {sorted(map(str, outputs))}" if isinstance(outputs, Mapping) else repr(outputs)
             if not isinstance(outputs, Mapping) and outputs is not None:
                 got = type(outputs).__name__
             raise ValueError(
-                f"Expected the output of validation_step/test_step to be a dict with keys {self.preds_key!r} and "
-                f"{self.target_key!r}, but got {got}. Return {{{self.preds_key!r}: preds, {self.target_key!r}: "
-                "target}, set `preds_key` and `target_key`, or pass `output_transform=lambda outputs, batch: "
-                "(preds, target)` to EvalCallback."
+                "Expected the output of validation_step/test_step to be a dict with keys "
+                f"{self.preds_key!r} and {self.target_key!r}, but got {got}. Return "
+                f"{{{self.preds_key!r}: preds, {self.target_key!r}: target}}, set `preds_key` and "
+                "`target_key`, or pass `output_transform=lambda outputs, batch: (preds, target)` to "
+                "EvalCallback."
             )
         return outputs[self.preds_key], outputs[self.target_key]
 
@@ -328,21 +314,22 @@ class EvalCallback(_CallbackBase):
         sources = self._plot_sources(results)
         if not trainer.is_global_zero:
             return
-        loggers = [lg for lg in trainer.loggers if isinstance(lg, _tensorboard_logger_types())]
+        loggers: list[Any] = [lg for lg in trainer.loggers if isinstance(lg, _tensorboard_logger_types())]
         if not loggers:
             self._warn_once(
                 trainer,
                 "no-tensorboard",
-                "EvalCallback found no TensorBoardLogger in trainer.loggers, so it writes no curve plots (the "
-                "scalars are still logged). Pass logger=TensorBoardLogger(...) to the Trainer, or plots=False.",
+                "EvalCallback found no TensorBoardLogger in trainer.loggers, so it writes no curve plots "
+                "(the scalars are still logged). Pass logger=TensorBoardLogger(...) to the Trainer, or "
+                "plots=False.",
             )
             return
-        self.write_plots([lg.experiment for lg in loggers], prefix, sources, trainer.global_step, trainer)
+        self.write_plots([logger.experiment for logger in loggers], prefix, sources, trainer.global_step, trainer)
 
     def write_plots(
         self, writers: Sequence[Any], prefix: str, sources: Mapping[str, Any], step: int, trainer: Any = None
     ) -> None:
-        """Draw the plots of ``sources`` and write them to TensorBoard SummaryWriters (the rank-0 half of a plot).
+        """Draw the plots of ``sources`` and write them to TensorBoard SummaryWriters (rank 0's half).
 
         Each figure is built, rendered, written and dropped before the next one, so at most one is alive.
         """
@@ -362,16 +349,14 @@ class EvalCallback(_CallbackBase):
         """Gather what the plots need: threshold counts, confusion counts, detection arrays (collectives)."""
         sources: dict[str, Any] = {}
         items = list(self._items())
-        wants_curves = {"roc", "sensitivity_specificity", "precision_recall", "pr_curve_plugin"} & set(
-            self.plots
-        )
-        curve = next((m for _, m in items if callable(getattr(m, "curve_counts", None))), None)
+        wants_curves = {"roc", "sensitivity_specificity", "precision_recall", "pr_curve_plugin"} & set(self.plots)
+        curve: Any = next((m for _, m in items if callable(getattr(m, "curve_counts", None))), None)
         if curve is not None and wants_curves:
             task, counts = getattr(curve, "task", "binary"), curve.curve_counts()
             sources["curve"] = (task, counts)
             if "pr_curve_plugin" in self.plots:
                 sources["pr_curve_plugin"] = plots_.pr_curve_plugin_data(counts, task, self.class_names)
-        confusion_metrics = [m for _, m in items if callable(getattr(m, "confusion_counts", None))]
+        confusion_metrics: list[Any] = [m for _, m in items if callable(getattr(m, "confusion_counts", None))]
         # Prefer a ConfusionMatrix: Sensitivity/Specificity may use another threshold than the user expects.
         confusion_metrics.sort(key=lambda m: type(m).__name__ != "ConfusionMatrix")
         if confusion_metrics and "confusion_matrix" in self.plots:
@@ -396,7 +381,8 @@ class EvalCallback(_CallbackBase):
                 ("confusion_matrix", partial(plot_confusion_matrix, sources["confusion"], self.class_names))
             )
         if "detection" in sources:
-            builders += plots_.detection_figures(*sources["detection"], self.class_names, self.plots)
+            result, metric = sources["detection"]
+            builders += plots_.detection_figures(result, metric, self.class_names, self.plots)
         return builders
 
     def _warn_once(self, trainer: Any, key: str, message: str) -> None:
@@ -438,7 +424,5 @@ def _scalars(results: Mapping[str, Any], class_names: Any) -> Iterator[tuple[str
                 continue
             labels = result.get("classes") if isinstance(result, Mapping) else None
             for index, item in enumerate(value.reshape(-1).tolist()):
-                label = (
-                    int(labels.reshape(-1)[index]) if labels is not None and labels.numel() > index else index
-                )
+                label = int(labels.reshape(-1)[index]) if labels is not None and labels.numel() > index else index
                 yield f"{key}/{_class_name(class_names, label)}", float(item)

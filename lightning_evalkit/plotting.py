@@ -150,14 +150,10 @@ def plot_sensitivity_specificity(
         >>> [line.get_label() for line in figure.axes[0].get_lines()][:2]
         ['sensitivity', 'specificity']
     """
-    thresholds_, sensitivity_, specificity_ = _thin(
-        to_numpy(thresholds), to_numpy(sensitivity), to_numpy(specificity)
-    )
+    thresholds_, sensitivity_, specificity_ = _thin(to_numpy(thresholds), to_numpy(sensitivity), to_numpy(specificity))
     figure = _new_figure()
     axes = figure.add_subplot()
-    axes.plot(
-        thresholds_, sensitivity_, color="tab:blue", linewidth=2, label="sensitivity", drawstyle="steps-post"
-    )
+    axes.plot(thresholds_, sensitivity_, color="tab:blue", linewidth=2, label="sensitivity", drawstyle="steps-post")
     axes.plot(
         thresholds_,
         specificity_,
@@ -167,13 +163,9 @@ def plot_sensitivity_specificity(
         drawstyle="steps-post",
     )
     if youden_threshold is not None:
-        axes.axvline(
-            float(youden_threshold), color="tab:red", linestyle="--", label=f"Youden {youden_threshold:.3g}"
-        )
+        axes.axvline(float(youden_threshold), color="tab:red", linestyle="--", label=f"Youden {youden_threshold:.3g}")
     _unit_axes(axes, "Threshold (positive iff score >= threshold)", "Rate", title)
-    axes.set_xlim(
-        min(0.0, float(thresholds_.min(initial=0.0))), max(1.0, float(thresholds_.max(initial=1.0)))
-    )
+    axes.set_xlim(min(0.0, float(thresholds_.min(initial=0.0))), max(1.0, float(thresholds_.max(initial=1.0))))
     axes.legend(loc="center right")
     return figure
 
@@ -208,9 +200,7 @@ def plot_precision_recall(
     label = "PR curve" if average_precision is None else f"PR curve (AP = {average_precision:.4f})"
     axes.plot(recall_, precision_, color="tab:blue", linewidth=2, label=label, drawstyle="steps-post")
     if prevalence is not None:
-        axes.axhline(
-            float(prevalence), color="gray", linestyle="--", label=f"chance (prevalence {prevalence:.3f})"
-        )
+        axes.axhline(float(prevalence), color="gray", linestyle="--", label=f"chance (prevalence {prevalence:.3f})")
     _unit_axes(axes, "Recall (sensitivity)", "Precision (positive predictive value)", title)
     axes.legend(loc="lower left")
     return figure
@@ -222,9 +212,7 @@ def _draw_matrix(axes: Axes, matrix: np.ndarray, labels: list[str], title: str, 
     normalised = np.divide(matrix, row_sums, out=np.zeros_like(matrix, dtype=np.float64), where=row_sums > 0)
     image = axes.imshow(normalised, cmap="Blues", vmin=0.0, vmax=1.0)
     ticks = np.arange(len(labels))
-    axes.set_xticks(
-        ticks, labels, rotation=45 if len(labels) > 4 else 0, ha="right" if len(labels) > 4 else "center"
-    )
+    axes.set_xticks(ticks, labels, rotation=45 if len(labels) > 4 else 0, ha="right" if len(labels) > 4 else "center")
     axes.set_yticks(ticks, labels)
     axes.set_xlabel("Predicted")
     axes.set_ylabel("True")
@@ -236,9 +224,7 @@ def _draw_matrix(axes: Axes, matrix: np.ndarray, labels: list[str], title: str, 
     return image
 
 
-def plot_confusion_matrix(
-    matrix: Any, class_names: ClassNames = None, title: str = "Confusion matrix"
-) -> Figure:
+def plot_confusion_matrix(matrix: Any, class_names: ClassNames = None, title: str = "Confusion matrix") -> Figure:
     """Draw a confusion matrix as a heat map (rows true, columns predicted) with the counts written in.
 
     Args:
@@ -262,9 +248,7 @@ def plot_confusion_matrix(
     figure = _new_figure(size + 1.0, size)
     axes = figure.add_subplot()
     labels = [_class_name(class_names, i) for i in range(num_classes)]
-    image = _draw_matrix(
-        axes, counts, labels, f"{title} (n = {int(counts.sum())})", annotate=num_classes <= 30
-    )
+    image = _draw_matrix(axes, counts, labels, f"{title} (n = {int(counts.sum())})", annotate=num_classes <= 30)
     figure.colorbar(image, ax=axes, label="share of the true class")
     return figure
 
@@ -372,15 +356,11 @@ def plot_detection_pr_curves(
         defined = [k for k in range(curves.shape[1]) if (curves[:, k] > -1).all()]
         for k in defined:
             label = None if many else _class_name(class_names, int(classes[k]))
-            axes.plot(
-                recall, curves[:, k], linewidth=0.8 if many else 1.5, alpha=0.5 if many else 0.9, label=label
-            )
+            axes.plot(recall, curves[:, k], linewidth=0.8 if many else 1.5, alpha=0.5 if many else 0.9, label=label)
         if defined:
             mean_curve = curves[:, defined].mean(axis=1)
             ap = float(mean_curve.mean())
-            axes.plot(
-                recall, mean_curve, color="black", linewidth=2.5, label=f"mean over classes (AP = {ap:.4f})"
-            )
+            axes.plot(recall, mean_curve, color="black", linewidth=2.5, label=f"mean over classes (AP = {ap:.4f})")
         _unit_axes(axes, "Recall", "Precision", f"IoU = {iou:.2f}")
         axes.legend(loc="lower left", fontsize="small")
     detections = "" if max_detections is None else f", max {max_detections} detections"
@@ -419,7 +399,7 @@ def plot_per_class_ap(
     axes.barh(positions, np.where(defined, values, 0.0), color="tab:blue")
     for position, value, ok in zip(positions, values, defined, strict=True):
         axes.text(
-            value + 0.01 if ok else 0.01, position, f"{value:.3f}" if ok else "n/a", va="center", fontsize=9
+            value + 0.01 if ok else 0.01, float(position), f"{value:.3f}" if ok else "n/a", va="center", fontsize=9
         )
     if defined.any():
         mean_ap = float(values[defined].mean())
