@@ -45,10 +45,14 @@ def multiclass_callback(**kwargs: Any) -> EvalCallback:
             "auroc_class": AUROC(task="multiclass", num_classes=3, average="none"),
             "confmat": ConfusionMatrix(task="multiclass", num_classes=3),
         },
-        prefix="val_mc/",
-        test_prefix="test_mc/",
-        class_names=CLASS_NAMES,
-        **kwargs,
+        **{
+            "preds_key": "mc_preds",
+            "target_key": "mc_target",
+            "prefix": "val_mc/",
+            "test_prefix": "test_mc/",
+            "class_names": CLASS_NAMES,
+            **kwargs,
+        },
     )
 
 
