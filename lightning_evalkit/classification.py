@@ -238,12 +238,14 @@ class _CurveMetric(Metric):
     def _state(self) -> tuple[Tensor, ...]:
         if self.binned:
             return (self.histogram,)
-        if not self.scores:
+        if isinstance(self.scores, list) and not self.scores:
             return self._empty_exact_state()
+        # after a sync the "cat" states are single tensors; dim_zero_cat reads both forms
         return dim_zero_cat(self.scores), dim_zero_cat(self.target)
 
     def _warn_if_empty(self) -> None:
-        seen = self.histogram.sum() if self.binned else sum(s.shape[0] for s in self._state()[:1])
+        state = self._state()
+        seen = int(state[0].sum()) if self.binned else state[0].shape[0]
         if seen == 0:
             warnings.warn(
                 f"{type(self).__name__}: compute() was called before any sample was seen; returning NaN.",
