@@ -96,8 +96,7 @@ def report(trainer: pl.Trainer) -> None:
 
 def main(args: list[str] | None = None) -> LightningCLI:
     """LightningCLI entry point; with no arguments, fit with configs/classifier.yaml."""
-    args = sys.argv[1:] if args is None else args
-    if not args:
+    if args is None and not sys.argv[1:]:
         args = ["fit", "--config", str(DEFAULT_CONFIG)]
     cli = LightningCLI(BreastCancerClassifier, BreastCancerData, args=args, save_config_kwargs={"overwrite": True})
     if cli.trainer.is_global_zero and cli.subcommand in ("fit", "validate"):

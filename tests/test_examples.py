@@ -52,3 +52,28 @@ def test_ddp_overlay_parses_with_the_classifier_config(capsys: pytest.CaptureFix
     assert exit_info.value.code in (0, None)
     printed = capsys.readouterr().out
     assert "strategy: ddp" in printed and "devices: 2" in printed and "lightning_evalkit.EvalCallback" in printed
+
+
+@pytest.mark.slow
+def test_detector_example_fits_from_its_config(tmp_path: Path) -> None:
+    import lightning_evalkit
+
+    if not hasattr(lightning_evalkit, "MeanAveragePrecision"):
+        pytest.skip("MeanAveragePrecision is not in this branch yet (detection merges later)")
+    example = _load("train_detector")
+    example.main(
+        [
+            "fit",
+            "--config",
+            str(REPO / "configs" / "detector.yaml"),
+            "--trainer.max_epochs=1",
+            "--trainer.enable_progress_bar=false",
+            "--data.train_size=64",
+            "--data.val_size=20",
+            f"--trainer.logger.init_args.save_dir={tmp_path}",
+            f"--trainer.default_root_dir={tmp_path}",
+        ]
+    )
+    events = read_events(tmp_path)
+    assert len(events.Scalars("val/map")) == 1
+    assert len(events.Images("val/detection_pr")) == 1 and len(events.Images("val/per_class_ap")) == 1
