@@ -60,8 +60,12 @@ def check_integer(name: str, value: Tensor, where: str = "") -> None:
 
 def check_finite(name: str, value: Tensor, where: str = "") -> None:
     """Raise ValueError if ``value`` holds NaN or infinity."""
-    if value.is_floating_point() and not bool(torch.isfinite(value).all()):
-        bad = "NaN" if bool(torch.isnan(value).any()) else "inf"
+    if not value.is_floating_point() or value.numel() == 0:
+        return
+    # min and max propagate NaN and expose inf: one pass instead of an isfinite mask
+    low, high = torch.aminmax(value)
+    if not (bool(torch.isfinite(low)) and bool(torch.isfinite(high))):
+        bad = "NaN" if bool(torch.isnan(low)) else "inf"
         raise ValueError(f"Expected `{name}`{_where(where)} to be finite, but got {bad}.")
 
 
@@ -86,7 +90,7 @@ def check_range(name: str, value: Tensor, low: float, high: float, where: str = 
     """Raise ValueError unless every element lies in the closed interval [low, high]."""
     if value.numel() == 0:
         return
-    lo, hi = value.min(), value.max()
+    lo, hi = torch.aminmax(value)
     if bool(lo < low) or bool(hi > high):
         bad = lo if bool(lo < low) else hi
         raise ValueError(f"Expected `{name}`{_where(where)} to lie in [{low:g}, {high:g}], but got {bad.item():g}.")

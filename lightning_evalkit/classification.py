@@ -12,6 +12,7 @@ however many batches there were.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -43,7 +44,7 @@ from lightning_evalkit.functional.curves import (
     _micro_counts,
     resolve_thresholds,
 )
-from lightning_evalkit.functional.roc import _curve_update, _roc_compute
+from lightning_evalkit.functional.roc import _curve_update, _roc_compute, exact_score_dtype
 
 
 class _ConfusionMetric(Metric):
@@ -208,32 +209,51 @@ class _CurveMetric(Metric):
         scores, flat_target = format_scores(
             preds, target, self.task, self.columns, self.ignore_index, self.input_format
         )
-        added = _curve_update(scores, flat_target, self.task, self.columns, self._grid())
+        added = _curve_update(scores, flat_target, self.task, self.columns, self._grid(), exact_score_dtype(preds))
         if self.binned:
             self.histogram += added[0]
         else:
             self.scores.append(added[0])
             self.target.append(added[1])
 
-    def _empty_exact_state(self) -> tuple[Tensor, Tensor]:
+    def _empty_exact_state(self, score_dtype: torch.dtype = torch.float32) -> tuple[Tensor, Tensor]:
         score_shape = (0,) if self.task == "binary" else (0, self.columns)
         target_shape = (0, self.columns) if self.task == "multilabel" else (0,)
         return (
-            torch.empty(score_shape, dtype=torch.float64, device=self.device),
+            torch.empty(score_shape, dtype=score_dtype, device=self.device),
             torch.empty(target_shape, dtype=torch.long, device=self.device),
         )
 
-    def sync(self, *args: Any, **kwargs: Any) -> None:
-        """Sync states across processes; a rank that saw nothing contributes empty tensors of the right shape.
+    def sync(
+        self,
+        dist_sync_fn: Callable | None = None,
+        process_group: Any | None = None,
+        should_sync: bool = True,
+        distributed_available: Callable | None = None,
+    ) -> None:
+        """Sync states across processes (see torchmetrics' ``Metric.sync``).
 
-        torchmetrics stands in a 1-D tensor of the metric's float dtype for an empty "cat" list, which does not
-        match the (M, C) float64 scores or int64 targets of the other ranks and breaks the collective.
+        In exact mode the ranks first agree on one score dtype (one scalar all-reduce), and a rank that saw
+        nothing contributes empty tensors of the agreed dtype and shape: torchmetrics would stand in a 1-D
+        float32 tensor for an empty "cat" list, which does not match (M, C) scores or int64 targets
+        elsewhere and breaks the collective.
         """
-        if not self.binned and not self.scores:
-            empty_scores, empty_target = self._empty_exact_state()
-            self.scores.append(empty_scores)
-            self.target.append(empty_target)
-        super().sync(*args, **kwargs)
+        available_fn = distributed_available or self.distributed_available_fn
+        available = bool(available_fn()) if callable(available_fn) else False
+        if not self.binned and should_sync and not self._is_synced and available:
+            self._align_exact_state(process_group or self.process_group)
+        super().sync(dist_sync_fn, process_group, should_sync, distributed_available)
+
+    def _align_exact_state(self, group: Any) -> None:
+        scores = self.scores if isinstance(self.scores, list) else [self.scores]
+        wide = torch.tensor(int(any(s.dtype == torch.float64 for s in scores)), device=self.device)
+        torch.distributed.all_reduce(wide, op=torch.distributed.ReduceOp.MAX, group=group)
+        score_dtype = torch.float64 if bool(wide) else torch.float32
+        if not scores:
+            empty_scores, empty_target = self._empty_exact_state(score_dtype)
+            self.scores, self.target = [empty_scores], [empty_target]
+        else:
+            self.scores = [s.to(score_dtype) for s in scores]
 
     def _state(self) -> tuple[Tensor, ...]:
         if self.binned:

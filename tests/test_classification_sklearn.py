@@ -305,3 +305,22 @@ def test_extra_dimensions_are_flattened_like_sklearn_on_raveled_data():
     flat_p = np.moveaxis(p, 1, -1).reshape(-1, 3)
     expected = [skm.roc_auc_score(y.reshape(-1) == c, flat_p[:, c]) for c in range(3)]
     np.testing.assert_allclose(got.numpy(), expected, atol=1e-12)
+
+
+@SETTINGS
+@given(st.integers(0, 2**32 - 1), st.integers(0, 30))
+def test_float32_scores_are_thresholded_with_float64_meaning(seed, pick):
+    """A float64 threshold just above or below a float32 score decides as scikit-learn does in float64."""
+    rng = np.random.default_rng(seed)
+    s32 = rng.random(31).astype(np.float32)
+    y = rng.integers(0, 2, 31)
+    y[:2] = [0, 1]
+    near = float(s32[pick])
+    for threshold in (near, np.nextafter(near, 1.0), np.nextafter(near, 0.0)):
+        predicted = (s32.astype(np.float64) >= threshold).astype(int)
+        got = F.sensitivity(torch.from_numpy(s32), torch.from_numpy(y), task="binary", threshold=threshold)
+        assert got.item() == pytest.approx(skm.recall_score(y, predicted), abs=1e-12)
+        grid = sorted({0.0, threshold, 1.0})
+        counts = F.curve_counts(torch.from_numpy(s32), torch.from_numpy(y), task="binary", thresholds=grid)[0]
+        index = grid.index(threshold)
+        assert int(counts.tp[index] + counts.fp[index]) == int(predicted.sum())

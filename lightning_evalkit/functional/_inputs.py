@@ -64,6 +64,11 @@ def check_threshold(threshold: float) -> float:
 
 
 def _check_target_values(target: Tensor, high: int, ignore_index: int | None) -> None:
+    if target.numel() == 0 or target.dtype == torch.bool:
+        return
+    low_value, high_value = torch.aminmax(target)
+    if int(low_value) >= 0 and int(high_value) < high:
+        return  # the common case, decided by one pass
     valid = (target >= 0) & (target < high)
     if ignore_index is not None:
         valid |= target == ignore_index
@@ -76,13 +81,28 @@ def _check_target_values(target: Tensor, high: int, ignore_index: int | None) ->
 
 
 def _scores_from_preds(preds: Tensor, input_format: str, class_dim: int | None) -> Tensor:
-    """Turn validated float preds into float64 probabilities (logits through sigmoid or softmax)."""
+    """Turn float preds into probabilities: checked as they are, or logits through sigmoid or softmax.
+
+    Probabilities keep their dtype (float32 or float64); logits are transformed in float64, which keeps
+    sigmoid and softmax from saturating to exact ties early.
+    """
     check_finite("preds", preds)
-    scores = preds.to(torch.float64)
     if input_format == "logits":
+        scores = preds.to(torch.float64)
         return scores.softmax(class_dim) if class_dim is not None else scores.sigmoid()
-    check_range("preds", scores, 0.0, 1.0, where="(probabilities; pass input_format='logits' for raw scores)")
-    return scores
+    check_range("preds", preds, 0.0, 1.0, where="(probabilities; pass input_format='logits' for raw scores)")
+    return preds
+
+
+def threshold_in_dtype(thresholds: Tensor, dtype: torch.dtype) -> Tensor:
+    """The smallest values of ``dtype`` at or above each float64 threshold.
+
+    For a score ``s`` of that dtype, ``s >= result`` exactly when ``s >= threshold`` in float64, so counting
+    float32 scores needs no float64 copy of them.
+    """
+    narrow = thresholds.to(dtype)
+    rounded_down = narrow.to(torch.float64) < thresholds
+    return torch.where(rounded_down, torch.nextafter(narrow, torch.full_like(narrow, float("inf"))), narrow)
 
 
 def _check_preds_tensor(preds: object, target: object) -> tuple[Tensor, Tensor]:
@@ -95,8 +115,8 @@ def _check_preds_tensor(preds: object, target: object) -> tuple[Tensor, Tensor]:
 
 
 def _as_float(preds: Tensor) -> Tensor:
-    # integer or bool preds are hard 0/1 predictions: scores of exactly 0 or 1
-    return preds if preds.is_floating_point() else preds.to(torch.float32)
+    # integer or bool preds are hard 0/1 predictions: scores of exactly 0 or 1; half precision is widened
+    return preds if preds.dtype in (torch.float32, torch.float64) else preds.to(torch.float32)
 
 
 def _class_last(x: Tensor, columns: int) -> Tensor:
@@ -114,7 +134,7 @@ def format_scores(
             raise TypeError(f"Expected `preds` to have a floating-point dtype, but got {preds.dtype}.")
         _check_multiclass_shape(preds, target, columns)
         _check_target_values(target, columns, ignore_index)
-        scores, flat_target = _class_last(preds, columns), target.reshape(-1)
+        scores, flat_target = _class_last(_as_float(preds), columns), target.reshape(-1)
         keep = None if ignore_index is None else flat_target != ignore_index
         scores = _scores_from_preds(scores if keep is None else scores[keep], input_format, class_dim=-1)
         return scores, (flat_target if keep is None else flat_target[keep]).long()
@@ -161,7 +181,8 @@ def format_labels(
     scores, flat_target = format_scores(preds, target, task, columns, ignore_index, input_format)
     if task == "multiclass":
         return scores.argmax(dim=-1), flat_target
-    return (scores >= threshold).long(), flat_target
+    cut = threshold_in_dtype(torch.tensor(threshold, dtype=torch.float64, device=scores.device), scores.dtype)
+    return (scores >= cut).long(), flat_target
 
 
 def _check_predicted_classes(preds: Tensor, columns: int) -> None:

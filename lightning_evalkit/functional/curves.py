@@ -21,6 +21,7 @@ from torch import Tensor
 from torch.nn.functional import one_hot
 
 from lightning_evalkit._checks import check_finite, check_range, format_shape
+from lightning_evalkit.functional._inputs import threshold_in_dtype
 
 
 class ThresholdCounts(NamedTuple):
@@ -71,7 +72,8 @@ def resolve_thresholds(thresholds: int | list[float] | Tensor | None) -> Tensor 
 def _binned_update(scores: Tensor, target: Tensor, task: str, columns: int, thresholds: Tensor) -> Tensor:
     """Histogram (C, 2, T + 1): [class, is_positive, number of thresholds the score reaches]."""
     n_bins = thresholds.numel() + 1
-    reached = torch.searchsorted(thresholds, scores.contiguous(), right=True)
+    grid = threshold_in_dtype(thresholds, scores.dtype)
+    reached = torch.searchsorted(grid, scores.contiguous(), right=True)
     if task == "binary":
         flat = target * n_bins + reached
     else:
@@ -97,16 +99,17 @@ def _binned_counts(histogram: Tensor, thresholds: Tensor) -> list[ThresholdCount
 def _exact_counts(scores: Tensor, positive: Tensor) -> ThresholdCounts:
     """Counts at each distinct score of one binary problem."""
     sorted_scores, order = torch.sort(scores)
-    is_positive = positive[order].long()
+    is_positive = positive[order]
     total = sorted_scores.numel()
     starts_run = torch.ones(total, dtype=torch.bool, device=scores.device)
-    starts_run[1:] = sorted_scores[1:] != sorted_scores[:-1]
+    torch.ne(sorted_scores[1:], sorted_scores[:-1], out=starts_run[1:])
     starts = starts_run.nonzero().squeeze(1)
-    positives_below = (is_positive.cumsum(0) - is_positive)[starts]
-    n_positive = is_positive.sum()
+    positives_below = is_positive.cumsum(0)[starts] - is_positive[starts].long()
+    n_positive = is_positive.sum()  # int64, like the cumulative sum of bools
     tp = n_positive - positives_below
     fp = (total - starts) - tp
-    return ThresholdCounts(sorted_scores[starts], tp, fp, (total - n_positive) - fp, n_positive - tp)
+    thresholds = sorted_scores[starts].to(torch.float64)
+    return ThresholdCounts(thresholds, tp, fp, (total - n_positive) - fp, n_positive - tp)
 
 
 def _class_problems(scores: Tensor, target: Tensor, task: str, columns: int) -> list[tuple[Tensor, Tensor]]:
@@ -234,14 +237,18 @@ def _totals(counts: ThresholdCounts) -> tuple[int, int]:
 
 
 def _auc_from_counts(counts: ThresholdCounts) -> Tensor:
-    """Trapezoidal area under the ROC curve of one class; NaN when a class is absent."""
+    """Area under the ROC curve of one class; NaN when a class is absent.
+
+    The trapezoids are summed in integers, (sum of dFP * (TP_left + TP_right)) / (2 P N), so the area is exact
+    up to the final division (it is the Mann-Whitney U statistic, ties counted one half).
+    """
     n_pos, n_neg = _totals(counts)
     if n_pos == 0 or n_neg == 0:
         return torch.tensor(float("nan"), dtype=torch.float64)
     zero = counts.tp.new_zeros(1)
-    tpr = torch.cat([zero, counts.tp.flip(0)]).double() / n_pos
-    fpr = torch.cat([zero, counts.fp.flip(0)]).double() / n_neg
-    return torch.trapezoid(tpr, fpr)
+    tp, fp = torch.cat([counts.tp, zero]), torch.cat([counts.fp, zero])
+    twice_area = ((fp[:-1] - fp[1:]) * (tp[:-1] + tp[1:])).sum()
+    return twice_area.double() / (2.0 * n_pos * n_neg)
 
 
 def _auroc_compute(per_class: list[ThresholdCounts], micro: ThresholdCounts | None, task: str, average: str) -> Tensor:

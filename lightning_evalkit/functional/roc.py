@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 
 from lightning_evalkit._checks import check_choice
@@ -19,12 +20,20 @@ from lightning_evalkit.functional.curves import (
 Curve = tuple[Tensor, Tensor, Tensor]
 
 
+def exact_score_dtype(preds: Tensor) -> torch.dtype:
+    """Exact mode keeps float64 scores as float64 and stores every other input as float32.
+
+    float32 sorts about a third faster than float64, and widening float32 input would add no information.
+    """
+    return torch.float64 if preds.dtype == torch.float64 else torch.float32
+
+
 def _curve_update(
-    scores: Tensor, target: Tensor, task: str, columns: int, thresholds: Tensor | None
+    scores: Tensor, target: Tensor, task: str, columns: int, thresholds: Tensor | None, score_dtype: torch.dtype
 ) -> tuple[Tensor, ...]:
     """The state one formatted batch adds: ``(histogram,)`` when binned, ``(scores, target)`` when exact."""
     if thresholds is None:
-        return scores, target
+        return scores.to(score_dtype), target
     return (_binned_update(scores, target, task, columns, thresholds),)
 
 
@@ -41,7 +50,7 @@ def _curve_state(
     columns = check_classification_args(task, num_classes, num_labels, ignore_index, input_format)
     grid = resolve_thresholds(thresholds)
     scores, flat_target = format_scores(preds, target, task, columns, ignore_index, input_format)
-    return _curve_update(scores, flat_target, task, columns, grid), columns, grid
+    return _curve_update(scores, flat_target, task, columns, grid, exact_score_dtype(preds)), columns, grid
 
 
 def _roc_compute(
