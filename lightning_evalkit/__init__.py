@@ -6,8 +6,18 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AUROC",
+    "EvalCallback",
     "ROC",
     "ConfusionMatrix",
     "Sensitivity",
     "Specificity",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # EvalCallback imports pytorch_lightning (seconds): load it only when asked for, not with the metrics.
+    if name == "EvalCallback":
+        from lightning_evalkit.callback import EvalCallback
+
+        return EvalCallback
+    raise AttributeError(f"module 'lightning_evalkit' has no attribute {name!r}")
