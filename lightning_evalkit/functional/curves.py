@@ -96,10 +96,23 @@ def _binned_counts(histogram: Tensor, thresholds: Tensor) -> list[ThresholdCount
     return [ThresholdCounts(thresholds, tp[c], fp[c], tn[c], fn[c]) for c in range(histogram.shape[0])]
 
 
+def _sort_with_labels(scores: Tensor, positive: Tensor) -> tuple[Tensor, Tensor]:
+    """Scores in ascending order with their labels, from one sort of integer keys.
+
+    For non-negative floats the IEEE bit pattern orders like the value, so key = bits * 2 + label sorts the
+    scores and carries each label along: no float sort and no gather of labels. torch sorts integers with a
+    radix sort, several times faster than a float sort on CPU. Probabilities lie in [0, 1], so the shifted
+    bits of float32 fit in int32 and those of float64 in int64.
+    """
+    int_dtype = torch.int32 if scores.dtype == torch.float32 else torch.int64
+    bits = (scores + 0.0).view(int_dtype)  # adding 0.0 turns -0.0 into +0.0
+    keys = torch.sort((bits << 1) | positive.to(int_dtype)).values
+    return (keys >> 1).view(scores.dtype), (keys & 1).bool()
+
+
 def _exact_counts(scores: Tensor, positive: Tensor) -> ThresholdCounts:
-    """Counts at each distinct score of one binary problem."""
-    sorted_scores, order = torch.sort(scores)
-    is_positive = positive[order]
+    """Counts at each distinct score of one binary problem (scores must be probabilities in [0, 1])."""
+    sorted_scores, is_positive = _sort_with_labels(scores, positive)
     total = sorted_scores.numel()
     starts_run = torch.ones(total, dtype=torch.bool, device=scores.device)
     torch.ne(sorted_scores[1:], sorted_scores[:-1], out=starts_run[1:])
