@@ -58,15 +58,26 @@ def check_integer(name: str, value: Tensor, where: str = "") -> None:
         raise TypeError(f"Expected `{name}`{_where(where)} to have an integer dtype, but got {value.dtype}.")
 
 
-def check_finite(name: str, value: Tensor, where: str = "") -> None:
-    """Raise ValueError if ``value`` holds NaN or infinity."""
+def check_finite(
+    name: str, value: Tensor, where: str = "", within: tuple[float, float] | None = None, range_note: str = ""
+) -> None:
+    """Raise ValueError if ``value`` holds NaN or infinity, or (with ``within``) a value outside [low, high].
+
+    ``range_note`` is appended to the argument name in the range message only (a hint on what to pass).
+    """
     if not value.is_floating_point() or value.numel() == 0:
         return
-    # min and max propagate NaN and expose inf: one pass instead of an isfinite mask
+    # min and max propagate NaN and expose inf: one pass answers both questions
     low, high = torch.aminmax(value)
     if not (bool(torch.isfinite(low)) and bool(torch.isfinite(high))):
         bad = "NaN" if bool(torch.isnan(low)) else "inf"
         raise ValueError(f"Expected `{name}`{_where(where)} to be finite, but got {bad}.")
+    if within is not None and (bool(low < within[0]) or bool(high > within[1])):
+        got = low if bool(low < within[0]) else high
+        raise ValueError(
+            f"Expected `{name}`{_where(where)}{_where(range_note)} to lie in [{within[0]:g}, {within[1]:g}], "
+            f"but got {got.item():g}."
+        )
 
 
 def check_ndim(name: str, value: Tensor, ndims: Sequence[int], layout: str, where: str = "") -> None:
@@ -84,13 +95,3 @@ def check_same_shape(name_a: str, a: Tensor, name_b: str, b: Tensor, where: str 
             f"Expected `{name_a}` and `{name_b}`{_where(where)} to have the same shape, but got "
             f"{format_shape(a.shape)} and {format_shape(b.shape)}."
         )
-
-
-def check_range(name: str, value: Tensor, low: float, high: float, where: str = "") -> None:
-    """Raise ValueError unless every element lies in the closed interval [low, high]."""
-    if value.numel() == 0:
-        return
-    lo, hi = torch.aminmax(value)
-    if bool(lo < low) or bool(hi > high):
-        bad = lo if bool(lo < low) else hi
-        raise ValueError(f"Expected `{name}`{_where(where)} to lie in [{low:g}, {high:g}], but got {bad.item():g}.")

@@ -348,3 +348,13 @@ def test_multilabel_ignore_index_drops_only_those_entries(case, thresholds):
         torch.testing.assert_close(tprs[j], ref_tpr)
         if thresholds is None:
             np.testing.assert_allclose(fprs[j].numpy(), skm.roc_curve(y[kept, j], p[kept, j])[0], atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_negative_zero_ties_with_zero_and_one_is_the_top_score(dtype):
+    scores = torch.tensor([-0.0, 0.0, 1.0, 0.5, -0.0, 1.0], dtype=dtype)
+    target = torch.tensor([1, 0, 1, 0, 0, 0])
+    expected = skm.roc_curve(target.numpy(), scores.numpy())
+    for ours, ref in zip(F.roc(scores, target, task="binary"), expected, strict=True):
+        np.testing.assert_allclose(ours.numpy(), ref, atol=1e-12)
+    assert F.auroc(scores, target, task="binary").item() == pytest.approx(skm.roc_auc_score(target, scores))

@@ -21,7 +21,6 @@ from lightning_evalkit._checks import (
     check_finite,
     check_integer,
     check_positive_int,
-    check_range,
     check_same_shape,
     check_tensor,
     format_shape,
@@ -86,11 +85,12 @@ def _scores_from_preds(preds: Tensor, input_format: str, class_dim: int | None) 
     Probabilities keep their dtype (float32 or float64); logits are transformed in float64, which keeps
     sigmoid and softmax from saturating to exact ties early.
     """
-    check_finite("preds", preds)
     if input_format == "logits":
+        check_finite("preds", preds)
         scores = preds.to(torch.float64)
         return scores.softmax(class_dim) if class_dim is not None else scores.sigmoid()
-    check_range("preds", preds, 0.0, 1.0, where="(probabilities; pass input_format='logits' for raw scores)")
+    note = "(probabilities; pass input_format='logits' for raw scores)"
+    check_finite("preds", preds, within=(0.0, 1.0), range_note=note)
     return preds
 
 

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 from torch.nn.functional import one_hot
 
-from lightning_evalkit._checks import check_finite, check_range, format_shape
+from lightning_evalkit._checks import check_finite, format_shape
 from lightning_evalkit.functional._inputs import threshold_in_dtype
 
 
@@ -62,8 +62,7 @@ def resolve_thresholds(thresholds: int | list[float] | Tensor | None) -> Tensor 
         raise ValueError(
             f"Expected `thresholds` to be 1-D with at least 2 values, but got {format_shape(thresholds.shape)}."
         )
-    check_finite("thresholds", thresholds)
-    check_range("thresholds", thresholds, 0.0, 1.0)
+    check_finite("thresholds", thresholds, within=(0.0, 1.0))
     if not bool((thresholds[1:] > thresholds[:-1]).all()):
         raise ValueError(f"Expected `thresholds` to be strictly increasing, but got {thresholds.tolist()}.")
     return thresholds.to(torch.float64)
