@@ -3,9 +3,10 @@
 pycocotools' ``accumulate`` loops over class, area range, max-detections and IoU threshold, building precision
 at every detection and sampling it at the recall thresholds. The same numbers follow from the true positives
 alone: recall only moves at a true positive, so ``searchsorted(recall, r, "left")`` lands on the k_r-th true
-positive (k_r = the least k with k / n_gt >= r, found exactly in float64), and the monotone envelope there is the
-largest precision at that or any later true positive. So compute() is one stable sort, cumulative sums over all
-(IoU threshold, area range) at once, and a segmented suffix maximum over the true positives of every
+positive (k_r = the least k with k / n_gt >= r, found exactly in float64), and the monotone envelope there
+is the
+largest precision at that or any later true positive. So compute() is one stable sort, cumulative sums over
+all (IoU threshold, area range) at once, and a segmented suffix maximum over the true positives of every
 (threshold, area range, class) segment. Float operations are pycocotools' own, in its order, so results agree
 to the last bit except for the order of summation in the final means.
 """
@@ -31,11 +32,13 @@ def _recall_steps(n_gt: Tensor, rec_thresholds: Tensor) -> Tensor:
 
 
 def _segment_suffix_max(values: Tensor, segment: Tensor, num_segments: int) -> Tensor:
-    """Within runs of equal (non-decreasing) ``segment``, the max of ``values`` from each position to the run end."""
+    """Within runs of equal (non-decreasing) ``segment``, the max of ``values`` from each position to the
+    run end."""
     if values.numel() == 0:
         return values
     unique, rank = torch.unique(values, return_inverse=True)
-    # integer keys keep the values exact; later segments must not leak into earlier ones, so they get lower keys
+    # integer keys keep the values exact; later segments must not leak into earlier ones, so they get lower
+    # keys
     key = (num_segments - 1 - segment) * unique.numel() + rank
     suffix = key.flip(0).cummax(0).values.flip(0)
     return unique[suffix % unique.numel()]
@@ -53,7 +56,13 @@ def _first_valid_score(scores: Tensor, cls: Tensor, valid: Tensor, num_classes: 
 
 
 def _accumulate_one_max_det(
-    cls: Tensor, scores: Tensor, matched: Tensor, ignored: Tensor, valid: Tensor, steps: Tensor, num_classes: int
+    cls: Tensor,
+    scores: Tensor,
+    matched: Tensor,
+    ignored: Tensor,
+    valid: Tensor,
+    steps: Tensor,
+    num_classes: int,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """precision (T, A, K, R), true-positive counts (T, A, K) and scores (T, A, K, R) at one max-detections.
 
@@ -118,7 +127,8 @@ def coco_accumulate(
     matched, ignored = det_matched[order], det_ignored[order]
     steps = _recall_steps(n_gt, rec_thresholds)
     results = [
-        _accumulate_one_max_det(cls, scores, matched, ignored, ranks < m, steps, num_classes) for m in max_dets
+        _accumulate_one_max_det(cls, scores, matched, ignored, ranks < m, steps, num_classes)
+        for m in max_dets
     ]
     undefined = (n_gt == 0).T[None]  # (1, A, K)
     precision = torch.stack([r[0] for r in results], -1).masked_fill(undefined[..., None, None], -1.0)
@@ -126,4 +136,9 @@ def coco_accumulate(
     recall = recall.masked_fill(undefined[..., None], -1.0)
     point_scores = torch.stack([r[2] for r in results], -1).masked_fill(undefined[..., None, None], -1.0)
     # (T, A, K, R, M) -> pycocotools (T, R, K, A, M); (T, A, K, M) -> (T, K, A, M)
-    return classes, precision.permute(0, 3, 2, 1, 4), recall.permute(0, 2, 1, 3), point_scores.permute(0, 3, 2, 1, 4)
+    return (
+        classes,
+        precision.permute(0, 3, 2, 1, 4),
+        recall.permute(0, 2, 1, 3),
+        point_scores.permute(0, 3, 2, 1, 4),
+    )

@@ -1,14 +1,17 @@
 """COCO matching at update time: a batch of images in, compact per-detection records out.
 
-The rules are pycocotools' ``COCOeval.evaluateImg``: per (image, class) the detections are taken in score order
+The rules are pycocotools' ``COCOeval.evaluateImg``: per (image, class) the detections are taken in score
+order
 (stable, truncated to the largest max-detections value); each takes, among the ground truths still available
 (unmatched, or crowd), the one with the largest IoU >= min(t, 1 - 1e-10), preferring ground truth that is not
 ignored, and among equal IoUs the later one. That greedy walk is sequential per (image, class, IoU threshold,
-area range), so here it runs in *rounds* over every detection-ground-truth candidate pair of the batch and every
+area range), so here it runs in *rounds* over every detection-ground-truth candidate pair of the batch and
+every
 threshold and area range at once: in a round each unresolved detection picks its preferred available ground
 truth, and its pick is final when no earlier unresolved detection of its group could still take that ground
 truth (availability only shrinks, so its preference cannot change any more). The first unresolved detection of
-every group always resolves, so the rounds end; in practice a handful suffices (one per duplicate in a cluster).
+every group always resolves, so the rounds end; in practice a handful suffices (one per duplicate in a
+cluster).
 """
 
 from __future__ import annotations
@@ -67,10 +70,13 @@ def _pair_mask_iou(batch: DetectionBatch, det_idx: Tensor, gt_idx: Tensor) -> Te
     gt_counts = [m.shape[0] for m in batch.gt_masks]
     det_start = torch.tensor([0, *det_counts], device=device).cumsum(0)
     gt_start = torch.tensor([0, *gt_counts], device=device).cumsum(0)
-    flat_start = torch.tensor([0] + [d * g for d, g in zip(det_counts, gt_counts)], device=device).cumsum(0)
+    flat_start = torch.tensor(
+        [0] + [d * g for d, g in zip(det_counts, gt_counts, strict=True)], device=device
+    ).cumsum(0)
     crowd = batch.gt_crowd.split(gt_counts)
     blocks = [
-        mask_iou(dm, gm, c).flatten() for dm, gm, c in zip(batch.det_masks, batch.gt_masks, crowd)
+        mask_iou(dm, gm, c).flatten()
+        for dm, gm, c in zip(batch.det_masks, batch.gt_masks, crowd, strict=True)
     ]
     flat = torch.cat(blocks) if blocks else torch.zeros(0, dtype=torch.float64, device=device)
     image = batch.det_image[det_idx]
@@ -139,7 +145,9 @@ def _match_rounds(
         pick_crowd = crowd[pick]
         final = has_pick & (pick_crowd | (first.gather(0, pick) == self_index))
         match = torch.where(final, pick, match)
-        taken |= torch.zeros_like(taken, dtype=torch.int32).scatter_add_(0, pick, (final & ~pick_crowd).int()) > 0
+        taken |= (
+            torch.zeros_like(taken, dtype=torch.int32).scatter_add_(0, pick, (final & ~pick_crowd).int()) > 0
+        )
         unresolved &= has_pick & ~final
 
 
@@ -149,7 +157,8 @@ def _area_outside(areas: Tensor, area_ranges: Tensor) -> Tensor:
 
 
 class CandidatePairs(NamedTuple):
-    """Detections kept in (image, class, -score) order and every same-(image, class) pair with a ground truth."""
+    """Detections kept in (image, class, -score) order and every same-(image, class) pair with a ground
+    truth."""
 
     det_order: Tensor  # (N,) original detection index of each kept detection, in matching order
     det_rank: Tensor  # (N,) rank by score within its (image, class)
@@ -192,14 +201,18 @@ def coco_match(
     area_ranges: Tensor,
     max_det: int,
     iou_type: str,
-    match_labels: Tensor | None = None,
+    match_labels: tuple[Tensor, Tensor] | None = None,
 ) -> CocoRecords:
     """Match one batch of images the pycocotools way and return its compact records.
 
-    ``match_labels`` (e.g. all zeros for micro averaging) replace the labels for matching only; the records keep
-    the batch's own labels.
+    ``match_labels`` (e.g. all zeros for micro averaging) replace the labels for matching only; the records
+    keep the batch's own labels.
     """
-    grouping = batch if match_labels is None else batch._replace(det_labels=match_labels[0], gt_labels=match_labels[1])
+    grouping = (
+        batch
+        if match_labels is None
+        else batch._replace(det_labels=match_labels[0], gt_labels=match_labels[1])
+    )
     pairs = candidate_pairs(grouping, max_det)
     det_order, gt_order = pairs.det_order, pairs.gt_order
     det_idx, gt_idx = det_order[pairs.pair_det], gt_order[pairs.pair_gt]

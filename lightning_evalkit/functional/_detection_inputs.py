@@ -1,6 +1,8 @@
-"""Validate torchmetrics-style detection inputs (lists of per-image dicts) and flatten them into batch tensors.
+"""Validate torchmetrics-style detection inputs (lists of per-image dicts) and flatten them into batch
+tensors.
 
-Structural checks (types, keys, dtypes, shapes) run per image in plain Python; value checks (finite, box order,
+Structural checks (types, keys, dtypes, shapes) run per image in plain Python; value checks (finite, box
+order,
 non-negative areas) run once on the concatenated batch and only walk the images to name the culprit when one
 fails. Everything is checked before anything is returned, so a metric's state is never touched by bad input.
 """
@@ -69,13 +71,17 @@ def _check_image(item: dict, side: str, index: int, iou_type: str) -> int:
     if iou_type == "bbox":
         boxes = check_tensor("boxes", item["boxes"], where)
         if boxes.ndim != 2 or boxes.shape[1] != 4:
-            raise ValueError(f"Expected `boxes` {where} to have shape (N, 4), but got {format_shape(boxes.shape)}.")
+            raise ValueError(
+                f"Expected `boxes` {where} to have shape (N, 4), but got {format_shape(boxes.shape)}."
+            )
         check_floating("boxes", boxes, where)
         count = boxes.shape[0]
     else:
         masks = check_tensor("masks", item["masks"], where)
         if masks.ndim != 3:
-            raise ValueError(f"Expected `masks` {where} to have shape (N, H, W), but got {format_shape(masks.shape)}.")
+            raise ValueError(
+                f"Expected `masks` {where} to have shape (N, H, W), but got {format_shape(masks.shape)}."
+            )
         if masks.dtype != torch.bool:
             raise TypeError(f"Expected `masks` {where} to have dtype torch.bool, but got {masks.dtype}.")
         count = masks.shape[0]
@@ -91,7 +97,7 @@ def _check_image(item: dict, side: str, index: int, iou_type: str) -> int:
 
 
 def _check_mask_sizes(preds: Sequence[dict], target: Sequence[dict]) -> None:
-    for index, (pred, gt) in enumerate(zip(preds, target)):
+    for index, (pred, gt) in enumerate(zip(preds, target, strict=True)):
         if pred["masks"].shape[1:] != gt["masks"].shape[1:]:
             raise ValueError(
                 f"Expected `masks` of image {index} in `preds` and `target` to have the same (H, W), but got "
@@ -109,7 +115,7 @@ def check_detection_inputs(preds: Any, target: Any, iou_type: str = "bbox") -> N
             f"Expected `preds` and `target` to have the same length, but got {len(preds)} and {len(target)}."
         )
     shape_key = "boxes" if iou_type == "bbox" else "masks"
-    for index, (pred, gt) in enumerate(zip(preds, target)):
+    for index, (pred, gt) in enumerate(zip(preds, target, strict=True)):
         _check_keys(pred, (shape_key, "scores", "labels"), "preds", index)
         _check_keys(gt, (shape_key, "labels"), "target", index)
         _check_image(pred, "preds", index, iou_type)
@@ -195,9 +201,14 @@ def flatten_detection_inputs(
     gt_areas = gt_iou_areas
     if any("area" in item for item in target):
         given = [item["area"].to(device, torch.float64) if "area" in item else None for item in target]
-        gt_areas = torch.cat([g if g is not None else a for g, a in zip(given, gt_iou_areas.split(gt_counts))])
+        gt_areas = torch.cat(
+            [g if g is not None else a for g, a in zip(given, gt_iou_areas.split(gt_counts), strict=True)]
+        )
         _check_values("target", target, gt_areas, "area", box_format)
-    crowd = [item.get("iscrowd", torch.zeros(n, dtype=torch.bool)) for item, n in zip(target, gt_counts)]
+    crowd = [
+        item.get("iscrowd", torch.zeros(n, dtype=torch.bool))
+        for item, n in zip(target, gt_counts, strict=True)
+    ]
     return DetectionBatch(
         num_images=len(preds),
         det_image=_image_index([int(item["labels"].shape[0]) for item in preds], device),

@@ -1,8 +1,8 @@
 """Box formats, box and mask areas, pairwise box IoU (plain and COCO crowd) and pairwise mask IoU.
 
-IoU is continuous (no "+1" pixel convention) and computed the way pycocotools computes it: the overlap width is
-``min(right edges) - max(left edges)``, zero when not positive, and the union is ``(area_a + area_b) - overlap``.
-Crowd IoU divides the overlap by the first box's (the detection's) area instead.
+IoU is continuous (no "+1" pixel convention) and computed the way pycocotools computes it: the overlap width
+is ``min(right edges) - max(left edges)``, zero when not positive, and the union is ``(area_a + area_b) -
+overlap``. Crowd IoU divides the overlap by the first box's (the detection's) area instead.
 """
 
 from __future__ import annotations
@@ -62,7 +62,8 @@ def box_convert(boxes: Tensor, in_fmt: str, out_fmt: str) -> Tensor:
 def box_area(boxes: Tensor, box_format: str = "xyxy") -> Tensor:
     """Area ``width * height`` of each box (..., 4), with width and height read in ``box_format``.
 
-    For "xywh" and "cxcywh" the area is the product of the given width and height (as pycocotools computes it).
+    For "xywh" and "cxcywh" the area is the product of the given width and height (as pycocotools computes
+    it).
 
     Example:
         >>> import torch
@@ -94,7 +95,8 @@ def _iou_from_parts(overlap: Tensor, area_a: Tensor, area_b: Tensor, crowd: Tens
 def _paired_box_iou(
     a_xyxy: Tensor, a_area: Tensor, b_xyxy: Tensor, b_area: Tensor, b_crowd: Tensor | None = None
 ) -> Tensor:
-    """IoU of row i of ``a`` with row i of ``b`` (areas given, so the caller controls how they are rounded)."""
+    """IoU of row i of ``a`` with row i of ``b`` (areas given, so the caller controls how they are
+    rounded)."""
     return _iou_from_parts(_overlap(a_xyxy, b_xyxy), a_area, b_area, b_crowd)
 
 
@@ -107,7 +109,8 @@ def box_iou(
         boxes_a: Boxes (N, 4), e.g. detections.
         boxes_b: Boxes (M, 4), e.g. ground truth.
         box_format: "xyxy", "xywh" or "cxcywh" for both.
-        iscrowd: Optional bool (M,): where True, COCO's crowd IoU ``overlap / area(boxes_a[i])`` is used instead.
+        iscrowd: Optional bool (M,): where True, COCO's crowd IoU ``overlap / area(boxes_a[i])`` is used
+        instead.
 
     Returns:
         Float tensor (N, M) in [0, 1].
@@ -145,7 +148,8 @@ def mask_iou(masks_a: Tensor, masks_b: Tensor, iscrowd: Tensor | None = None) ->
     Args:
         masks_a: Bool masks (N, H, W), e.g. detections.
         masks_b: Bool masks (M, H, W), e.g. ground truth.
-        iscrowd: Optional bool (M,): where True the union is replaced by the area of ``masks_a[i]`` (COCO crowd).
+        iscrowd: Optional bool (M,): where True the union is replaced by the area of ``masks_a[i]`` (COCO
+        crowd).
 
     Returns:
         Float64 tensor (N, M); 0 where masks do not overlap.

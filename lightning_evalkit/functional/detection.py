@@ -1,9 +1,10 @@
-"""Functional detection metrics: COCO mean average precision and box IoU, each the same ``_update`` / ``_compute``
-pair that the metric classes in :mod:`lightning_evalkit.detection` run, applied to one batch.
+"""Functional detection metrics: COCO mean average precision and box IoU, each the same ``_update`` /
+``_compute`` pair that the metric classes in :mod:`lightning_evalkit.detection` run, applied to one batch.
 """
 
 from __future__ import annotations
 
+import itertools
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -12,7 +13,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from lightning_evalkit._checks import check_choice
+from lightning_evalkit._checks import check_choice, check_positive_int
 from lightning_evalkit.functional._coco_accumulate import coco_accumulate
 from lightning_evalkit.functional._coco_match import (
     CocoRecords,
@@ -24,7 +25,7 @@ from lightning_evalkit.functional._coco_match import (
 from lightning_evalkit.functional._detection_inputs import check_detection_inputs, flatten_detection_inputs
 from lightning_evalkit.functional.boxes import BOX_FORMATS
 
-__all__ = ["intersection_over_union", "mean_average_precision"]
+__all__ = ["intersection_over_union", "mean_average_precision", "mean_iou"]
 
 # pycocotools' defaults, built the way it builds them (np.linspace), so thresholds are bit-identical
 DEFAULT_IOU_THRESHOLDS: list[float] = np.linspace(0.5, 0.95, 10).tolist()
@@ -53,13 +54,14 @@ def _map_check_args(
     max_detection_thresholds: Any,
     average: str,
 ) -> tuple[list[float], list[float], list[int]]:
-    """Validate MeanAveragePrecision arguments; return (iou thresholds, recall thresholds, sorted max dets)."""
+    """Validate MeanAveragePrecision arguments; return (iou thresholds, recall thresholds, sorted max
+    dets)."""
     check_choice("box_format", box_format, BOX_FORMATS)
     check_choice("iou_type", iou_type, ("bbox", "segm"))
     check_choice("average", average, ("macro", "micro"))
     ious = _check_unit_floats("iou_thresholds", iou_thresholds, DEFAULT_IOU_THRESHOLDS)
     recs = _check_unit_floats("rec_thresholds", rec_thresholds, DEFAULT_REC_THRESHOLDS)
-    if any(b < a for a, b in zip(recs, recs[1:])):
+    if any(b < a for a, b in itertools.pairwise(recs)):
         raise ValueError(f"Expected `rec_thresholds` to be sorted in increasing order, but got {recs}.")
     max_dets = DEFAULT_MAX_DETECTIONS if max_detection_thresholds is None else max_detection_thresholds
     if (
@@ -84,7 +86,8 @@ def _map_update(
     average: str,
     class_metrics: bool,
 ) -> list[CocoRecords]:
-    """Match a (checked) batch; returns the records to keep: [main] or, for micro with class metrics, [main, macro]."""
+    """Match a (checked) batch; returns the records to keep: [main] or, for micro with class metrics, [main,
+    macro]."""
     device = preds[0]["labels"].device if len(preds) else torch.device("cpu")
     batch = flatten_detection_inputs(preds, target, iou_type, box_format, device)
     thresholds = torch.tensor(iou_thresholds, dtype=torch.float64, device=device)
@@ -108,7 +111,8 @@ def _mean_defined(values: Tensor) -> Tensor:
 def _coco_summary(
     precision: Tensor, recall: Tensor, iou_thresholds: list[float], max_dets: list[int]
 ) -> dict[str, Tensor]:
-    """The 12 COCO stats (mar_k for every max-detections k) from precision (T,R,K,A,M) and recall (T,K,A,M)."""
+    """The 12 COCO stats (mar_k for every max-detections k) from precision (T,R,K,A,M) and recall
+    (T,K,A,M)."""
     out = {"map": _mean_defined(precision[..., 0, -1])}
     for key, iou in (("map_50", 0.5), ("map_75", 0.75)):
         rows = [i for i, t in enumerate(iou_thresholds) if t == iou]
@@ -154,8 +158,13 @@ def _map_compute(
     classes = torch.unique(torch.cat([main.det_labels, main.gt_labels]))
     _, precision, recall, scores = _accumulate(main, rec_thresholds, max_dets, average == "micro")
     if not bool((recall > -1).any()):
-        warnings.warn("No ground truth was counted: every mean average precision and recall is -1.", stacklevel=3)
-    result = {key: value.float() for key, value in _coco_summary(precision, recall, iou_thresholds, max_dets).items()}
+        warnings.warn(
+            "No ground truth was counted: every mean average precision and recall is -1.", stacklevel=3
+        )
+    result = {
+        key: value.float()
+        for key, value in _coco_summary(precision, recall, iou_thresholds, max_dets).items()
+    }
     per_class_key = f"mar_{max_dets[-1]}_per_class"
     if class_metrics:
         cls_precision, cls_recall = precision, recall
@@ -163,9 +172,11 @@ def _map_compute(
             _, cls_precision, cls_recall, _ = _accumulate(records[-1], rec_thresholds, max_dets, False)
         k_first = cls_precision[..., 0, -1].permute(2, 0, 1).flatten(1)
         result["map_per_class"] = torch.stack([_mean_defined(row) for row in k_first]).float()
-        result[per_class_key] = torch.stack(
-            [_mean_defined(row) for row in cls_recall[:, :, 0, -1].T]
-        ).float() if classes.numel() else torch.zeros(0)
+        result[per_class_key] = (
+            torch.stack([_mean_defined(row) for row in cls_recall[:, :, 0, -1].T]).float()
+            if classes.numel()
+            else torch.zeros(0)
+        )
         if not classes.numel():
             result["map_per_class"] = torch.zeros(0)
     else:
@@ -191,8 +202,8 @@ def mean_average_precision(
 ) -> dict[str, Tensor]:
     """COCO mean average precision and recall of one set of images (pycocotools' numbers to 1e-6).
 
-    The functional twin of :class:`lightning_evalkit.MeanAveragePrecision`; arguments, inputs and returned keys
-    are the same.
+    The functional twin of :class:`lightning_evalkit.MeanAveragePrecision`; arguments, inputs and returned
+    keys are the same.
 
     Example:
         >>> import torch
@@ -225,7 +236,12 @@ def _iou_update(preds: Sequence[dict], target: Sequence[dict], box_format: str) 
     pair_iou = pair_box_iou(batch, det_idx, gt_idx)
     no_ignore = torch.zeros(pairs.gt_order.numel(), 1, dtype=torch.bool, device=device)
     match = greedy_match(
-        pairs.pair_det, pairs.pair_gt, pair_iou, pairs.det_order.numel(), no_ignore, no_ignore[:, 0],
+        pairs.pair_det,
+        pairs.pair_gt,
+        pair_iou,
+        pairs.det_order.numel(),
+        no_ignore,
+        no_ignore[:, 0],
         _ANY_OVERLAP.to(device),
     )[:, 0, 0]
     found = match >= 0
@@ -236,7 +252,9 @@ def _iou_update(preds: Sequence[dict], target: Sequence[dict], box_format: str) 
     return batch.gt_labels, gt_iou
 
 
-def _iou_compute(gt_labels: Tensor, gt_iou: Tensor, iou_threshold: float, class_metrics: bool) -> dict[str, Tensor]:
+def _iou_compute(
+    gt_labels: Tensor, gt_iou: Tensor, iou_threshold: float, class_metrics: bool
+) -> dict[str, Tensor]:
     """Means over ground truths (a missed one counts 0), overall and per class."""
     if gt_iou.numel() == 0:
         warnings.warn("No ground truth boxes were seen: `iou` and `matched_fraction` are -1.", stacklevel=3)
@@ -270,8 +288,8 @@ def intersection_over_union(
 
     Example:
         >>> import torch
-        >>> preds = [dict(boxes=torch.tensor([[296.55, 93.96, 314.97, 152.79], [298.55, 98.96, 314.97, 151.79]]),
-        ...               scores=torch.tensor([0.9, 0.8]), labels=torch.tensor([0, 1]))]
+        >>> boxes = torch.tensor([[296.55, 93.96, 314.97, 152.79], [298.55, 98.96, 314.97, 151.79]])
+        >>> preds = [dict(boxes=boxes, scores=torch.tensor([0.9, 0.8]), labels=torch.tensor([0, 1]))]
         >>> target = [dict(boxes=torch.tensor([[300.0, 100.0, 315.0, 150.0], [300.0, 100.0, 315.0, 150.0]]),
         ...                labels=torch.tensor([0, 1]))]
         >>> result = intersection_over_union(preds, target, class_metrics=True)
@@ -283,3 +301,74 @@ def intersection_over_union(
     check_detection_inputs(preds, target, "bbox")
     gt_labels, gt_iou = _iou_update(preds, target, box_format)
     return _iou_compute(gt_labels, gt_iou, iou_threshold, class_metrics)
+
+
+def _mean_iou_check(preds: Any, target: Any, num_classes: int, ignore_index: int | None) -> None:
+    """Check class-index maps: integer tensors of one shape, values in [0, num_classes) (or ignore_index)."""
+    for name, value in (("preds", preds), ("target", target)):
+        if not isinstance(value, Tensor):
+            raise TypeError(f"Expected `{name}` to be a torch.Tensor, but got {type(value).__name__}.")
+        if value.is_floating_point() or value.is_complex() or value.dtype == torch.bool:
+            raise TypeError(f"Expected `{name}` to hold integer class indices, but got dtype {value.dtype}.")
+    if preds.shape != target.shape:
+        raise ValueError(
+            f"Expected `preds` and `target` to have the same shape, but got {tuple(preds.shape)} and "
+            f"{tuple(target.shape)}."
+        )
+    for name, value in (("preds", preds), ("target", target)):
+        values = value[value != ignore_index] if ignore_index is not None and name == "target" else value
+        if values.numel() and (bool((values < 0).any()) or bool((values >= num_classes).any())):
+            bad = values[(values < 0) | (values >= num_classes)][0].item()
+            allowed = f"[0, {num_classes})" + ("" if ignore_index is None else f" or {ignore_index}")
+            raise ValueError(f"Expected `{name}` values to lie in {allowed}, but got {bad}.")
+
+
+def _mean_iou_update(
+    preds: Tensor, target: Tensor, num_classes: int, ignore_index: int | None
+) -> tuple[Tensor, Tensor]:
+    """Per-class pixel counts (C,) of intersection and union; pixels whose target is ignore_index are
+    skipped."""
+    preds, target = preds.flatten(), target.flatten()
+    if ignore_index is not None:
+        keep = target != ignore_index
+        preds, target = preds[keep], target[keep]
+    intersection = torch.bincount(target[preds == target], minlength=num_classes)
+    union = torch.bincount(preds, minlength=num_classes) + torch.bincount(target, minlength=num_classes)
+    return intersection, union - intersection
+
+
+def _mean_iou_compute(intersection: Tensor, union: Tensor, per_class: bool) -> dict[str, Tensor]:
+    """IoU per class (-1 where a class never occurs in preds or target) and their mean over the defined
+    ones."""
+    defined = union > 0
+    per_class_iou = torch.where(defined, intersection.double() / union.clamp(min=1), -1.0)
+    if not bool(defined.all()):
+        missing = torch.nonzero(~defined).flatten().tolist()
+        warnings.warn(
+            f"Classes {missing} never occur in preds or target: IoU -1, left out of the mean.", stacklevel=3
+        )
+    result = {"miou": _mean_defined(per_class_iou).float()}
+    if per_class:
+        result["iou_per_class"] = per_class_iou.float()
+    return result
+
+
+def mean_iou(
+    preds: Tensor, target: Tensor, num_classes: int, ignore_index: int | None = None, per_class: bool = False
+) -> dict[str, Tensor]:
+    """Semantic-segmentation mean IoU from class-index maps, counts summed over all pixels given.
+
+    The functional twin of :class:`lightning_evalkit.MeanIoU`, which documents the averaging.
+
+    Example:
+        >>> import torch
+        >>> preds = torch.tensor([[0, 0, 1, 1], [2, 2, 2, 1]])
+        >>> target = torch.tensor([[0, 1, 1, 1], [2, 2, 0, 255]])
+        >>> result = mean_iou(preds, target, num_classes=3, ignore_index=255, per_class=True)
+        >>> result["iou_per_class"], round(result["miou"].item(), 4)
+        (tensor([0.3333, 0.6667, 0.6667]), 0.5556)
+    """
+    check_positive_int("num_classes", num_classes)
+    _mean_iou_check(preds, target, num_classes, ignore_index)
+    intersection, union = _mean_iou_update(preds, target, num_classes, ignore_index)
+    return _mean_iou_compute(intersection, union, per_class)
