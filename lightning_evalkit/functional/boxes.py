@@ -134,8 +134,8 @@ def box_iou(
 
 def _mask_counts(masks_a: Tensor, masks_b: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """Pixel counts: overlap (N, M), area_a (N,), area_b (M,), exact integers held in float64."""
-    flat_a = masks_a.reshape(masks_a.shape[0], -1)
-    flat_b = masks_b.reshape(masks_b.shape[0], -1)
+    flat_a = masks_a.flatten(1)
+    flat_b = masks_b.flatten(1)
     # float32 sums of 0/1 are exact below 2**24 pixels; past that use float64
     dtype = torch.float32 if flat_a.shape[1] < 2**24 else torch.float64
     overlap = (flat_a.to(dtype) @ flat_b.to(dtype).T).double()
