@@ -67,7 +67,10 @@ def random_masks(
     height, width = size
     preds, target = [], []
     for _ in range(num_images):
-        n_gt, n_dt = int(torch.randint(0, 5, (1,), generator=gen)), int(torch.randint(0, 7, (1,), generator=gen))
+        n_gt, n_dt = (
+            int(torch.randint(0, 5, (1,), generator=gen)),
+            int(torch.randint(0, 7, (1,), generator=gen)),
+        )
         gt = _rect_masks(gen, n_gt, height, width)
         gt_labels = torch.randint(0, num_classes, (n_gt,), generator=gen)
         flips = torch.rand(n_dt, height, width, generator=gen) < 0.15
@@ -87,7 +90,10 @@ def random_masks(
 def _rect_masks(gen: torch.Generator, count: int, height: int, width: int) -> torch.Tensor:
     masks = torch.zeros(count, height, width, dtype=torch.bool)
     for i in range(count):
-        y0, x0 = int(torch.randint(0, height - 1, (1,), generator=gen)), int(torch.randint(0, width - 1, (1,), generator=gen))
+        y0, x0 = (
+            int(torch.randint(0, height - 1, (1,), generator=gen)),
+            int(torch.randint(0, width - 1, (1,), generator=gen)),
+        )
         y1 = y0 + 1 + int(torch.randint(0, height - y0, (1,), generator=gen))
         x1 = x0 + 1 + int(torch.randint(0, width - x0, (1,), generator=gen))
         masks[i, y0:y1, x0:x1] = True

@@ -57,12 +57,16 @@ def test_bbox_equals_pycocotools(seed, num_images, scale, tied_scores, given_are
 @given(
     seed=st.integers(0, 2**31 - 1),
     num_images=st.integers(1, 6),
-    iou_thresholds=st.lists(st.sampled_from([0.0, 0.1, 0.3, 0.5, 0.55, 0.75, 0.9, 1.0]), min_size=1, max_size=4),
+    iou_thresholds=st.lists(
+        st.sampled_from([0.0, 0.1, 0.3, 0.5, 0.55, 0.75, 0.9, 1.0]), min_size=1, max_size=4
+    ),
     rec_thresholds=st.lists(st.floats(0, 1), min_size=1, max_size=12).map(sorted),
     max_dets=st.lists(st.integers(1, 7), min_size=1, max_size=4, unique=True),
     parts=st.integers(1, 3),
 )
-def test_custom_thresholds_equal_pycocotools(seed, num_images, iou_thresholds, rec_thresholds, max_dets, parts):
+def test_custom_thresholds_equal_pycocotools(
+    seed, num_images, iou_thresholds, rec_thresholds, max_dets, parts
+):
     preds, target = random_images(seed, num_images, max_dets=14, num_classes=2, scale=6)
     kwargs = dict(
         iou_thresholds=iou_thresholds, rec_thresholds=rec_thresholds, max_detection_thresholds=max_dets
@@ -124,9 +128,17 @@ def test_functional_equals_class():
 
 def test_images_without_anything_and_classes_without_ground_truth():
     preds, target = random_images(11, 4, scale=6)
-    empty_pred = {"boxes": torch.zeros(0, 4), "scores": torch.zeros(0), "labels": torch.zeros(0, dtype=torch.long)}
+    empty_pred = {
+        "boxes": torch.zeros(0, 4),
+        "scores": torch.zeros(0),
+        "labels": torch.zeros(0, dtype=torch.long),
+    }
     empty_gt = {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.long)}
-    orphan = {"boxes": torch.tensor([[1.0, 1, 5, 5]]), "scores": torch.tensor([0.7]), "labels": torch.tensor([9])}
+    orphan = {
+        "boxes": torch.tensor([[1.0, 1, 5, 5]]),
+        "scores": torch.tensor([0.7]),
+        "labels": torch.tensor([9]),
+    }
     preds += [empty_pred, orphan, empty_pred]
     target += [empty_gt, empty_gt, {"boxes": torch.tensor([[0.0, 0, 4, 4]]), "labels": torch.tensor([2])}]
     ours = _run_metric(preds, target, 3, 0, box_format="xywh", class_metrics=True)
