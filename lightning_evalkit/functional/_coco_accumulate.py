@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 EPS = float(np.spacing(1))
@@ -55,6 +54,39 @@ def _first_valid_score(scores: Tensor, cls: Tensor, valid: Tensor, num_classes: 
     return count, padded[first]
 
 
+def _segment_base(cumulative: Tensor, starts: Tensor) -> Tensor:
+    """Value of a cumulative sum (along dim 0) just before each segment start: cumulative[start - 1], 0 at 0."""
+    padded = torch.cat([cumulative.new_zeros((1, *cumulative.shape[1:])), cumulative])
+    return padded[starts]
+
+
+def _true_positive_events(
+    cls: Tensor, matched: Tensor, ignored: Tensor, valid: Tensor, num_classes: int
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """Every true positive as (t, a, position, k, f), ordered by (t, a, position): k is its rank among the
+    true positives of its class and f the false positives before it. Inputs are sorted by (class, -score).
+
+    A detection matched at no threshold has the same flags at every threshold (false positive unless outside
+    the area range), so its false positives are counted per area range only; the (T, A) work runs on the few
+    detections matched at some threshold.
+    """
+    ever = matched.flatten(1).any(1)
+    never_counted = ((~ever & valid)[:, None] & ~ignored[:, 0, :]).cumsum(0, dtype=torch.int32)  # (N, A)
+    class_start = torch.searchsorted(cls, torch.arange(num_classes, device=cls.device))
+    some = torch.nonzero(ever).flatten()
+    counted = ~ignored[some] & valid[some, None, None]
+    tp = matched[some] & counted
+    cum_tp = tp.cumsum(0, dtype=torch.int32)  # (S, T, A)
+    cum_fp = (~matched[some] & counted).cumsum(0, dtype=torch.int32)
+    some_start = torch.searchsorted(cls[some], torch.arange(num_classes, device=cls.device))
+    t_idx, a_idx, s_idx = tp.permute(1, 2, 0).nonzero(as_tuple=True)
+    c_idx, n_idx = cls[some[s_idx]], some[s_idx]
+    k = cum_tp[s_idx, t_idx, a_idx] - _segment_base(cum_tp, some_start)[c_idx, t_idx, a_idx]
+    f = cum_fp[s_idx, t_idx, a_idx] - _segment_base(cum_fp, some_start)[c_idx, t_idx, a_idx]
+    f = f + never_counted[n_idx, a_idx] - _segment_base(never_counted, class_start)[c_idx, a_idx]
+    return t_idx, a_idx, n_idx, k.double(), f.double()
+
+
 def _accumulate_one_max_det(
     cls: Tensor,
     scores: Tensor,
@@ -68,18 +100,10 @@ def _accumulate_one_max_det(
 
     Inputs are sorted by (class, -score); ``valid`` marks the detections within this max-detections.
     """
-    counted = ~ignored & valid[:, None, None]
-    tp_t, fp_t = (matched & counted).permute(1, 2, 0), (~matched & counted).permute(1, 2, 0)
-    num_thr, num_areas = tp_t.shape[0], tp_t.shape[1]
-    cum_tp, cum_fp = tp_t.cumsum(-1, dtype=torch.int32), fp_t.cumsum(-1, dtype=torch.int32)
-    class_start = torch.searchsorted(cls, torch.arange(num_classes, device=cls.device))
-    base_tp, base_fp = F.pad(cum_tp, (1, 0))[..., class_start], F.pad(cum_fp, (1, 0))[..., class_start]
-    t_idx, a_idx, n_idx = tp_t.nonzero(as_tuple=True)
-    c_idx = cls[n_idx]
-    k = (cum_tp[t_idx, a_idx, n_idx] - base_tp[t_idx, a_idx, c_idx]).double()
-    f = (cum_fp[t_idx, a_idx, n_idx] - base_fp[t_idx, a_idx, c_idx]).double()
+    num_thr, num_areas = matched.shape[1], matched.shape[2]
+    t_idx, a_idx, n_idx, k, f = _true_positive_events(cls, matched, ignored, valid, num_classes)
     num_segments = num_thr * num_areas * num_classes
-    segment = (t_idx * num_areas + a_idx) * num_classes + c_idx
+    segment = (t_idx * num_areas + a_idx) * num_classes + cls[n_idx]
     # pycocotools: pr = tp / (fp + tp + spacing(1)), then the envelope from the right
     envelope = _segment_suffix_max(k / ((f + k) + EPS), segment, num_segments)
     n_tp = torch.bincount(segment, minlength=num_segments).view(num_thr, num_areas, num_classes)
