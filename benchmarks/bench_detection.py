@@ -1,14 +1,14 @@
-"""Benchmark: whole COCO bbox evaluation (every update + compute) of lightning_evalkit vs faster-coco-eval and
-pycocotools (and torchmetrics where torchvision imports), in one process on the same synthetic COCO-scale data.
+"""Benchmark the whole COCO bbox evaluation (every update + compute): lightning_evalkit vs faster-coco-eval
+and pycocotools (and torchmetrics where torchvision imports), in one process on the same synthetic data.
 
-    python benchmarks/bench_detection.py                 # 5000 images, 80 classes, ~7 gt / ~100 dets per image
+    python benchmarks/bench_detection.py                 # 5000 images, 80 classes, ~7 gt / ~100 dets each
     python benchmarks/bench_detection.py --images 500    # quick run
 
 Each tool starts from its natural input: ours and torchmetrics from per-image tensor dicts fed in batches of
-``--batch`` images (as a validation loop does); the COCO tools from in-memory COCO-format dicts (building their
-index, loadRes, evaluate, accumulate, summarize are all timed). Peak memory is the rise of the process's resident
-set size over its level when the tool started, sampled every 2 ms (it covers torch, C++ and Python allocations).
-Torch runs on one thread by default (the COCO tools are single-threaded); pass --threads to change it.
+``--batch`` images (as a validation loop does); the COCO tools from in-memory COCO-format dicts (building
+their index, loadRes, evaluate, accumulate and summarize are all timed). Peak memory is the rise of the
+process's resident set size over its level when the tool started, sampled every 2 ms (it covers torch, C++
+and Python allocations). Torch runs on one thread by default (the COCO tools are single-threaded).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from anywhere
-from lightning_evalkit import MeanAveragePrecision  # noqa: E402
+from lightning_evalkit import MeanAveragePrecision
 
 KEYS = ["map", "map_50", "map_75", "map_small", "map_medium", "map_large"]
 KEYS += ["mar_1", "mar_10", "mar_100", "mar_small", "mar_medium", "mar_large"]

@@ -1,7 +1,12 @@
-"""Random detection data for tests: integer box coordinates (so IoU ties at thresholds are exact and frequent),
-score ties across images, crowd boxes, empty images, classes without ground truth."""
+"""Random detection data for tests.
+
+Integer box coordinates (so IoU ties at thresholds are exact and frequent), score ties across images, crowd
+boxes, empty images, classes without ground truth.
+"""
 
 from __future__ import annotations
+
+import itertools
 
 import torch
 
@@ -105,4 +110,4 @@ def split_points(seed: int, count: int, parts: int) -> list[tuple[int, int]]:
     gen = torch.Generator().manual_seed(seed)
     cuts = sorted(torch.randint(0, count + 1, (max(parts - 1, 0),), generator=gen).tolist())
     bounds = [0, *cuts, count]
-    return list(zip(bounds[:-1], bounds[1:], strict=True))
+    return list(itertools.pairwise(bounds))

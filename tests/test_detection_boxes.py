@@ -9,8 +9,14 @@ import pytest
 import torch
 
 from lightning_evalkit import IntersectionOverUnion, MeanAveragePrecision
-from lightning_evalkit.functional import box_area, box_convert, box_iou, intersection_over_union, mask_iou
-from lightning_evalkit.functional import mean_average_precision
+from lightning_evalkit.functional import (
+    box_area,
+    box_convert,
+    box_iou,
+    intersection_over_union,
+    mask_iou,
+    mean_average_precision,
+)
 from tests._detection_data import random_masks
 
 
@@ -125,7 +131,7 @@ def test_iou_metric_pairs_greedily_one_to_one():
         )
     ]
     result = intersection_over_union(preds, target, class_metrics=True)
-    # the 0.9 box (IoU 0.5) takes gt 0; the 0.5 box finds nothing left; gt 2 is class 0, the class-1 box never counts
+    # the 0.9 box (IoU 0.5) takes gt 0; the 0.5 box finds nothing left; the class-1 box never counts for gt 2
     assert float(result["iou"]) == pytest.approx(0.5 / 3)
     assert float(result["matched_fraction"]) == pytest.approx(1 / 3)
     assert result["classes"].tolist() == [0]

@@ -1,4 +1,4 @@
-"""The real COCO val2014 100-image set: all 12 bbox and 12 segm stats equal the published values (EXPECTED.md)."""
+"""The real COCO val2014 100-image set: all 12 bbox and 12 segm stats equal the published values."""
 
 from __future__ import annotations
 

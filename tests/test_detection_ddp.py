@@ -1,4 +1,4 @@
-"""2-process gloo DDP: uneven images per rank, and a rank with no images, give exactly the 1-process result."""
+"""2-process gloo DDP: uneven images per rank and a rank with no images give exactly the 1-process result."""
 
 from __future__ import annotations
 

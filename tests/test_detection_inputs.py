@@ -71,7 +71,8 @@ BAD_PREDS = [
     (
         _with(_pred(), boxes=torch.tensor([[0.0, 0, 4, 4], [5.0, 1, 1, 6]])),
         ValueError,
-        r"Expected `boxes` of image 1 in `preds` to have x2 >= x1 and y2 >= y1 \(box_format='xyxy'\), but got box 1 = \[5.0, 1.0, 1.0, 6.0\]",
+        r"Expected `boxes` of image 1 in `preds` to have x2 >= x1 and y2 >= y1 \(box_format='xyxy'\), "
+        r"but got box 1 = \[5.0, 1.0, 1.0, 6.0\]",
     ),
     (
         _with(_pred(), boxes=torch.tensor([[0, 0, 4, 4], [1, 1, 5, 6]])),
@@ -129,7 +130,8 @@ def test_negative_width_in_xywh_and_length_mismatch():
     bad = _with(_gt(), boxes=torch.tensor([[0.0, 0, -1, 5]]))
     with pytest.raises(
         ValueError,
-        match=r"Expected `boxes` of image 0 in `target` to have a non-negative width and height \(box_format='xywh'\)",
+        match=r"Expected `boxes` of image 0 in `target` to have a non-negative width and height "
+        r"\(box_format='xywh'\)",
     ):
         metric.update([_pred()], [bad])
     with pytest.raises(
@@ -150,12 +152,13 @@ def test_masks_must_match():
     gt = {"masks": torch.zeros(1, 4, 6, dtype=torch.bool), "labels": torch.tensor([0])}
     with pytest.raises(
         ValueError,
-        match=r"Expected `masks` of image 0 in `preds` and `target` to have the same \(H, W\), but got \(4, 5\) and \(4, 6\)",
+        match=r"Expected `masks` of image 0 in `preds` and `target` to have the same \(H, W\), "
+        r"but got \(4, 5\) and \(4, 6\)",
     ):
         metric.update([pred], [gt])
     with pytest.raises(
         TypeError,
-        match="Expected `masks` of image 0 in `target` to have dtype torch.bool, but got torch.uint8",
+        match=r"Expected `masks` of image 0 in `target` to have dtype torch\.bool, but got torch\.uint8",
     ):
         metric.update([pred], [_with(gt, masks=torch.zeros(1, 4, 5, dtype=torch.uint8))])
     with pytest.raises(

@@ -47,7 +47,7 @@ def test_bad_input_leaves_state_unchanged():
     with pytest.raises(ValueError, match="Expected `preds` and `target` to have the same shape"):
         metric.update(torch.tensor([0, 1, 1]), torch.tensor([0, 2]))
     with pytest.raises(
-        TypeError, match="Expected `preds` to hold integer class indices, but got dtype torch.float32"
+        TypeError, match=r"Expected `preds` to hold integer class indices, but got dtype torch\.float32"
     ):
         metric.update(torch.tensor([0.0, 1.0]), torch.tensor([0, 2]))
     assert torch.equal(metric.intersection, before[0]) and torch.equal(metric.union, before[1])

@@ -55,7 +55,7 @@ def _first_valid_score(scores: Tensor, cls: Tensor, valid: Tensor, num_classes: 
 
 
 def _segment_base(cumulative: Tensor, starts: Tensor) -> Tensor:
-    """Value of a cumulative sum (along dim 0) just before each segment start: cumulative[start - 1], 0 at 0."""
+    """cumulative[start - 1] for each segment start (0 where start is 0): the count before the segment."""
     padded = torch.cat([cumulative.new_zeros((1, *cumulative.shape[1:])), cumulative])
     return padded[starts]
 
