@@ -108,6 +108,15 @@ def _mean_defined(values: Tensor) -> Tensor:
     return defined.mean() if defined.numel() else values.new_tensor(-1.0)
 
 
+def _mean_defined_per_class(values: Tensor) -> Tensor:
+    """:func:`_mean_defined` over every dimension but the last (the classes)."""
+    flat = values.reshape(-1, values.shape[-1])
+    defined = flat > -1
+    count = defined.sum(0)
+    total = torch.where(defined, flat, 0.0).sum(0)
+    return torch.where(count > 0, total / count.clamp(min=1), -1.0)
+
+
 def _coco_summary(
     precision: Tensor, recall: Tensor, iou_thresholds: list[float], max_dets: list[int]
 ) -> dict[str, Tensor]:
@@ -166,22 +175,16 @@ def _map_compute(
         for key, value in _coco_summary(precision, recall, iou_thresholds, max_dets).items()
     }
     per_class_key = f"mar_{max_dets[-1]}_per_class"
+    result["map_per_class"] = result[per_class_key] = torch.tensor([-1.0])
     if class_metrics:
-        cls_precision, cls_recall = precision, recall
-        if average == "micro":
-            _, cls_precision, cls_recall, _ = _accumulate(records[-1], rec_thresholds, max_dets, False)
-        k_first = cls_precision[..., 0, -1].permute(2, 0, 1).flatten(1)
-        result["map_per_class"] = torch.stack([_mean_defined(row) for row in k_first]).float()
-        result[per_class_key] = (
-            torch.stack([_mean_defined(row) for row in cls_recall[:, :, 0, -1].T]).float()
-            if classes.numel()
-            else torch.zeros(0)
-        )
-        if not classes.numel():
-            result["map_per_class"] = torch.zeros(0)
-    else:
-        result["map_per_class"] = torch.tensor([-1.0])
-        result[per_class_key] = torch.tensor([-1.0])
+        if (
+            average == "micro"
+        ):  # per-class numbers come from the per-class matching kept beside the pooled one
+            _, precision_k, recall_k, _ = _accumulate(records[-1], rec_thresholds, max_dets, False)
+        else:
+            precision_k, recall_k = precision, recall
+        result["map_per_class"] = _mean_defined_per_class(precision_k[..., 0, -1]).float()
+        result[per_class_key] = _mean_defined_per_class(recall_k[:, :, 0, -1]).float()
     result["classes"] = classes.int()
     if extended_summary:
         result.update(precision=precision, recall=recall, scores=scores)
