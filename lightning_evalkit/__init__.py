@@ -1,14 +1,18 @@
-"""lightning_evalkit: exact, fast, DDP-correct evaluation metrics and TensorBoard curves for PyTorch Lightning."""
+"""lightning_evalkit: exact, fast, DDP-correct metrics and TensorBoard curves for PyTorch Lightning."""
 
 from lightning_evalkit.classification import AUROC, ROC, ConfusionMatrix, Sensitivity, Specificity
+from lightning_evalkit.detection import IntersectionOverUnion, MeanAveragePrecision, MeanIoU
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AUROC",
-    "EvalCallback",
     "ROC",
     "ConfusionMatrix",
+    "EvalCallback",
+    "IntersectionOverUnion",
+    "MeanAveragePrecision",
+    "MeanIoU",
     "Sensitivity",
     "Specificity",
 ]

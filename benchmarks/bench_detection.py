@@ -1,0 +1,234 @@
+"""Benchmark the whole COCO bbox evaluation (every update + compute): lightning_evalkit vs faster-coco-eval
+and pycocotools (and torchmetrics where torchvision imports), in one process on the same synthetic data.
+
+    python benchmarks/bench_detection.py                 # 5000 images, 80 classes, ~7 gt / ~100 dets each
+    python benchmarks/bench_detection.py --images 500    # quick run
+
+Each tool starts from its natural input: ours and torchmetrics from per-image tensor dicts fed in batches of
+``--batch`` images (as a validation loop does); the COCO tools from in-memory COCO-format dicts (building
+their index, loadRes, evaluate, accumulate and summarize are all timed). Peak memory is the rise of the
+process's resident set size over its level when the tool started, sampled every 2 ms (it covers torch, C++
+and Python allocations). Torch runs on one thread by default (the COCO tools are single-threaded).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from anywhere
+from lightning_evalkit import MeanAveragePrecision
+
+KEYS = ["map", "map_50", "map_75", "map_small", "map_medium", "map_large"]
+KEYS += ["mar_1", "mar_10", "mar_100", "mar_small", "mar_medium", "mar_large"]
+
+
+def make_data(num_images: int, num_classes: int, seed: int) -> tuple[list[dict], list[dict]]:
+    """Synthetic detector output: ~7 gt per 640x480 image (3% crowd, sizes spanning small to large), ~100
+    detections: a few jittered copies of each object (mostly the right class) and low-score noise."""
+    rng = np.random.default_rng(seed)
+    preds, target = [], []
+    for _ in range(num_images):
+        n_gt = rng.poisson(7)
+        size = np.exp(rng.uniform(np.log(8), np.log(400), (n_gt, 2)))
+        xy = rng.uniform(0, 1, (n_gt, 2)) * np.maximum([640, 480] - size, 1)
+        gt = np.concatenate([xy, size], 1)
+        gt_labels = rng.integers(0, num_classes, n_gt)
+        copies = rng.integers(1, 6, n_gt)
+        source = np.repeat(np.arange(n_gt), copies)
+        jitter = rng.normal(0, 0.08, (len(source), 4)) * np.concatenate([gt[source, 2:], gt[source, 2:]], 1)
+        hits = np.concatenate([gt[source, :2] + jitter[:, :2], np.abs(gt[source, 2:] + jitter[:, 2:])], 1)
+        hit_labels = np.where(
+            rng.random(len(source)) < 0.85, gt_labels[source], rng.integers(0, num_classes, len(source))
+        )
+        n_noise = max(100 - len(source), 0)
+        noise_size = np.exp(rng.uniform(np.log(4), np.log(300), (n_noise, 2)))
+        noise = np.concatenate([rng.uniform(0, 1, (n_noise, 2)) * [640, 480], noise_size], 1)
+        boxes = np.concatenate([hits, noise])
+        scores = np.concatenate([rng.uniform(0.3, 1.0, len(source)), rng.uniform(0.0, 0.6, n_noise)])
+        labels = np.concatenate([hit_labels, rng.integers(0, num_classes, n_noise)])
+        preds.append(
+            {
+                "boxes": torch.tensor(boxes, dtype=torch.float32),
+                "scores": torch.tensor(scores, dtype=torch.float32),
+                "labels": torch.tensor(labels),
+            }
+        )
+        target.append(
+            {
+                "boxes": torch.tensor(gt, dtype=torch.float32),
+                "labels": torch.tensor(gt_labels),
+                "iscrowd": torch.tensor(rng.random(n_gt) < 0.03, dtype=torch.long),
+            }
+        )
+    return preds, target
+
+
+def to_coco(preds: list[dict], target: list[dict], num_classes: int) -> tuple[dict, list[dict]]:
+    """COCO-format dicts holding exactly the same float32 values."""
+    images = [{"id": i + 1, "height": 480, "width": 640} for i in range(len(target))]
+    anns, results = [], []
+    for i, (pred, gt) in enumerate(zip(preds, target, strict=True), start=1):
+        for box, label, crowd in zip(
+            gt["boxes"].tolist(), gt["labels"].tolist(), gt["iscrowd"].tolist(), strict=True
+        ):
+            anns.append(
+                {
+                    "id": len(anns) + 1,
+                    "image_id": i,
+                    "category_id": label,
+                    "bbox": box,
+                    "area": box[2] * box[3],
+                    "iscrowd": crowd,
+                }
+            )
+        for box, score, label in zip(
+            pred["boxes"].tolist(), pred["scores"].tolist(), pred["labels"].tolist(), strict=True
+        ):
+            results.append({"image_id": i, "category_id": label, "bbox": box, "score": score})
+    categories = [{"id": c, "name": str(c)} for c in range(num_classes)]
+    return {"images": images, "annotations": anns, "categories": categories}, results
+
+
+class PeakRss:
+    """Highest resident set size seen while the block runs, minus the level at its start (bytes)."""
+
+    def __enter__(self) -> PeakRss:
+        self.page = os.sysconf("SC_PAGE_SIZE")
+        self.start = self._rss()
+        self.peak = self.start
+        self.running = True
+        self.thread = threading.Thread(target=self._poll, daemon=True)
+        self.thread.start()
+        return self
+
+    def _rss(self) -> int:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * self.page
+
+    def _poll(self) -> None:
+        while self.running:
+            self.peak = max(self.peak, self._rss())
+            time.sleep(0.002)
+
+    def __exit__(self, *exc: Any) -> None:
+        self.running = False
+        self.thread.join()
+        self.peak = max(self.peak, self._rss())
+
+    @property
+    def rise_mb(self) -> float:
+        return (self.peak - self.start) / 2**20
+
+
+def run_ours(preds: list[dict], target: list[dict], batch: int) -> list[float]:
+    metric = MeanAveragePrecision(box_format="xywh")
+    for start in range(0, len(preds), batch):
+        metric.update(preds[start : start + batch], target[start : start + batch])
+    result = metric.compute()
+    return [float(result[key]) for key in KEYS]
+
+
+def run_torchmetrics(preds: list[dict], target: list[dict], batch: int) -> list[float]:
+    from torchmetrics.detection import MeanAveragePrecision as TorchmetricsMAP
+
+    metric = TorchmetricsMAP(box_format="xywh", backend="faster_coco_eval")
+    for start in range(0, len(preds), batch):
+        metric.update(preds[start : start + batch], target[start : start + batch])
+    result = metric.compute()
+    return [float(result[key]) for key in KEYS]
+
+
+def _run_coco(coco_cls: Any, eval_cls: Any, gt: dict, results: list[dict]) -> list[float]:
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco_gt = coco_cls()
+        coco_gt.dataset = gt
+        coco_gt.createIndex()
+        coco_dt = coco_gt.loadRes(results)
+        evaluator = eval_cls(coco_gt, coco_dt, "bbox")
+        evaluator.evaluate()
+        evaluator.accumulate()
+        evaluator.summarize()
+    return [float(v) for v in evaluator.stats[:12]]
+
+
+def run_faster_coco_eval(gt: dict, results: list[dict]) -> list[float]:
+    from faster_coco_eval import COCO, COCOeval_faster
+
+    return _run_coco(COCO, COCOeval_faster, gt, results)
+
+
+def run_pycocotools(gt: dict, results: list[dict]) -> list[float]:
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    return _run_coco(COCO, COCOeval, gt, results)
+
+
+def _time(fn: Callable[[], list[float]]) -> tuple[float, float, list[float]]:
+    with PeakRss() as memory:
+        start = time.perf_counter()
+        stats = fn()
+        elapsed = time.perf_counter() - start
+    return elapsed, memory.rise_mb, stats
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--images", type=int, default=5000)
+    parser.add_argument("--classes", type=int, default=80)
+    parser.add_argument("--batch", type=int, default=32, help="images per update() call")
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    parser.add_argument("--skip-pycocotools", action="store_true")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    preds, target = make_data(args.images, args.classes, args.seed)
+    gt, results = to_coco(preds, target, args.classes)
+    print(
+        f"{args.images} images, {args.classes} classes, {sum(len(t['labels']) for t in target)} gt "
+        f"({sum(int(t['iscrowd'].sum()) for t in target)} crowd), {len(results)} detections, "
+        f"{args.batch} images per update, torch threads {args.threads}\n"
+    )
+    runs: dict[str, tuple[float, float, list[float]]] = {}
+    runs["lightning_evalkit"] = _time(lambda: run_ours(preds, target, args.batch))
+    runs["faster-coco-eval"] = _time(lambda: run_faster_coco_eval(gt, results))
+    if not args.skip_pycocotools:
+        runs["pycocotools"] = _time(lambda: run_pycocotools(gt, results))
+    try:
+        import torchvision  # noqa: F401
+    except ImportError:
+        print(
+            "torchmetrics MeanAveragePrecision: skipped (it needs torchvision, which does not import here)\n"
+        )
+    else:
+        runs["torchmetrics"] = _time(lambda: run_torchmetrics(preds, target, args.batch))
+    ours_time, _, ours_stats = runs["lightning_evalkit"]
+    reference = runs.get("pycocotools", runs["faster-coco-eval"])[2]
+    print(
+        f"| tool | time (s) | time / ours | peak RSS rise (MiB) | max abs diff of 12 stats vs "
+        f"{'pycocotools' if 'pycocotools' in runs else 'faster-coco-eval'} |"
+    )
+    print("|---|---:|---:|---:|---:|")
+    for name, (elapsed, memory, stats) in runs.items():
+        diff = max(abs(a - b) for a, b in zip(stats, reference, strict=True))
+        print(f"| {name} | {elapsed:.2f} | {elapsed / ours_time:.1f}x | {memory:.0f} | {diff:.1e} |")
+    print(
+        "\nstats (ours):", " ".join(f"{key}={value:.4f}" for key, value in zip(KEYS, ours_stats, strict=True))
+    )
+
+
+if __name__ == "__main__":
+    main()

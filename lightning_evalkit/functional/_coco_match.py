@@ -1,0 +1,241 @@
+"""COCO matching at update time: a batch of images in, compact per-detection records out.
+
+The rules are pycocotools' ``COCOeval.evaluateImg``: per (image, class) the detections are taken in score
+order
+(stable, truncated to the largest max-detections value); each takes, among the ground truths still available
+(unmatched, or crowd), the one with the largest IoU >= min(t, 1 - 1e-10), preferring ground truth that is not
+ignored, and among equal IoUs the later one. That greedy walk is sequential per (image, class, IoU threshold,
+area range), so here it runs in *rounds* over every detection-ground-truth candidate pair of the batch and
+every
+threshold and area range at once: in a round each unresolved detection picks its preferred available ground
+truth, and its pick is final when no earlier unresolved detection of its group could still take that ground
+truth (availability only shrinks, so its preference cannot change any more). The first unresolved detection of
+every group always resolves, so the rounds end; in practice a handful suffices (one per duplicate in a
+cluster).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+from lightning_evalkit.functional._detection_inputs import DetectionBatch
+from lightning_evalkit.functional.boxes import _paired_box_iou, mask_iou
+
+
+class CocoRecords(NamedTuple):
+    """Compact per-detection and per-ground-truth records of one batch (what the metric states hold).
+
+    Detections are in image order and, within an image, by (class, score descending, input order), so a later
+    stable sort by (class, -score) reproduces pycocotools' concatenation in image order.
+    """
+
+    det_scores: Tensor  # (N,) float64
+    det_labels: Tensor  # (N,) int64
+    det_ranks: Tensor  # (N,) int64 rank by score within its (image, class)
+    det_matched: Tensor  # (N, T, A) bool
+    det_ignored: Tensor  # (N, T, A) bool
+    gt_labels: Tensor  # (G,) int64
+    gt_counted: Tensor  # (G, A) bool: not crowd and inside the area range
+
+
+def _group_order(group: Tensor, scores: Tensor | None) -> tuple[Tensor, Tensor]:
+    """Stable order by (group, -score); return it and each element's rank within its group."""
+    order = torch.arange(group.numel(), device=group.device)
+    if scores is not None:
+        order = torch.sort(-scores, stable=True).indices
+    order = order[torch.sort(group[order], stable=True).indices]
+    counts = torch.unique_consecutive(group[order], return_counts=True)[1]
+    starts = torch.repeat_interleave(torch.cumsum(counts, 0) - counts, counts)
+    return order, torch.arange(group.numel(), device=group.device) - starts
+
+
+def _candidate_pairs(det_group: Tensor, gt_group: Tensor) -> tuple[Tensor, Tensor]:
+    """Every (detection, ground truth) pair sharing a group; gt_group must be sorted."""
+    start = torch.searchsorted(gt_group, det_group, side="left")
+    counts = torch.searchsorted(gt_group, det_group, side="right") - start
+    pair_det = torch.repeat_interleave(torch.arange(det_group.numel(), device=det_group.device), counts)
+    offsets = torch.repeat_interleave(torch.cumsum(counts, 0) - counts, counts)
+    pair_gt = start[pair_det] + torch.arange(pair_det.numel(), device=det_group.device) - offsets
+    return pair_det, pair_gt
+
+
+def _pair_mask_iou(batch: DetectionBatch, det_idx: Tensor, gt_idx: Tensor) -> Tensor:
+    """Mask IoU of (original detection index, original gt index) pairs, one (D_i, G_i) matmul per image."""
+    assert batch.det_masks is not None and batch.gt_masks is not None
+    device = batch.det_scores.device
+    det_counts = [m.shape[0] for m in batch.det_masks]
+    gt_counts = [m.shape[0] for m in batch.gt_masks]
+    det_start = torch.tensor([0, *det_counts], device=device).cumsum(0)
+    gt_start = torch.tensor([0, *gt_counts], device=device).cumsum(0)
+    flat_start = torch.tensor(
+        [0] + [d * g for d, g in zip(det_counts, gt_counts, strict=True)], device=device
+    ).cumsum(0)
+    crowd = batch.gt_crowd.split(gt_counts)
+    blocks = [
+        mask_iou(dm, gm, c).flatten()
+        for dm, gm, c in zip(batch.det_masks, batch.gt_masks, crowd, strict=True)
+    ]
+    flat = torch.cat(blocks) if blocks else torch.zeros(0, dtype=torch.float64, device=device)
+    image = batch.det_image[det_idx]
+    local_det, local_gt = det_idx - det_start[image], gt_idx - gt_start[image]
+    g_count = torch.tensor(gt_counts, device=device)[image] if gt_counts else image
+    return flat[flat_start[image] + local_det * g_count + local_gt]
+
+
+def greedy_match(
+    pair_det: Tensor,
+    pair_gt: Tensor,
+    pair_iou: Tensor,
+    num_dets: int,
+    gt_ignored: Tensor,
+    gt_crowd: Tensor,
+    thresholds: Tensor,
+) -> Tensor:
+    """COCO greedy matching of candidate pairs; returns the matched gt index (N, T, A), -1 where unmatched.
+
+    Pairs must be sorted by detection, and detection indices must follow score order within each group.
+    ``gt_ignored`` is (G, A), ``thresholds`` (T,) float64.
+    """
+    num_thr, num_areas = thresholds.numel(), gt_ignored.shape[1]
+    match = torch.full((num_dets, num_thr, num_areas), -1, dtype=torch.long, device=pair_iou.device)
+    candidate = pair_iou[:, None] >= thresholds.clamp(max=1 - 1e-10)[None, :]
+    keep = candidate.any(1)
+    if not bool(keep.any()):
+        return match
+    pair_det, pair_gt, pair_iou, candidate = pair_det[keep], pair_gt[keep], pair_iou[keep], candidate[keep]
+    dets, local_det = torch.unique(pair_det, return_inverse=True)
+    gts, local_gt = torch.unique(pair_gt, return_inverse=True)
+    local_match = _match_rounds(
+        local_det, local_gt, pair_iou, candidate, gt_ignored[gts], gt_crowd[gts], dets.numel()
+    )
+    matched_gt = torch.where(local_match >= 0, gts[local_match.clamp(min=0)], local_match)
+    match[dets] = matched_gt
+    return match
+
+
+def _match_rounds(
+    det: Tensor, gt: Tensor, iou: Tensor, candidate: Tensor, ignored: Tensor, crowd: Tensor, num_dets: int
+) -> Tensor:
+    """The rounds described in the module docstring, over local (compacted) detection and gt indices."""
+    num_pairs, num_gts = iou.numel(), ignored.shape[0]
+    shape = (num_pairs, candidate.shape[1], ignored.shape[1])
+    iou_rank = torch.unique(iou, return_inverse=True)[1]
+    # preference: not ignored, then larger IoU, then the later ground truth (exact integer key, no float ties)
+    key = ((~ignored[gt]).long() * num_pairs + iou_rank[:, None]) * num_gts + gt[:, None]
+    key = key[:, None, :].expand(shape)
+    candidate = candidate[:, :, None].expand(shape)
+    det3, gt3 = det[:, None, None].expand(shape), gt[:, None, None].expand(shape)
+    crowd3 = crowd[gt][:, None, None]
+    self_index = torch.arange(num_dets, device=iou.device)[:, None, None]
+    taken = torch.zeros((num_gts, *shape[1:]), dtype=torch.bool, device=iou.device)
+    unresolved = torch.ones((num_dets, *shape[1:]), dtype=torch.bool, device=iou.device)
+    match = torch.full((num_dets, *shape[1:]), -1, dtype=torch.long, device=iou.device)
+    while True:
+        available = candidate & unresolved[det] & (crowd3 | ~taken[gt])
+        if not bool(available.any()):
+            return match
+        best = torch.full_like(match, -1).scatter_reduce(0, det3, torch.where(available, key, -1), "amax")
+        has_pick = best >= 0
+        pick = best % num_gts
+        first = torch.full_like(taken, num_dets, dtype=torch.long)
+        first = first.scatter_reduce(0, gt3, torch.where(available, det3, num_dets), "amin")
+        pick_crowd = crowd[pick]
+        final = has_pick & (pick_crowd | (first.gather(0, pick) == self_index))
+        match = torch.where(final, pick, match)
+        taken |= (
+            torch.zeros_like(taken, dtype=torch.int32).scatter_add_(0, pick, (final & ~pick_crowd).int()) > 0
+        )
+        unresolved &= has_pick & ~final
+
+
+def _area_outside(areas: Tensor, area_ranges: Tensor) -> Tensor:
+    """(N, A) True where an area lies outside [lo, hi] of each range (bounds inclusive)."""
+    return (areas[:, None] < area_ranges[None, :, 0]) | (areas[:, None] > area_ranges[None, :, 1])
+
+
+class CandidatePairs(NamedTuple):
+    """Detections kept in (image, class, -score) order and every same-(image, class) pair with a ground
+    truth."""
+
+    det_order: Tensor  # (N,) original detection index of each kept detection, in matching order
+    det_rank: Tensor  # (N,) rank by score within its (image, class)
+    gt_order: Tensor  # (G,) original gt index, grouped by (image, class), input order within a group
+    pair_det: Tensor  # (C,) index into det_order
+    pair_gt: Tensor  # (C,) index into gt_order
+
+
+def candidate_pairs(batch: DetectionBatch, max_det: int | None) -> CandidatePairs:
+    """Group detections and ground truths by (image, class) and list the pairs that may be matched."""
+    labels = torch.cat([batch.det_labels, batch.gt_labels])
+    classes, label_index = torch.unique(labels, return_inverse=True)
+    n_cls = max(classes.numel(), 1)
+    det_group = batch.det_image * n_cls + label_index[: batch.det_labels.numel()]
+    gt_group = batch.gt_image * n_cls + label_index[batch.det_labels.numel() :]
+    det_order, det_rank = _group_order(det_group, batch.det_scores)
+    if max_det is not None:
+        kept = det_rank < max_det
+        det_order, det_rank = det_order[kept], det_rank[kept]
+    gt_order, _ = _group_order(gt_group, None)
+    pair_det, pair_gt = _candidate_pairs(det_group[det_order], gt_group[gt_order])
+    return CandidatePairs(det_order, det_rank, gt_order, pair_det, pair_gt)
+
+
+def pair_box_iou(batch: DetectionBatch, det_idx: Tensor, gt_idx: Tensor) -> Tensor:
+    """Box IoU (crowd-aware) of (original detection index, original gt index) pairs."""
+    assert batch.det_boxes is not None and batch.gt_boxes is not None
+    return _paired_box_iou(
+        batch.det_boxes[det_idx],
+        batch.det_areas[det_idx],
+        batch.gt_boxes[gt_idx],
+        batch.gt_iou_areas[gt_idx],
+        batch.gt_crowd[gt_idx],
+    )
+
+
+def coco_match(
+    batch: DetectionBatch,
+    iou_thresholds: Tensor,
+    area_ranges: Tensor,
+    max_det: int,
+    iou_type: str,
+    match_labels: tuple[Tensor, Tensor] | None = None,
+) -> CocoRecords:
+    """Match one batch of images the pycocotools way and return its compact records.
+
+    ``match_labels`` (e.g. all zeros for micro averaging) replace the labels for matching only; the records
+    keep the batch's own labels.
+    """
+    grouping = (
+        batch
+        if match_labels is None
+        else batch._replace(det_labels=match_labels[0], gt_labels=match_labels[1])
+    )
+    pairs = candidate_pairs(grouping, max_det)
+    det_order, gt_order = pairs.det_order, pairs.gt_order
+    det_idx, gt_idx = det_order[pairs.pair_det], gt_order[pairs.pair_gt]
+    if iou_type == "bbox":
+        pair_iou = pair_box_iou(batch, det_idx, gt_idx)
+    else:
+        pair_iou = _pair_mask_iou(batch, det_idx, gt_idx)
+    gt_crowd = batch.gt_crowd[gt_order]
+    gt_ignored = gt_crowd[:, None] | _area_outside(batch.gt_areas[gt_order], area_ranges)
+    match = greedy_match(
+        pairs.pair_det, pairs.pair_gt, pair_iou, det_order.numel(), gt_ignored, gt_crowd, iou_thresholds
+    )
+    matched = match >= 0
+    ignored = _area_outside(batch.det_areas[det_order], area_ranges)[:, None, :].expand_as(matched)
+    if gt_ignored.shape[0]:
+        area_index = torch.arange(area_ranges.shape[0], device=match.device)
+        ignored = torch.where(matched, gt_ignored[match.clamp(min=0), area_index], ignored)
+    return CocoRecords(
+        det_scores=batch.det_scores[det_order],
+        det_labels=batch.det_labels[det_order],
+        det_ranks=pairs.det_rank,
+        det_matched=matched,
+        det_ignored=ignored,
+        gt_labels=batch.gt_labels,
+        gt_counted=~(batch.gt_crowd[:, None] | _area_outside(batch.gt_areas, area_ranges)),
+    )

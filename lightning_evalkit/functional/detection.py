@@ -1,0 +1,377 @@
+"""Functional detection metrics: COCO mean average precision and box IoU, each the same ``_update`` /
+``_compute`` pair that the metric classes in :mod:`lightning_evalkit.detection` run, applied to one batch.
+"""
+
+from __future__ import annotations
+
+import itertools
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from lightning_evalkit._checks import check_choice, check_positive_int
+from lightning_evalkit.functional._coco_accumulate import coco_accumulate
+from lightning_evalkit.functional._coco_match import (
+    CocoRecords,
+    candidate_pairs,
+    coco_match,
+    greedy_match,
+    pair_box_iou,
+)
+from lightning_evalkit.functional._detection_inputs import check_detection_inputs, flatten_detection_inputs
+from lightning_evalkit.functional.boxes import BOX_FORMATS
+
+__all__ = ["intersection_over_union", "mean_average_precision", "mean_iou"]
+
+# pycocotools' defaults, built the way it builds them (np.linspace), so thresholds are bit-identical
+DEFAULT_IOU_THRESHOLDS: list[float] = np.linspace(0.5, 0.95, 10).tolist()
+DEFAULT_REC_THRESHOLDS: list[float] = np.linspace(0.0, 1.0, 101).tolist()
+DEFAULT_MAX_DETECTIONS: list[int] = [1, 10, 100]
+AREA_RANGES = ((0.0, 1e10), (0.0, 32.0**2), (32.0**2, 96.0**2), (96.0**2, 1e10))
+AREA_NAMES = ("all", "small", "medium", "large")
+
+
+def _check_unit_floats(name: str, values: Any, default: list[float]) -> list[float]:
+    if values is None:
+        return list(default)
+    if not isinstance(values, Sequence) or isinstance(values, str) or len(values) == 0:
+        raise ValueError(f"Expected `{name}` to be None or a non-empty list of floats, but got {values!r}.")
+    floats = [float(v) for v in values]
+    if any(not 0.0 <= v <= 1.0 for v in floats):
+        raise ValueError(f"Expected `{name}` to lie in [0, 1], but got {floats}.")
+    return floats
+
+
+def _map_check_args(
+    box_format: str,
+    iou_type: str,
+    iou_thresholds: Any,
+    rec_thresholds: Any,
+    max_detection_thresholds: Any,
+    average: str,
+) -> tuple[list[float], list[float], list[int]]:
+    """Validate MeanAveragePrecision arguments; return (iou thresholds, recall thresholds, sorted max
+    dets)."""
+    check_choice("box_format", box_format, BOX_FORMATS)
+    check_choice("iou_type", iou_type, ("bbox", "segm"))
+    check_choice("average", average, ("macro", "micro"))
+    ious = _check_unit_floats("iou_thresholds", iou_thresholds, DEFAULT_IOU_THRESHOLDS)
+    recs = _check_unit_floats("rec_thresholds", rec_thresholds, DEFAULT_REC_THRESHOLDS)
+    if any(b < a for a, b in itertools.pairwise(recs)):
+        raise ValueError(f"Expected `rec_thresholds` to be sorted in increasing order, but got {recs}.")
+    max_dets = DEFAULT_MAX_DETECTIONS if max_detection_thresholds is None else max_detection_thresholds
+    if (
+        not isinstance(max_dets, Sequence)
+        or len(max_dets) == 0
+        or any(isinstance(m, bool) or not isinstance(m, int | np.integer) or m < 1 for m in max_dets)
+    ):
+        raise ValueError(
+            f"Expected `max_detection_thresholds` to be None or a non-empty list of ints >= 1, but got "
+            f"{max_detection_thresholds!r}."
+        )
+    return ious, recs, sorted(int(m) for m in max_dets)
+
+
+def _map_update(
+    preds: Sequence[dict],
+    target: Sequence[dict],
+    box_format: str,
+    iou_type: str,
+    iou_thresholds: list[float],
+    max_detection_thresholds: list[int],
+    average: str,
+    class_metrics: bool,
+) -> list[CocoRecords]:
+    """Match a (checked) batch; returns the records to keep: [main] or, for micro with class metrics, [main,
+    macro]."""
+    device = preds[0]["labels"].device if len(preds) else torch.device("cpu")
+    batch = flatten_detection_inputs(preds, target, iou_type, box_format, device)
+    thresholds = torch.tensor(iou_thresholds, dtype=torch.float64, device=device)
+    ranges = torch.tensor(AREA_RANGES, dtype=torch.float64, device=device)
+    max_det = max_detection_thresholds[-1]
+    if average == "macro":
+        return [coco_match(batch, thresholds, ranges, max_det, iou_type)]
+    one_class = (torch.zeros_like(batch.det_labels), torch.zeros_like(batch.gt_labels))
+    records = [coco_match(batch, thresholds, ranges, max_det, iou_type, match_labels=one_class)]
+    if class_metrics:
+        records.append(coco_match(batch, thresholds, ranges, max_det, iou_type))
+    return records
+
+
+def _mean_defined(values: Tensor) -> Tensor:
+    """Mean over the entries > -1 (pycocotools' rule); -1 when there are none."""
+    defined = values[values > -1]
+    return defined.mean() if defined.numel() else values.new_tensor(-1.0)
+
+
+def _mean_defined_per_class(values: Tensor) -> Tensor:
+    """:func:`_mean_defined` over every dimension but the last (the classes)."""
+    flat = values.reshape(-1, values.shape[-1])
+    defined = flat > -1
+    count = defined.sum(0)
+    total = torch.where(defined, flat, 0.0).sum(0)
+    return torch.where(count > 0, total / count.clamp(min=1), -1.0)
+
+
+def _coco_summary(
+    precision: Tensor, recall: Tensor, iou_thresholds: list[float], max_dets: list[int]
+) -> dict[str, Tensor]:
+    """The 12 COCO stats (mar_k for every max-detections k) from precision (T,R,K,A,M) and recall
+    (T,K,A,M)."""
+    out = {"map": _mean_defined(precision[..., 0, -1])}
+    for key, iou in (("map_50", 0.5), ("map_75", 0.75)):
+        rows = [i for i, t in enumerate(iou_thresholds) if t == iou]
+        out[key] = _mean_defined(precision[rows][..., 0, -1])
+    for area, name in enumerate(AREA_NAMES[1:], start=1):
+        out[f"map_{name}"] = _mean_defined(precision[..., area, -1])
+    for m, max_det in enumerate(max_dets):
+        out[f"mar_{max_det}"] = _mean_defined(recall[:, :, 0, m])
+    for area, name in enumerate(AREA_NAMES[1:], start=1):
+        out[f"mar_{name}"] = _mean_defined(recall[:, :, area, -1])
+    return out
+
+
+def _accumulate(records: CocoRecords, rec_thresholds: list[float], max_dets: list[int], micro: bool) -> tuple:
+    det_labels, gt_labels = records.det_labels, records.gt_labels
+    if micro:
+        det_labels, gt_labels = torch.zeros_like(det_labels), torch.zeros_like(gt_labels)
+    recs = torch.tensor(rec_thresholds, dtype=torch.float64, device=det_labels.device)
+    return coco_accumulate(
+        records.det_scores,
+        det_labels,
+        records.det_ranks,
+        records.det_matched,
+        records.det_ignored,
+        gt_labels,
+        records.gt_counted,
+        recs,
+        max_dets,
+    )
+
+
+def _map_compute(
+    records: list[CocoRecords],
+    iou_thresholds: list[float],
+    rec_thresholds: list[float],
+    max_dets: list[int],
+    class_metrics: bool,
+    extended_summary: bool,
+    average: str,
+) -> dict[str, Tensor]:
+    """Accumulate the records of all images and summarise them (see MeanAveragePrecision for the keys)."""
+    main = records[0]
+    classes = torch.unique(torch.cat([main.det_labels, main.gt_labels]))
+    _, precision, recall, scores = _accumulate(main, rec_thresholds, max_dets, average == "micro")
+    if not bool((recall > -1).any()):
+        warnings.warn(
+            "No ground truth was counted: every mean average precision and recall is -1.", stacklevel=3
+        )
+    result = {
+        key: value.float()
+        for key, value in _coco_summary(precision, recall, iou_thresholds, max_dets).items()
+    }
+    per_class_key = f"mar_{max_dets[-1]}_per_class"
+    result["map_per_class"] = result[per_class_key] = torch.tensor([-1.0])
+    if class_metrics:
+        if (
+            average == "micro"
+        ):  # per-class numbers come from the per-class matching kept beside the pooled one
+            _, precision_k, recall_k, _ = _accumulate(records[-1], rec_thresholds, max_dets, False)
+        else:
+            precision_k, recall_k = precision, recall
+        result["map_per_class"] = _mean_defined_per_class(precision_k[..., 0, -1]).float()
+        result[per_class_key] = _mean_defined_per_class(recall_k[:, :, 0, -1]).float()
+    result["classes"] = classes.int()
+    if extended_summary:
+        result.update(precision=precision, recall=recall, scores=scores)
+    return result
+
+
+def mean_average_precision(
+    preds: Sequence[dict],
+    target: Sequence[dict],
+    box_format: str = "xyxy",
+    iou_type: str = "bbox",
+    iou_thresholds: list[float] | None = None,
+    rec_thresholds: list[float] | None = None,
+    max_detection_thresholds: list[int] | None = None,
+    class_metrics: bool = False,
+    extended_summary: bool = False,
+    average: str = "macro",
+) -> dict[str, Tensor]:
+    """COCO mean average precision and recall of one set of images (pycocotools' numbers to 1e-6).
+
+    The functional twin of :class:`lightning_evalkit.MeanAveragePrecision`; arguments, inputs and returned
+    keys are the same.
+
+    Example:
+        >>> import torch
+        >>> preds = [dict(boxes=torch.tensor([[258.0, 41.0, 606.0, 285.0]]), scores=torch.tensor([0.536]),
+        ...               labels=torch.tensor([0]))]
+        >>> target = [dict(boxes=torch.tensor([[214.0, 41.0, 562.0, 285.0]]), labels=torch.tensor([0]))]
+        >>> result = mean_average_precision(preds, target)
+        >>> round(result["map"].item(), 4), result["map_50"].item(), result["map_small"].item()
+        (0.6, 1.0, -1.0)
+    """
+    ious, recs, max_dets = _map_check_args(
+        box_format, iou_type, iou_thresholds, rec_thresholds, max_detection_thresholds, average
+    )
+    check_detection_inputs(preds, target, iou_type)
+    records = _map_update(preds, target, box_format, iou_type, ious, max_dets, average, class_metrics)
+    return _map_compute(records, ious, recs, max_dets, class_metrics, extended_summary, average)
+
+
+# a positive IoU is a candidate: ">= the smallest positive double" is exactly "> 0"
+_ANY_OVERLAP = torch.tensor([5e-324], dtype=torch.float64)
+
+
+def _iou_update(preds: Sequence[dict], target: Sequence[dict], box_format: str) -> tuple[Tensor, Tensor]:
+    """Pair each ground truth with at most one same-class prediction; return its labels and IoUs (G,)."""
+    device = preds[0]["labels"].device if len(preds) else torch.device("cpu")
+    batch = flatten_detection_inputs(preds, target, "bbox", box_format, device)
+    batch = batch._replace(gt_crowd=torch.zeros_like(batch.gt_crowd))
+    pairs = candidate_pairs(batch, None)
+    det_idx, gt_idx = pairs.det_order[pairs.pair_det], pairs.gt_order[pairs.pair_gt]
+    pair_iou = pair_box_iou(batch, det_idx, gt_idx)
+    no_ignore = torch.zeros(pairs.gt_order.numel(), 1, dtype=torch.bool, device=device)
+    match = greedy_match(
+        pairs.pair_det,
+        pairs.pair_gt,
+        pair_iou,
+        pairs.det_order.numel(),
+        no_ignore,
+        no_ignore[:, 0],
+        _ANY_OVERLAP.to(device),
+    )[:, 0, 0]
+    found = match >= 0
+    gt_iou = torch.zeros(batch.gt_labels.numel(), dtype=torch.float64, device=device)
+    matched_det = pairs.det_order[found]
+    matched_gt = pairs.gt_order[match[found]]
+    gt_iou[matched_gt] = pair_box_iou(batch, matched_det, matched_gt)
+    return batch.gt_labels, gt_iou
+
+
+def _iou_compute(
+    gt_labels: Tensor, gt_iou: Tensor, iou_threshold: float, class_metrics: bool
+) -> dict[str, Tensor]:
+    """Means over ground truths (a missed one counts 0), overall and per class."""
+    if gt_iou.numel() == 0:
+        warnings.warn("No ground truth boxes were seen: `iou` and `matched_fraction` are -1.", stacklevel=3)
+    hit = (gt_iou >= iou_threshold).double()
+    result = {"iou": _mean_or_minus_one(gt_iou), "matched_fraction": _mean_or_minus_one(hit)}
+    if class_metrics:
+        classes, inverse = torch.unique(gt_labels, return_inverse=True)
+        counts = torch.bincount(inverse, minlength=classes.numel()).double()
+        result["iou_per_class"] = (torch.zeros_like(counts).index_add_(0, inverse, gt_iou) / counts).float()
+        result["matched_fraction_per_class"] = (
+            torch.zeros_like(counts).index_add_(0, inverse, hit) / counts
+        ).float()
+        result["classes"] = classes.int()
+    return result
+
+
+def _mean_or_minus_one(values: Tensor) -> Tensor:
+    return (values.mean() if values.numel() else values.new_tensor(-1.0)).float()
+
+
+def intersection_over_union(
+    preds: Sequence[dict],
+    target: Sequence[dict],
+    box_format: str = "xyxy",
+    iou_threshold: float = 0.5,
+    class_metrics: bool = False,
+) -> dict[str, Tensor]:
+    """Mean IoU of ground-truth boxes with their greedily paired same-class predictions (a miss counts 0).
+
+    The functional twin of :class:`lightning_evalkit.IntersectionOverUnion`, which documents the pairing.
+
+    Example:
+        >>> import torch
+        >>> boxes = torch.tensor([[296.55, 93.96, 314.97, 152.79], [298.55, 98.96, 314.97, 151.79]])
+        >>> preds = [dict(boxes=boxes, scores=torch.tensor([0.9, 0.8]), labels=torch.tensor([0, 1]))]
+        >>> target = [dict(boxes=torch.tensor([[300.0, 100.0, 315.0, 150.0], [300.0, 100.0, 315.0, 150.0]]),
+        ...                labels=torch.tensor([0, 1]))]
+        >>> result = intersection_over_union(preds, target, class_metrics=True)
+        >>> round(result["iou"].item(), 4), result["iou_per_class"]
+        (0.7756, tensor([0.6898, 0.8614]))
+    """
+    check_choice("box_format", box_format, BOX_FORMATS)
+    _check_unit_floats("iou_threshold", [iou_threshold], [])
+    check_detection_inputs(preds, target, "bbox")
+    gt_labels, gt_iou = _iou_update(preds, target, box_format)
+    return _iou_compute(gt_labels, gt_iou, iou_threshold, class_metrics)
+
+
+def _mean_iou_check(preds: Any, target: Any, num_classes: int, ignore_index: int | None) -> None:
+    """Check class-index maps: integer tensors of one shape, values in [0, num_classes) (or ignore_index)."""
+    for name, value in (("preds", preds), ("target", target)):
+        if not isinstance(value, Tensor):
+            raise TypeError(f"Expected `{name}` to be a torch.Tensor, but got {type(value).__name__}.")
+        if value.is_floating_point() or value.is_complex() or value.dtype == torch.bool:
+            raise TypeError(f"Expected `{name}` to hold integer class indices, but got dtype {value.dtype}.")
+    if preds.shape != target.shape:
+        raise ValueError(
+            f"Expected `preds` and `target` to have the same shape, but got {tuple(preds.shape)} and "
+            f"{tuple(target.shape)}."
+        )
+    for name, value in (("preds", preds), ("target", target)):
+        values = value[value != ignore_index] if ignore_index is not None and name == "target" else value
+        if values.numel() and (bool((values < 0).any()) or bool((values >= num_classes).any())):
+            bad = values[(values < 0) | (values >= num_classes)][0].item()
+            allowed = f"[0, {num_classes})" + ("" if ignore_index is None else f" or {ignore_index}")
+            raise ValueError(f"Expected `{name}` values to lie in {allowed}, but got {bad}.")
+
+
+def _mean_iou_update(
+    preds: Tensor, target: Tensor, num_classes: int, ignore_index: int | None
+) -> tuple[Tensor, Tensor]:
+    """Per-class pixel counts (C,) of intersection and union; pixels whose target is ignore_index are
+    skipped."""
+    preds, target = preds.flatten(), target.flatten()
+    if ignore_index is not None:
+        keep = target != ignore_index
+        preds, target = preds[keep], target[keep]
+    intersection = torch.bincount(target[preds == target], minlength=num_classes)
+    union = torch.bincount(preds, minlength=num_classes) + torch.bincount(target, minlength=num_classes)
+    return intersection, union - intersection
+
+
+def _mean_iou_compute(intersection: Tensor, union: Tensor, per_class: bool) -> dict[str, Tensor]:
+    """IoU per class (-1 where a class never occurs in preds or target) and their mean over the defined
+    ones."""
+    defined = union > 0
+    per_class_iou = torch.where(defined, intersection.double() / union.clamp(min=1), -1.0)
+    if not bool(defined.all()):
+        missing = torch.nonzero(~defined).flatten().tolist()
+        warnings.warn(
+            f"Classes {missing} never occur in preds or target: IoU -1, left out of the mean.", stacklevel=3
+        )
+    result = {"miou": _mean_defined(per_class_iou).float()}
+    if per_class:
+        result["iou_per_class"] = per_class_iou.float()
+    return result
+
+
+def mean_iou(
+    preds: Tensor, target: Tensor, num_classes: int, ignore_index: int | None = None, per_class: bool = False
+) -> dict[str, Tensor]:
+    """Semantic-segmentation mean IoU from class-index maps, counts summed over all pixels given.
+
+    The functional twin of :class:`lightning_evalkit.MeanIoU`, which documents the averaging.
+
+    Example:
+        >>> import torch
+        >>> preds = torch.tensor([[0, 0, 1, 1], [2, 2, 2, 1]])
+        >>> target = torch.tensor([[0, 1, 1, 1], [2, 2, 0, 255]])
+        >>> result = mean_iou(preds, target, num_classes=3, ignore_index=255, per_class=True)
+        >>> result["iou_per_class"], round(result["miou"].item(), 4)
+        (tensor([0.3333, 0.6667, 0.6667]), 0.5556)
+    """
+    check_positive_int("num_classes", num_classes)
+    _mean_iou_check(preds, target, num_classes, ignore_index)
+    intersection, union = _mean_iou_update(preds, target, num_classes, ignore_index)
+    return _mean_iou_compute(intersection, union, per_class)
