@@ -79,9 +79,7 @@ def to_coco(preds: list[dict], target: list[dict], num_classes: int) -> tuple[di
     images = [{"id": i + 1, "height": 480, "width": 640} for i in range(len(target))]
     anns, results = [], []
     for i, (pred, gt) in enumerate(zip(preds, target, strict=True), start=1):
-        for box, label, crowd in zip(
-            gt["boxes"].tolist(), gt["labels"].tolist(), gt["iscrowd"].tolist(), strict=True
-        ):
+        for box, label, crowd in zip(gt["boxes"].tolist(), gt["labels"].tolist(), gt["iscrowd"].tolist(), strict=True):
             anns.append(
                 {
                     "id": len(anns) + 1,
@@ -184,9 +182,7 @@ def _time(fn: Callable[[], list[float]]) -> tuple[float, float, list[float]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=int, default=5000)
     parser.add_argument("--classes", type=int, default=80)
     parser.add_argument("--batch", type=int, default=32, help="images per update() call")
@@ -210,9 +206,7 @@ def main() -> None:
     try:
         import torchvision  # noqa: F401
     except ImportError:
-        print(
-            "torchmetrics MeanAveragePrecision: skipped (it needs torchvision, which does not import here)\n"
-        )
+        print("torchmetrics MeanAveragePrecision: skipped (it needs torchvision, which does not import here)\n")
     else:
         runs["torchmetrics"] = _time(lambda: run_torchmetrics(preds, target, args.batch))
     ours_time, _, ours_stats = runs["lightning_evalkit"]
@@ -225,9 +219,7 @@ def main() -> None:
     for name, (elapsed, memory, stats) in runs.items():
         diff = max(abs(a - b) for a, b in zip(stats, reference, strict=True))
         print(f"| {name} | {elapsed:.2f} | {elapsed / ours_time:.1f}x | {memory:.0f} | {diff:.1e} |")
-    print(
-        "\nstats (ours):", " ".join(f"{key}={value:.4f}" for key, value in zip(KEYS, ours_stats, strict=True))
-    )
+    print("\nstats (ours):", " ".join(f"{key}={value:.4f}" for key, value in zip(KEYS, ours_stats, strict=True)))
 
 
 if __name__ == "__main__":

@@ -63,9 +63,7 @@ class _CatStates(Metric):
             return self._templates[name].to(self.device)
         return dim_zero_cat(value)
 
-    def _sync_dist(
-        self, dist_sync_fn: Callable = gather_all_tensors, process_group: Any | None = None
-    ) -> None:
+    def _sync_dist(self, dist_sync_fn: Callable = gather_all_tensors, process_group: Any | None = None) -> None:
         for name, template in self._templates.items():
             if isinstance(getattr(self, name), list) and not getattr(self, name):
                 setattr(self, name, [template.to(self.device)])
@@ -183,8 +181,7 @@ class MeanAveragePrecision(_CatStates):
     def compute(self) -> dict[str, Tensor]:
         """Accumulate every image seen (on every rank) into the COCO summary."""
         records = [
-            CocoRecords(*(self._state(prefix + name) for name in CocoRecords._fields))
-            for prefix in self._prefixes
+            CocoRecords(*(self._state(prefix + name) for name in CocoRecords._fields)) for prefix in self._prefixes
         ]
         return _map_compute(
             records,
@@ -258,9 +255,7 @@ class IntersectionOverUnion(_CatStates):
 
     def compute(self) -> dict[str, Tensor]:
         """Means over all ground truths seen."""
-        return _iou_compute(
-            self._state("gt_labels"), self._state("gt_iou"), self.iou_threshold, self.class_metrics
-        )
+        return _iou_compute(self._state("gt_labels"), self._state("gt_iou"), self.iou_threshold, self.class_metrics)
 
 
 class MeanIoU(Metric):
@@ -298,9 +293,7 @@ class MeanIoU(Metric):
         super().__init__(**kwargs)
         check_positive_int("num_classes", num_classes)
         if ignore_index is not None and (isinstance(ignore_index, bool) or not isinstance(ignore_index, int)):
-            raise TypeError(
-                f"Expected `ignore_index` to be None or an int, but got {type(ignore_index).__name__}."
-            )
+            raise TypeError(f"Expected `ignore_index` to be None or an int, but got {type(ignore_index).__name__}.")
         _check_bool("per_class", per_class)
         self.num_classes, self.ignore_index, self.per_class = num_classes, ignore_index, per_class
         self.add_state("intersection", torch.zeros(num_classes, dtype=torch.long), dist_reduce_fx="sum")

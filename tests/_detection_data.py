@@ -44,10 +44,7 @@ def random_images(
             dt_labels = torch.where(from_gt & same_class, gt_labels[source], ints(0, num_classes, n_dt))
         else:
             dets, dt_labels = noise, ints(0, num_classes, n_dt)
-        if tied_scores:
-            scores = ints(1, 4, n_dt).double() / 4
-        else:
-            scores = torch.rand(n_dt, generator=gen, dtype=torch.float64)
+        scores = ints(1, 4, n_dt).double() / 4 if tied_scores else torch.rand(n_dt, generator=gen, dtype=torch.float64)
         gt_item = {"boxes": _fmt(gt * scale, box_format), "labels": gt_labels}
         gt_item["iscrowd"] = (torch.rand(n_gt, generator=gen) < crowd_prob).long()
         if given_area:

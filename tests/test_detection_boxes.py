@@ -36,9 +36,7 @@ def test_iou_class_docstring_pairs(examples):
     for pair in examples["iou_class_docstring"]["pairs"]:
         iou = box_iou(torch.tensor([pair["pred"]]), torch.tensor([pair["target"]]))
         assert round(float(iou), 4) == pair["expected_iou_4dp"]
-        preds = [
-            dict(boxes=torch.tensor([pair["pred"]]), scores=torch.tensor([0.5]), labels=torch.tensor([0]))
-        ]
+        preds = [dict(boxes=torch.tensor([pair["pred"]]), scores=torch.tensor([0.5]), labels=torch.tensor([0]))]
         target = [dict(boxes=torch.tensor([pair["target"]]), labels=torch.tensor([0]))]
         assert round(float(intersection_over_union(preds, target)["iou"]), 4) == pair["expected_iou_4dp"]
 
@@ -52,9 +50,7 @@ def test_map_single_box_docstring(examples):
             labels=torch.tensor([case["pred"]["label"]]),
         )
     ]
-    target = [
-        dict(boxes=torch.tensor([case["target"]["box"]]), labels=torch.tensor([case["target"]["label"]]))
-    ]
+    target = [dict(boxes=torch.tensor([case["target"]["box"]]), labels=torch.tensor([case["target"]["label"]]))]
     result = mean_average_precision(preds, target)
     for key, value in case["expected"].items():
         assert float(result[key]) == pytest.approx(value, abs=1e-6), key
@@ -87,9 +83,7 @@ def test_box_convert_round_trip_and_area(fmt_a, fmt_b):
 
 
 def test_box_convert_rejects_unknown_format():
-    with pytest.raises(
-        ValueError, match="Expected `in_fmt` to be one of 'xyxy', 'xywh', 'cxcywh', but got 'xy'"
-    ):
+    with pytest.raises(ValueError, match="Expected `in_fmt` to be one of 'xyxy', 'xywh', 'cxcywh', but got 'xy'"):
         box_convert(torch.zeros(1, 4), "xy", "xyxy")
 
 

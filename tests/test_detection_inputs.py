@@ -92,9 +92,7 @@ def test_bad_prediction_is_rejected_before_any_state_change(bad, error, message)
         metric.update([_pred(), bad], [_gt(), _gt()])
     for name, values in before.items():
         now = getattr(metric, name)
-        assert len(now) == len(values) and all(torch.equal(a, b) for a, b in zip(now, values, strict=True)), (
-            name
-        )
+        assert len(now) == len(values) and all(torch.equal(a, b) for a, b in zip(now, values, strict=True)), name
 
 
 BAD_TARGETS = [
@@ -134,9 +132,7 @@ def test_negative_width_in_xywh_and_length_mismatch():
         r"\(box_format='xywh'\)",
     ):
         metric.update([_pred()], [bad])
-    with pytest.raises(
-        ValueError, match="Expected `preds` and `target` to have the same length, but got 1 and 2"
-    ):
+    with pytest.raises(ValueError, match="Expected `preds` and `target` to have the same length, but got 1 and 2"):
         metric.update([_pred()], [_gt(), _gt()])
     with pytest.raises(TypeError, match="Expected `preds` to be a list of dicts, but got Tensor"):
         metric.update(torch.zeros(2), [_gt()])
@@ -164,9 +160,7 @@ def test_masks_must_match():
     with pytest.raises(
         ValueError, match=r"Expected `labels` of image 0 in `target` to have shape \(1,\), but got \(2,\)"
     ):
-        metric.update(
-            [pred], [_with(gt, masks=torch.zeros(1, 4, 5, dtype=torch.bool), labels=torch.tensor([0, 0]))]
-        )
+        metric.update([pred], [_with(gt, masks=torch.zeros(1, 4, 5, dtype=torch.bool), labels=torch.tensor([0, 0]))])
 
 
 @pytest.mark.parametrize(

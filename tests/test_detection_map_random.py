@@ -57,20 +57,14 @@ def test_bbox_equals_pycocotools(seed, num_images, scale, tied_scores, given_are
 @given(
     seed=st.integers(0, 2**31 - 1),
     num_images=st.integers(1, 6),
-    iou_thresholds=st.lists(
-        st.sampled_from([0.0, 0.1, 0.3, 0.5, 0.55, 0.75, 0.9, 1.0]), min_size=1, max_size=4
-    ),
+    iou_thresholds=st.lists(st.sampled_from([0.0, 0.1, 0.3, 0.5, 0.55, 0.75, 0.9, 1.0]), min_size=1, max_size=4),
     rec_thresholds=st.lists(st.floats(0, 1), min_size=1, max_size=12).map(sorted),
     max_dets=st.lists(st.integers(1, 7), min_size=1, max_size=4, unique=True),
     parts=st.integers(1, 3),
 )
-def test_custom_thresholds_equal_pycocotools(
-    seed, num_images, iou_thresholds, rec_thresholds, max_dets, parts
-):
+def test_custom_thresholds_equal_pycocotools(seed, num_images, iou_thresholds, rec_thresholds, max_dets, parts):
     preds, target = random_images(seed, num_images, max_dets=14, num_classes=2, scale=6)
-    kwargs = dict(
-        iou_thresholds=iou_thresholds, rec_thresholds=rec_thresholds, max_detection_thresholds=max_dets
-    )
+    kwargs = dict(iou_thresholds=iou_thresholds, rec_thresholds=rec_thresholds, max_detection_thresholds=max_dets)
     ours = _run_metric(preds, target, parts, seed, box_format="xywh", **kwargs)
     ref = pycocotools_eval(preds, target, "xywh", "bbox", iou_thresholds, rec_thresholds, sorted(max_dets))
     _assert_same(ours, ref, iou_thresholds, sorted(max_dets))

@@ -150,10 +150,7 @@ def coco_accumulate(
     cls, scores, ranks = det_cls[order], det_scores[order], det_ranks[order]
     matched, ignored = det_matched[order], det_ignored[order]
     steps = _recall_steps(n_gt, rec_thresholds)
-    results = [
-        _accumulate_one_max_det(cls, scores, matched, ignored, ranks < m, steps, num_classes)
-        for m in max_dets
-    ]
+    results = [_accumulate_one_max_det(cls, scores, matched, ignored, ranks < m, steps, num_classes) for m in max_dets]
     undefined = (n_gt == 0).T[None]  # (1, A, K)
     precision = torch.stack([r[0] for r in results], -1).masked_fill(undefined[..., None, None], -1.0)
     recall = torch.stack([r[1].double() / n_gt.T[None].clamp(min=1) for r in results], -1)

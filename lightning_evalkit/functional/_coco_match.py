@@ -70,14 +70,11 @@ def _pair_mask_iou(batch: DetectionBatch, det_idx: Tensor, gt_idx: Tensor) -> Te
     gt_counts = [m.shape[0] for m in batch.gt_masks]
     det_start = torch.tensor([0, *det_counts], device=device).cumsum(0)
     gt_start = torch.tensor([0, *gt_counts], device=device).cumsum(0)
-    flat_start = torch.tensor(
-        [0] + [d * g for d, g in zip(det_counts, gt_counts, strict=True)], device=device
-    ).cumsum(0)
+    flat_start = torch.tensor([0] + [d * g for d, g in zip(det_counts, gt_counts, strict=True)], device=device).cumsum(
+        0
+    )
     crowd = batch.gt_crowd.split(gt_counts)
-    blocks = [
-        mask_iou(dm, gm, c).flatten()
-        for dm, gm, c in zip(batch.det_masks, batch.gt_masks, crowd, strict=True)
-    ]
+    blocks = [mask_iou(dm, gm, c).flatten() for dm, gm, c in zip(batch.det_masks, batch.gt_masks, crowd, strict=True)]
     flat = torch.cat(blocks) if blocks else torch.zeros(0, dtype=torch.float64, device=device)
     image = batch.det_image[det_idx]
     local_det, local_gt = det_idx - det_start[image], gt_idx - gt_start[image]
@@ -108,9 +105,7 @@ def greedy_match(
     pair_det, pair_gt, pair_iou, candidate = pair_det[keep], pair_gt[keep], pair_iou[keep], candidate[keep]
     dets, local_det = torch.unique(pair_det, return_inverse=True)
     gts, local_gt = torch.unique(pair_gt, return_inverse=True)
-    local_match = _match_rounds(
-        local_det, local_gt, pair_iou, candidate, gt_ignored[gts], gt_crowd[gts], dets.numel()
-    )
+    local_match = _match_rounds(local_det, local_gt, pair_iou, candidate, gt_ignored[gts], gt_crowd[gts], dets.numel())
     matched_gt = torch.where(local_match >= 0, gts[local_match.clamp(min=0)], local_match)
     match[dets] = matched_gt
     return match
@@ -145,9 +140,7 @@ def _match_rounds(
         pick_crowd = crowd[pick]
         final = has_pick & (pick_crowd | (first.gather(0, pick) == self_index))
         match = torch.where(final, pick, match)
-        taken |= (
-            torch.zeros_like(taken, dtype=torch.int32).scatter_add_(0, pick, (final & ~pick_crowd).int()) > 0
-        )
+        taken |= torch.zeros_like(taken, dtype=torch.int32).scatter_add_(0, pick, (final & ~pick_crowd).int()) > 0
         unresolved &= has_pick & ~final
 
 
@@ -208,18 +201,11 @@ def coco_match(
     ``match_labels`` (e.g. all zeros for micro averaging) replace the labels for matching only; the records
     keep the batch's own labels.
     """
-    grouping = (
-        batch
-        if match_labels is None
-        else batch._replace(det_labels=match_labels[0], gt_labels=match_labels[1])
-    )
+    grouping = batch if match_labels is None else batch._replace(det_labels=match_labels[0], gt_labels=match_labels[1])
     pairs = candidate_pairs(grouping, max_det)
     det_order, gt_order = pairs.det_order, pairs.gt_order
     det_idx, gt_idx = det_order[pairs.pair_det], gt_order[pairs.pair_gt]
-    if iou_type == "bbox":
-        pair_iou = pair_box_iou(batch, det_idx, gt_idx)
-    else:
-        pair_iou = _pair_mask_iou(batch, det_idx, gt_idx)
+    pair_iou = pair_box_iou(batch, det_idx, gt_idx) if iou_type == "bbox" else _pair_mask_iou(batch, det_idx, gt_idx)
     gt_crowd = batch.gt_crowd[gt_order]
     gt_ignored = gt_crowd[:, None] | _area_outside(batch.gt_areas[gt_order], area_ranges)
     match = greedy_match(

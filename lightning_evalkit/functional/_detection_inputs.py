@@ -47,9 +47,7 @@ class DetectionBatch(NamedTuple):
 def _check_vector(name: str, value: Any, length: int, where: str) -> Tensor:
     tensor = check_tensor(name, value, where)
     if tensor.ndim != 1 or tensor.shape[0] != length:
-        raise ValueError(
-            f"Expected `{name}` {where} to have shape ({length},), but got {format_shape(tensor.shape)}."
-        )
+        raise ValueError(f"Expected `{name}` {where} to have shape ({length},), but got {format_shape(tensor.shape)}.")
     return tensor
 
 
@@ -58,9 +56,7 @@ def _check_keys(item: Any, keys: Sequence[str], side: str, index: int) -> None:
         raise TypeError(f"Expected `{side}[{index}]` to be a dict, but got {type(item).__name__}.")
     for key in keys:
         if key not in item:
-            raise ValueError(
-                f"Expected `{side}[{index}]` to have key '{key}', but got keys {sorted(map(str, item))}."
-            )
+            raise ValueError(f"Expected `{side}[{index}]` to have key '{key}', but got keys {sorted(map(str, item))}.")
 
 
 def _check_image(item: dict, side: str, index: int, iou_type: str) -> int:
@@ -71,17 +67,13 @@ def _check_image(item: dict, side: str, index: int, iou_type: str) -> int:
     if iou_type == "bbox":
         boxes = check_tensor("boxes", item["boxes"], where)
         if boxes.ndim != 2 or boxes.shape[1] != 4:
-            raise ValueError(
-                f"Expected `boxes` {where} to have shape (N, 4), but got {format_shape(boxes.shape)}."
-            )
+            raise ValueError(f"Expected `boxes` {where} to have shape (N, 4), but got {format_shape(boxes.shape)}.")
         check_floating("boxes", boxes, where)
         count = boxes.shape[0]
     else:
         masks = check_tensor("masks", item["masks"], where)
         if masks.ndim != 3:
-            raise ValueError(
-                f"Expected `masks` {where} to have shape (N, H, W), but got {format_shape(masks.shape)}."
-            )
+            raise ValueError(f"Expected `masks` {where} to have shape (N, H, W), but got {format_shape(masks.shape)}.")
         if masks.dtype != torch.bool:
             raise TypeError(f"Expected `masks` {where} to have dtype torch.bool, but got {masks.dtype}.")
         count = masks.shape[0]
@@ -205,10 +197,7 @@ def flatten_detection_inputs(
             [g if g is not None else a for g, a in zip(given, gt_iou_areas.split(gt_counts), strict=True)]
         )
         _check_values("target", target, gt_areas, "area", box_format)
-    crowd = [
-        item.get("iscrowd", torch.zeros(n, dtype=torch.bool))
-        for item, n in zip(target, gt_counts, strict=True)
-    ]
+    crowd = [item.get("iscrowd", torch.zeros(n, dtype=torch.bool)) for item, n in zip(target, gt_counts, strict=True)]
     return DetectionBatch(
         num_images=len(preds),
         det_image=_image_index([int(item["labels"].shape[0]) for item in preds], device),

@@ -100,9 +100,7 @@ def _paired_box_iou(
     return _iou_from_parts(_overlap(a_xyxy, b_xyxy), a_area, b_area, b_crowd)
 
 
-def box_iou(
-    boxes_a: Tensor, boxes_b: Tensor, box_format: str = "xyxy", iscrowd: Tensor | None = None
-) -> Tensor:
+def box_iou(boxes_a: Tensor, boxes_b: Tensor, box_format: str = "xyxy", iscrowd: Tensor | None = None) -> Tensor:
     """Pairwise IoU (N, M) between boxes_a (N, 4) and boxes_b (M, 4).
 
     Args:

@@ -167,19 +167,12 @@ def _map_compute(
     classes = torch.unique(torch.cat([main.det_labels, main.gt_labels]))
     _, precision, recall, scores = _accumulate(main, rec_thresholds, max_dets, average == "micro")
     if not bool((recall > -1).any()):
-        warnings.warn(
-            "No ground truth was counted: every mean average precision and recall is -1.", stacklevel=3
-        )
-    result = {
-        key: value.float()
-        for key, value in _coco_summary(precision, recall, iou_thresholds, max_dets).items()
-    }
+        warnings.warn("No ground truth was counted: every mean average precision and recall is -1.", stacklevel=3)
+    result = {key: value.float() for key, value in _coco_summary(precision, recall, iou_thresholds, max_dets).items()}
     per_class_key = f"mar_{max_dets[-1]}_per_class"
     result["map_per_class"] = result[per_class_key] = torch.tensor([-1.0])
     if class_metrics:
-        if (
-            average == "micro"
-        ):  # per-class numbers come from the per-class matching kept beside the pooled one
+        if average == "micro":  # per-class numbers come from the per-class matching kept beside the pooled one
             _, precision_k, recall_k, _ = _accumulate(records[-1], rec_thresholds, max_dets, False)
         else:
             precision_k, recall_k = precision, recall
@@ -255,9 +248,7 @@ def _iou_update(preds: Sequence[dict], target: Sequence[dict], box_format: str) 
     return batch.gt_labels, gt_iou
 
 
-def _iou_compute(
-    gt_labels: Tensor, gt_iou: Tensor, iou_threshold: float, class_metrics: bool
-) -> dict[str, Tensor]:
+def _iou_compute(gt_labels: Tensor, gt_iou: Tensor, iou_threshold: float, class_metrics: bool) -> dict[str, Tensor]:
     """Means over ground truths (a missed one counts 0), overall and per class."""
     if gt_iou.numel() == 0:
         warnings.warn("No ground truth boxes were seen: `iou` and `matched_fraction` are -1.", stacklevel=3)
@@ -267,9 +258,7 @@ def _iou_compute(
         classes, inverse = torch.unique(gt_labels, return_inverse=True)
         counts = torch.bincount(inverse, minlength=classes.numel()).double()
         result["iou_per_class"] = (torch.zeros_like(counts).index_add_(0, inverse, gt_iou) / counts).float()
-        result["matched_fraction_per_class"] = (
-            torch.zeros_like(counts).index_add_(0, inverse, hit) / counts
-        ).float()
+        result["matched_fraction_per_class"] = (torch.zeros_like(counts).index_add_(0, inverse, hit) / counts).float()
         result["classes"] = classes.int()
     return result
 
@@ -347,9 +336,7 @@ def _mean_iou_compute(intersection: Tensor, union: Tensor, per_class: bool) -> d
     per_class_iou = torch.where(defined, intersection.double() / union.clamp(min=1), -1.0)
     if not bool(defined.all()):
         missing = torch.nonzero(~defined).flatten().tolist()
-        warnings.warn(
-            f"Classes {missing} never occur in preds or target: IoU -1, left out of the mean.", stacklevel=3
-        )
+        warnings.warn(f"Classes {missing} never occur in preds or target: IoU -1, left out of the mean.", stacklevel=3)
     result = {"miou": _mean_defined(per_class_iou).float()}
     if per_class:
         result["iou_per_class"] = per_class_iou.float()
