@@ -87,13 +87,11 @@ def _record_templates(prefix: str, num_thresholds: int) -> dict[str, Tensor]:
 class MeanAveragePrecision(_CatStates):
     """COCO mean average precision and recall (bbox or segm), equal to pycocotools' COCOeval within 1e-6.
 
-    A drop-in for ``torchmetrics.detection.MeanAveragePrecision`` without torchvision or pycocotools: each
-    ``update`` matches its images at once (batched tensor operations, pycocotools' rules: crowd, area ranges
-    from
-    the target's ``area`` when given, per-(image, class) max detections, greedy matching and tie rules) and
-    keeps
-    compact per-detection records; ``compute`` is a stable sort and cumulative sums. Every state is a "cat"
-    tensor, so a DDP sync is one collective per state and a rank without images syncs fine.
+    A drop-in for ``torchmetrics.detection.MeanAveragePrecision`` without torchvision or pycocotools. Each
+    ``update`` matches its images at once in batched tensor operations, by pycocotools' rules (crowd, area
+    ranges from the target's ``area`` when given, per-(image, class) max detections, greedy matching and tie
+    rules), and keeps compact per-detection records; ``compute`` is a stable sort and cumulative sums. Every
+    state is a "cat" tensor, so a DDP sync is one collective per state and a rank without images syncs fine.
 
     Args:
         box_format: "xyxy", "xywh" or "cxcywh" for the input boxes.
@@ -103,20 +101,18 @@ class MeanAveragePrecision(_CatStates):
         max_detection_thresholds: Max detections per (image, class), any number of them; default [1, 10, 100].
             ``mar_k`` is reported for each; ``map`` and the area keys use the largest.
         class_metrics: Also return ``map_per_class`` and ``mar_{max}_per_class`` (else both are
-        ``tensor([-1.])``).
-        extended_summary: Also return pycocotools' arrays: ``precision`` (T, R, K, A, M), ``recall`` (T, K,
-        A, M)
-            and ``scores`` (T, R, K, A, M), float64, K in the order of ``classes``, A =
-            all/small/medium/large,
-            -1 where undefined. With ``average="micro"`` K is 1.
+            ``tensor([-1.])``).
+        extended_summary: Also return pycocotools' arrays: ``precision`` (T, R, K, A, M), ``recall``
+            (T, K, A, M) and ``scores`` (T, R, K, A, M), float64, K in the order of ``classes``,
+            A = all/small/medium/large, -1 where undefined. With ``average="micro"`` K is 1.
         average: "macro" (mean over classes) or "micro" (all classes pooled into one, as torchmetrics does).
         kwargs: Passed to ``torchmetrics.Metric``.
 
     ``compute()`` returns map, map_50, map_75, map_small, map_medium, map_large, mar_{k} for each k,
-    mar_small,
-    mar_medium, mar_large, map_per_class, mar_{max}_per_class and classes (the sorted labels seen in preds or
-    target). Undefined values (no counted ground truth) are -1 and left out of means, as in pycocotools.
-    Ties in score between images are broken by the order the images were seen (after a DDP sync: rank order).
+    mar_small, mar_medium, mar_large, map_per_class, mar_{max}_per_class and classes (the sorted labels seen
+    in preds or target). Undefined values (no counted ground truth) are -1 and left out of means, as in
+    pycocotools. Ties in score between images are broken by the order the images were seen (after a DDP
+    sync: rank order).
 
     Example:
         >>> import torch
@@ -198,14 +194,12 @@ class IntersectionOverUnion(_CatStates):
     """Box IoU of each ground truth with its greedily paired prediction, averaged over ground truths.
 
     Pairing, per (image, class): predictions are taken by score (highest first, ties in input order); each
-    takes
-    the still unpaired ground truth of its class with the largest IoU > 0 (ties: the later ground truth, as in
-    COCO). So every ground truth has at most one prediction and vice versa; predictions of other classes never
+    takes the still unpaired ground truth of its class with the largest IoU > 0 (ties: the later ground
+    truth, as in COCO). So every ground truth has at most one prediction and vice versa; predictions of other classes never
     count. ``compute()`` returns:
 
     - ``iou``: the mean over all ground-truth boxes seen of their paired IoU, 0 for a ground truth left
-    unpaired
-      (a missed object counts 0; false positives do not lower it).
+      unpaired (a missed object counts 0; false positives do not lower it).
     - ``matched_fraction``: the fraction of ground-truth boxes whose paired IoU is >= ``iou_threshold``.
     - with ``class_metrics``: ``iou_per_class`` and ``matched_fraction_per_class`` (the same means over each
       class's ground truths) and ``classes`` (the ground-truth labels seen, sorted).

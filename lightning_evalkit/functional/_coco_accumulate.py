@@ -4,8 +4,7 @@ pycocotools' ``accumulate`` loops over class, area range, max-detections and IoU
 at every detection and sampling it at the recall thresholds. The same numbers follow from the true positives
 alone: recall only moves at a true positive, so ``searchsorted(recall, r, "left")`` lands on the k_r-th true
 positive (k_r = the least k with k / n_gt >= r, found exactly in float64), and the monotone envelope there
-is the
-largest precision at that or any later true positive. So compute() is one stable sort, cumulative sums over
+is the largest precision at that or any later true positive. So compute() is one stable sort, cumulative sums over
 all (IoU threshold, area range) at once, and a segmented suffix maximum over the true positives of every
 (threshold, area range, class) segment. Float operations are pycocotools' own, in its order, so results agree
 to the last bit except for the order of summation in the final means.

@@ -1,17 +1,15 @@
 """COCO matching at update time: a batch of images in, compact per-detection records out.
 
 The rules are pycocotools' ``COCOeval.evaluateImg``: per (image, class) the detections are taken in score
-order
-(stable, truncated to the largest max-detections value); each takes, among the ground truths still available
-(unmatched, or crowd), the one with the largest IoU >= min(t, 1 - 1e-10), preferring ground truth that is not
-ignored, and among equal IoUs the later one. That greedy walk is sequential per (image, class, IoU threshold,
-area range), so here it runs in *rounds* over every detection-ground-truth candidate pair of the batch and
-every
-threshold and area range at once: in a round each unresolved detection picks its preferred available ground
-truth, and its pick is final when no earlier unresolved detection of its group could still take that ground
-truth (availability only shrinks, so its preference cannot change any more). The first unresolved detection of
-every group always resolves, so the rounds end; in practice a handful suffices (one per duplicate in a
-cluster).
+order (stable, truncated to the largest max-detections value); each takes, among the ground truths still
+available (unmatched, or crowd), the one with the largest IoU >= min(t, 1 - 1e-10), preferring ground truth
+that is not ignored, and among equal IoUs the later one. That greedy walk is sequential per (image, class,
+IoU threshold, area range), so here it runs in *rounds* over every detection-ground-truth candidate pair of
+the batch and every threshold and area range at once: in a round each unresolved detection picks its
+preferred available ground truth, and its pick is final when no earlier unresolved detection of its group
+could still take that ground truth (availability only shrinks, so its preference cannot change any more).
+The first unresolved detection of every group always resolves, so the rounds end; in practice a handful
+suffices (one per duplicate in a cluster).
 """
 
 from __future__ import annotations
@@ -70,9 +68,8 @@ def _pair_mask_iou(batch: DetectionBatch, det_idx: Tensor, gt_idx: Tensor) -> Te
     gt_counts = [m.shape[0] for m in batch.gt_masks]
     det_start = torch.tensor([0, *det_counts], device=device).cumsum(0)
     gt_start = torch.tensor([0, *gt_counts], device=device).cumsum(0)
-    flat_start = torch.tensor([0] + [d * g for d, g in zip(det_counts, gt_counts, strict=True)], device=device).cumsum(
-        0
-    )
+    block_sizes = [d * g for d, g in zip(det_counts, gt_counts, strict=True)]
+    flat_start = torch.tensor([0, *block_sizes], device=device).cumsum(0)
     crowd = batch.gt_crowd.split(gt_counts)
     blocks = [mask_iou(dm, gm, c).flatten() for dm, gm, c in zip(batch.det_masks, batch.gt_masks, crowd, strict=True)]
     flat = torch.cat(blocks) if blocks else torch.zeros(0, dtype=torch.float64, device=device)
