@@ -195,8 +195,8 @@ class IntersectionOverUnion(_CatStates):
 
     Pairing, per (image, class): predictions are taken by score (highest first, ties in input order); each
     takes the still unpaired ground truth of its class with the largest IoU > 0 (ties: the later ground
-    truth, as in COCO). So every ground truth has at most one prediction and vice versa; predictions of other classes never
-    count. ``compute()`` returns:
+    truth, as in COCO). So every ground truth has at most one prediction and vice versa; predictions of
+    other classes never count. ``compute()`` returns:
 
     - ``iou``: the mean over all ground-truth boxes seen of their paired IoU, 0 for a ground truth left
       unpaired (a missed object counts 0; false positives do not lower it).
