@@ -80,6 +80,7 @@ def _record_templates(prefix: str, num_thresholds: int) -> dict[str, Tensor]:
         det_ignored=torch.zeros(0, num_thresholds, num_areas, dtype=torch.bool),
         gt_labels=torch.zeros(0, dtype=torch.long),
         gt_counted=torch.zeros(0, num_areas, dtype=torch.bool),
+        det_image_ids=torch.zeros(0, dtype=torch.long),
     )
     return {prefix + name: value for name, value in empty._asdict().items()}
 
@@ -111,8 +112,10 @@ class MeanAveragePrecision(_CatStates):
     ``compute()`` returns map, map_50, map_75, map_small, map_medium, map_large, mar_{k} for each k,
     mar_small, mar_medium, mar_large, map_per_class, mar_{max}_per_class and classes (the sorted labels seen
     in preds or target). Undefined values (no counted ground truth) are -1 and left out of means, as in
-    pycocotools. Ties in score between images are broken by the order the images were seen (after a DDP
-    sync: rank order).
+    pycocotools. Score ties between images are broken as pycocotools breaks them, by image id: give each
+    target an ``image_id`` (an int or one-element tensor, as COCO-style datasets do) and the result does not
+    depend on the order images arrive in, so DDP with any sampler equals one process. Without ``image_id``
+    ties follow the order the images were seen (after a DDP sync: rank by rank).
 
     Example:
         >>> import torch

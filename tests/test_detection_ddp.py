@@ -61,3 +61,24 @@ def test_two_gloo_ranks_equal_one_process(name, bounds):
         assert result.keys() == expected.keys()
         for key, value in expected.items():
             assert torch.equal(result[key], value), key
+
+
+def _evaluate_interleaved(rank: int, world_size: int) -> dict:
+    """DistributedSampler's split: rank r gets images r, r + world, ...; each target carries its image_id."""
+    preds, target = _data("bbox")
+    target = [{**t, "image_id": i} for i, t in enumerate(target)]
+    metric = _make("bbox")
+    mine = list(range(rank, NUM_IMAGES, world_size))
+    for first in range(0, len(mine), 2):
+        chosen = mine[first : first + 2]
+        metric.update([preds[i] for i in chosen], [target[i] for i in chosen])
+    return metric.compute()
+
+
+@pytest.mark.ddp
+def test_interleaved_ranks_with_image_ids_equal_one_process():
+    """Score ties across images (the data has them) rank by image id, not by which rank held the image."""
+    expected = _single_process("bbox")
+    for result in run_in_processes(_evaluate_interleaved, 2):
+        for key, value in expected.items():
+            assert torch.equal(result[key], value), key

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 import torch
@@ -202,3 +203,27 @@ def test_iou_metric_rejects_and_keeps_state():
     assert len(metric.gt_iou) == 1
     with pytest.raises(ValueError, match=r"Expected `iou_threshold` to lie in \[0, 1\]"):
         IntersectionOverUnion(iou_threshold=2.0)
+
+
+def test_image_id_must_be_on_every_target_of_a_batch_or_none():
+    metric = MeanAveragePrecision()
+    box = {"boxes": torch.tensor([[0.0, 0.0, 2.0, 2.0]]), "labels": torch.tensor([1])}
+    pred = {**box, "scores": torch.tensor([0.5])}
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            "Expected `image_id` in every target of the batch once one has it, but image 1 in `target` has none."
+        ),
+    ):
+        metric.update([pred, pred], [{**box, "image_id": 3}, box])
+    with pytest.raises(
+        TypeError,
+        match=re.escape(
+            "Expected `image_id` of image 0 in `target` to be an int or a one-element integer tensor, "
+            "but got a tensor of shape (2,) and dtype torch.int64."
+        ),
+    ):
+        metric.update([pred], [{**box, "image_id": torch.tensor([1, 2])}])
+    with pytest.raises(TypeError, match=re.escape("but got float.")):
+        metric.update([pred], [{**box, "image_id": 1.0}])
+    assert all(len(v) == 0 for v in metric.metric_state.values())

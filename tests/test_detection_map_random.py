@@ -148,3 +148,18 @@ def test_nothing_seen_gives_minus_one_with_warning():
         result = metric.compute()
     assert float(result["map"]) == -1.0 and float(result["mar_100"]) == -1.0
     assert result["classes"].numel() == 0
+
+
+@settings(max_examples=30, **SETTINGS)
+@given(seed=st.integers(0, 2**31 - 1), num_images=st.integers(2, 7), parts=st.integers(1, 3), as_tensor=st.booleans())
+def test_image_ids_order_score_ties_whatever_order_images_arrive_in(seed, num_images, parts, as_tensor):
+    """pycocotools breaks score ties between images by image id: shuffled images with their ids give its result."""
+    preds, target = random_images(seed, num_images, scale=6, tied_scores=True)
+    ids = [torch.tensor(i + 1) if as_tensor else i + 1 for i in range(num_images)]
+    arrival = torch.randperm(num_images, generator=torch.Generator().manual_seed(seed)).tolist()
+    shuffled_preds = [preds[i] for i in arrival]
+    shuffled_target = [{**target[i], "image_id": ids[i]} for i in arrival]
+    ours = _run_metric(shuffled_preds, shuffled_target, parts, seed, box_format="xywh")
+    _assert_same(
+        ours, pycocotools_eval(preds, target, box_format="xywh"), np.linspace(0.5, 0.95, 10).tolist(), [1, 10, 100]
+    )

@@ -133,10 +133,12 @@ def coco_accumulate(
     gt_counted: Tensor,
     rec_thresholds: Tensor,
     max_dets: list[int],
+    det_image_ids: Tensor,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Return classes (K,), precision (T, R, K, A, M), recall (T, K, A, M), scores (T, R, K, A, M).
 
-    Detection records must be in image order (as :func:`coco_match` and "cat" states keep them).
+    Detection records must be in image order (as :func:`coco_match` and "cat" states keep them). pycocotools
+    orders images by id, so score ties across images are broken by ``det_image_ids`` first, then by that order.
     Entries for a class without counted ground truth in an area range are -1, as in pycocotools.
     """
     classes = torch.unique(torch.cat([det_labels, gt_labels]))
@@ -144,7 +146,8 @@ def coco_accumulate(
     det_cls = torch.searchsorted(classes, det_labels)
     n_gt = torch.zeros(num_classes, gt_counted.shape[1], dtype=torch.long, device=classes.device)
     n_gt.index_add_(0, torch.searchsorted(classes, gt_labels), gt_counted.long())
-    order = torch.sort(-det_scores, stable=True).indices
+    order = torch.sort(det_image_ids, stable=True).indices
+    order = order[torch.sort(-det_scores[order], stable=True).indices]
     order = order[torch.sort(det_cls[order], stable=True).indices]
     cls, scores, ranks = det_cls[order], det_scores[order], det_ranks[order]
     matched, ignored = det_matched[order], det_ignored[order]

@@ -37,6 +37,7 @@ class CocoRecords(NamedTuple):
     det_ignored: Tensor  # (N, T, A) bool
     gt_labels: Tensor  # (G,) int64
     gt_counted: Tensor  # (G, A) bool: not crowd and inside the area range
+    det_image_ids: Tensor  # (N,) int64 the target's image_id (0 without one): orders score ties across images
 
 
 def _group_order(group: Tensor, scores: Tensor | None) -> tuple[Tensor, Tensor]:
@@ -221,4 +222,5 @@ def coco_match(
         det_ignored=ignored,
         gt_labels=batch.gt_labels,
         gt_counted=~(batch.gt_crowd[:, None] | _area_outside(batch.gt_areas, area_ranges)),
+        det_image_ids=batch.image_ids[batch.det_image[det_order]],
     )

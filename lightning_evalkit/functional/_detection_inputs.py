@@ -42,6 +42,7 @@ class DetectionBatch(NamedTuple):
     gt_crowd: Tensor  # (G,) bool
     det_masks: list[Tensor] | None  # per image (D_i, H, W) bool (segm only)
     gt_masks: list[Tensor] | None
+    image_ids: Tensor  # (num_images,) int64: the targets' "image_id", or 0 where the targets carry none
 
 
 def _check_vector(name: str, value: Any, length: int, where: str) -> Tensor:
@@ -112,8 +113,38 @@ def check_detection_inputs(preds: Any, target: Any, iou_type: str = "bbox") -> N
         _check_keys(gt, (shape_key, "labels"), "target", index)
         _check_image(pred, "preds", index, iou_type)
         _check_image(gt, "target", index, iou_type)
+    _check_image_ids(target)
     if iou_type == "segm":
         _check_mask_sizes(preds, target)
+
+
+def _image_id(value: Any, index: int) -> int:
+    is_int_tensor = isinstance(value, Tensor) and not (value.is_floating_point() or value.is_complex())
+    if is_int_tensor and value.numel() == 1:
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    got = (
+        f"a tensor of shape {format_shape(value.shape)} and dtype {value.dtype}"
+        if isinstance(value, Tensor)
+        else (type(value).__name__)
+    )
+    raise TypeError(
+        f"Expected `image_id` of image {index} in `target` to be an int or a one-element integer tensor, but got {got}."
+    )
+
+
+def _check_image_ids(target: Sequence[dict]) -> None:
+    """``image_id`` is optional; once one target of a batch has it, every target must."""
+    has_id = ["image_id" in item for item in target]
+    if any(has_id) and not all(has_id):
+        raise ValueError(
+            f"Expected `image_id` in every target of the batch once one has it, but image {has_id.index(False)} "
+            "in `target` has none."
+        )
+    for index, item in enumerate(target):
+        if "image_id" in item:
+            _image_id(item["image_id"], index)
 
 
 def _find_bad(side: str, items: Sequence[dict], key: str, check: Callable[[Tensor, str], None]) -> None:
@@ -213,4 +244,9 @@ def flatten_detection_inputs(
         gt_crowd=torch.cat([c.to(device) != 0 for c in crowd]) if crowd else torch.zeros(0, dtype=torch.bool),
         det_masks=det_masks,
         gt_masks=gt_masks,
+        image_ids=torch.tensor(
+            [_image_id(item["image_id"], i) if "image_id" in item else 0 for i, item in enumerate(target)],
+            dtype=torch.long,
+            device=device,
+        ),
     )

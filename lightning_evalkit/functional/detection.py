@@ -150,6 +150,7 @@ def _accumulate(records: CocoRecords, rec_thresholds: list[float], max_dets: lis
         records.gt_counted,
         recs,
         max_dets,
+        records.det_image_ids,
     )
 
 
