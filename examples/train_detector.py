@@ -41,7 +41,11 @@ def draw_shape(image: torch.Tensor, label: int, box: tuple[int, int, int, int]) 
 
 
 class ShapesDataset(Dataset):
-    """Images with 1 to 3 shapes each; targets are {"boxes" (xyxy, pixels), "labels"}."""
+    """Images with 1 to 3 shapes each; targets are {"boxes" (xyxy, pixels), "labels", "image_id"}.
+
+    ``image_id`` (the dataset index) lets MeanAveragePrecision order score ties across images as pycocotools
+    does, so a DDP run, whose ranks see the images interleaved, gives exactly the single-device mAP.
+    """
 
     def __init__(self, size: int, seed: int) -> None:
         self.items = [self._make(torch.Generator().manual_seed(seed * 100_003 + i)) for i in range(size)]
@@ -62,11 +66,12 @@ class ShapesDataset(Dataset):
     def __len__(self) -> int:
         return len(self.items)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        return self.items[index]
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, dict[str, torch.Tensor | int]]:
+        image, target = self.items[index]
+        return image, {**target, "image_id": index}
 
 
-def collate(batch: list[tuple[torch.Tensor, dict[str, torch.Tensor]]]) -> tuple[torch.Tensor, list[dict]]:
+def collate(batch: list[tuple[torch.Tensor, dict[str, torch.Tensor | int]]]) -> tuple[torch.Tensor, list[dict]]:
     return torch.stack([image for image, _ in batch]), [target for _, target in batch]
 
 
