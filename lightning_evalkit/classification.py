@@ -12,14 +12,13 @@ however many batches there were.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import Tensor
 from torchmetrics import Metric
-from torchmetrics.utilities import dim_zero_cat
 
+from lightning_evalkit._cat_states import CatStateMetric
 from lightning_evalkit._checks import check_choice
 from lightning_evalkit.functional._inputs import (
     AVERAGES,
@@ -164,7 +163,7 @@ class ConfusionMatrix(_ConfusionMetric):
         return _confusion_matrix_compute(self.confmat, self.normalize)
 
 
-class _CurveMetric(Metric):
+class _CurveMetric(CatStateMetric):
     """Accumulates what a threshold curve needs: a (C, 2, T + 1) histogram (binned) or every score (exact)."""
 
     is_differentiable = False
@@ -192,12 +191,16 @@ class _CurveMetric(Metric):
         self.binned = grid is not None
         # a buffer, so the thresholds follow the metric's device
         self.register_buffer("thresholds", grid if grid is not None else torch.empty(0), persistent=False)
+        self._templates = {}
         if grid is not None:
             bins = torch.zeros(self.columns, 2, grid.numel() + 1, dtype=torch.long)
             self.add_state("histogram", default=bins, dist_reduce_fx="sum")
         else:
-            self.add_state("scores", default=[], dist_reduce_fx="cat")
-            self.add_state("target", default=[], dist_reduce_fx="cat")
+            score_shape = (0,) if task == "binary" else (0, self.columns)
+            target_shape = (0, self.columns) if task == "multilabel" else (0,)
+            self._add_cat_states(
+                {"scores": torch.empty(score_shape), "target": torch.empty(target_shape, dtype=torch.long)}
+            )
 
     def _grid(self) -> Tensor | None:
         return self.thresholds if self.binned else None
@@ -214,55 +217,28 @@ class _CurveMetric(Metric):
             self.scores.append(added[0])
             self.target.append(added[1])
 
-    def _empty_exact_state(self, score_dtype: torch.dtype = torch.float32) -> tuple[Tensor, Tensor]:
-        score_shape = (0,) if self.task == "binary" else (0, self.columns)
-        target_shape = (0, self.columns) if self.task == "multilabel" else (0,)
-        return (
-            torch.empty(score_shape, dtype=score_dtype, device=self.device),
-            torch.empty(target_shape, dtype=torch.long, device=self.device),
-        )
+    def _before_sync(self, process_group: Any | None) -> None:
+        """Agree on one score dtype across ranks (one scalar all-reduce) before the exact states are gathered.
 
-    def sync(
-        self,
-        dist_sync_fn: Callable | None = None,
-        process_group: Any | None = None,
-        should_sync: bool = True,
-        distributed_available: Callable | None = None,
-    ) -> None:
-        """Sync states across processes (see torchmetrics' ``Metric.sync``).
-
-        In exact mode the ranks first agree on one score dtype (one scalar all-reduce), and a rank that saw
-        nothing contributes empty tensors of the agreed dtype and shape: torchmetrics would stand in a 1-D
-        float32 tensor for an empty "cat" list, which does not match (M, C) scores or int64 targets
-        elsewhere and breaks the collective.
+        Exact mode keeps float32 input as float32 and float64 as float64; ranks that differ, or a rank that
+        saw nothing, must still send scores of one dtype.
         """
-        available_fn = distributed_available or self.distributed_available_fn
-        available = bool(available_fn()) if callable(available_fn) else False
-        if not self.binned and should_sync and not self._is_synced and available:
-            self._align_exact_state(process_group or self.process_group)
-        super().sync(dist_sync_fn, process_group, should_sync, distributed_available)
-
-    def _align_exact_state(self, group: Any) -> None:
+        if self.binned:
+            return
         scores = self.scores if isinstance(self.scores, list) else [self.scores]
         wide = torch.tensor(int(any(s.dtype == torch.float64 for s in scores)), device=self.device)
-        torch.distributed.all_reduce(wide, op=torch.distributed.ReduceOp.MAX, group=group)
+        torch.distributed.all_reduce(wide, op=torch.distributed.ReduceOp.MAX, group=process_group)
         score_dtype = torch.float64 if bool(wide) else torch.float32
-        if not scores:
-            empty_scores, empty_target = self._empty_exact_state(score_dtype)
-            self.scores, self.target = [empty_scores], [empty_target]
-        else:
-            self.scores = [s.to(score_dtype) for s in scores]
+        self._templates["scores"] = self._templates["scores"].to(score_dtype)
+        self.scores = [s.to(score_dtype) for s in scores]
 
-    def _state(self) -> tuple[Tensor, ...]:
+    def _curve_state(self) -> tuple[Tensor, ...]:
         if self.binned:
             return (self.histogram,)
-        if isinstance(self.scores, list) and not self.scores:
-            return self._empty_exact_state()
-        # after a sync the "cat" states are single tensors; dim_zero_cat reads both forms
-        return dim_zero_cat(self.scores), dim_zero_cat(self.target)
+        return self._cat_state("scores"), self._cat_state("target")
 
     def _warn_if_empty(self) -> None:
-        state = self._state()
+        state = self._curve_state()
         seen = int(state[0].sum()) if self.binned else state[0].shape[0]
         if seen == 0:
             warnings.warn(
@@ -276,7 +252,7 @@ class _CurveMetric(Metric):
         Binary gives a list of one. In exact mode there is one threshold per distinct score.
         """
         with self.sync_context(dist_sync_fn=self.dist_sync_fn, should_sync=not self._is_synced):
-            return _curve_counts_compute(self._state(), self.task, self.columns, self._grid())
+            return _curve_counts_compute(self._curve_state(), self.task, self.columns, self._grid())
 
 
 class ROC(_CurveMetric):
@@ -305,7 +281,7 @@ class ROC(_CurveMetric):
     def compute(self) -> tuple[Tensor, Tensor, Tensor] | tuple[list[Tensor], ...]:
         """The curve over everything seen."""
         self._warn_if_empty()
-        per_class = _curve_counts_compute(self._state(), self.task, self.columns, self._grid())
+        per_class = _curve_counts_compute(self._curve_state(), self.task, self.columns, self._grid())
         return _roc_compute(per_class, self.task, self.drop_intermediate)
 
 
@@ -332,7 +308,7 @@ class AUROC(_CurveMetric):
     def compute(self) -> Tensor:
         """AUROC over everything seen (NaN with a warning before any sample or with one class present)."""
         self._warn_if_empty()
-        state = self._state()
+        state = self._curve_state()
         per_class = _curve_counts_compute(state, self.task, self.columns, self._grid())
         pooled = self.task != "binary" and self.average == "micro"
         micro = _micro_counts(state, self.task, self.columns, self._grid()) if pooled else None

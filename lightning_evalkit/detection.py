@@ -1,23 +1,20 @@
-"""Detection and segmentation metrics: COCO mean average precision, box IoU and semantic-segmentation mean
-IoU.
+"""Detection and segmentation metrics: COCO mean average precision, box IoU and semantic-segmentation mIoU.
 
-Each class is a thin torchmetrics.Metric shell over :mod:`lightning_evalkit.functional.detection`:
-``__init__``
+Each class is a thin torchmetrics.Metric shell over :mod:`lightning_evalkit.functional.detection`: ``__init__``
 checks arguments and declares "cat"/"sum" tensor states, ``update`` checks the whole batch before matching
 it and appending the results, ``compute`` runs the functional ``_compute`` on the (synced) states.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch import Tensor
 from torchmetrics import Metric
-from torchmetrics.utilities import dim_zero_cat
-from torchmetrics.utilities.distributed import gather_all_tensors
 
+from lightning_evalkit._cat_states import CatStateMetric
 from lightning_evalkit._checks import check_choice, check_positive_int
 from lightning_evalkit.functional._coco_match import CocoRecords
 from lightning_evalkit.functional._detection_inputs import check_detection_inputs
@@ -43,33 +40,6 @@ def _check_bool(name: str, value: Any) -> None:
         raise TypeError(f"Expected `{name}` to be a bool, but got {type(value).__name__}.")
 
 
-class _CatStates(Metric):
-    """Declares "cat" states from empty templates and gives a rank that saw nothing correctly shaped empties.
-
-    torchmetrics syncs an empty "cat" list as a 1-D float tensor, which does not match the other ranks'
-    shapes or dtypes; replacing it by the template keeps every rank's collectives identical.
-    """
-
-    _templates: dict[str, Tensor]
-
-    def _add_cat_states(self, templates: dict[str, Tensor]) -> None:
-        self._templates = templates
-        for name in templates:
-            self.add_state(name, default=[], dist_reduce_fx="cat")
-
-    def _state(self, name: str) -> Tensor:
-        value = getattr(self, name)
-        if isinstance(value, list) and not value:
-            return self._templates[name].to(self.device)
-        return dim_zero_cat(value)
-
-    def _sync_dist(self, dist_sync_fn: Callable = gather_all_tensors, process_group: Any | None = None) -> None:
-        for name, template in self._templates.items():
-            if isinstance(getattr(self, name), list) and not getattr(self, name):
-                setattr(self, name, [template.to(self.device)])
-        super()._sync_dist(dist_sync_fn, process_group)
-
-
 def _record_templates(prefix: str, num_thresholds: int) -> dict[str, Tensor]:
     num_areas = len(AREA_RANGES)
     empty = CocoRecords(
@@ -85,7 +55,7 @@ def _record_templates(prefix: str, num_thresholds: int) -> dict[str, Tensor]:
     return {prefix + name: value for name, value in empty._asdict().items()}
 
 
-class MeanAveragePrecision(_CatStates):
+class MeanAveragePrecision(CatStateMetric):
     """COCO mean average precision and recall (bbox or segm), equal to pycocotools' COCOeval within 1e-6.
 
     A drop-in for ``torchmetrics.detection.MeanAveragePrecision`` without torchvision or pycocotools. Each
@@ -180,7 +150,7 @@ class MeanAveragePrecision(_CatStates):
     def compute(self) -> dict[str, Tensor]:
         """Accumulate every image seen (on every rank) into the COCO summary."""
         records = [
-            CocoRecords(*(self._state(prefix + name) for name in CocoRecords._fields)) for prefix in self._prefixes
+            CocoRecords(*(self._cat_state(prefix + name) for name in CocoRecords._fields)) for prefix in self._prefixes
         ]
         return _map_compute(
             records,
@@ -193,7 +163,7 @@ class MeanAveragePrecision(_CatStates):
         )
 
 
-class IntersectionOverUnion(_CatStates):
+class IntersectionOverUnion(CatStateMetric):
     """Box IoU of each ground truth with its greedily paired prediction, averaged over ground truths.
 
     Pairing, per (image, class): predictions are taken by score (highest first, ties in input order); each
@@ -252,7 +222,9 @@ class IntersectionOverUnion(_CatStates):
 
     def compute(self) -> dict[str, Tensor]:
         """Means over all ground truths seen."""
-        return _iou_compute(self._state("gt_labels"), self._state("gt_iou"), self.iou_threshold, self.class_metrics)
+        return _iou_compute(
+            self._cat_state("gt_labels"), self._cat_state("gt_iou"), self.iou_threshold, self.class_metrics
+        )
 
 
 class MeanIoU(Metric):

@@ -1,0 +1,44 @@
+"""A Metric base for "cat" tensor states that still syncs when a rank saw nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from torch import Tensor
+from torchmetrics import Metric
+from torchmetrics.utilities import dim_zero_cat
+from torchmetrics.utilities.distributed import gather_all_tensors
+
+
+class CatStateMetric(Metric):
+    """Declares "cat" states from empty templates and syncs a rank that saw nothing.
+
+    torchmetrics stands in a 1-D float32 tensor for an empty "cat" list. That does not match (M, C)
+    float64 or int64 states on the other ranks, and breaks the gather (gloo aborts with EnforceNotMet). So
+    before a sync, every empty list gets its template: an empty tensor of the right trailing shape and dtype.
+    """
+
+    _templates: dict[str, Tensor]
+
+    def _add_cat_states(self, templates: dict[str, Tensor]) -> None:
+        self._templates = templates
+        for name in templates:
+            self.add_state(name, default=[], dist_reduce_fx="cat")
+
+    def _cat_state(self, name: str) -> Tensor:
+        """The state as one tensor: the template when nothing was added, else the (synced) concatenation."""
+        value = getattr(self, name)
+        if isinstance(value, list) and not value:
+            return self._templates[name].to(self.device)
+        return dim_zero_cat(value)
+
+    def _before_sync(self, process_group: Any | None) -> None:
+        """Hook run on every rank right before the states are gathered (all ranks reach it together)."""
+
+    def _sync_dist(self, dist_sync_fn: Callable = gather_all_tensors, process_group: Any | None = None) -> None:
+        self._before_sync(process_group or self.process_group)
+        for name, template in self._templates.items():
+            if isinstance(getattr(self, name), list) and not getattr(self, name):
+                setattr(self, name, [template.to(self.device)])
+        super()._sync_dist(dist_sync_fn, process_group)
