@@ -154,12 +154,18 @@ def _find_bad(side: str, items: Sequence[dict], key: str, check: Callable[[Tenso
             check(item[key], f"of image {index} in `{side}`")
 
 
-def _check_box_order(boxes: Tensor, box_format: str, where: str) -> None:
+def _misordered_boxes(boxes: Tensor, box_format: str) -> Tensor:
+    """(N,) bool: x2 < x1 or y2 < y1 for "xyxy", a negative width or height otherwise."""
     if box_format == "xyxy":
-        bad = (boxes[:, 2] < boxes[:, 0]) | (boxes[:, 3] < boxes[:, 1])
+        return (boxes[:, 2] < boxes[:, 0]) | (boxes[:, 3] < boxes[:, 1])
+    return (boxes[:, 2] < 0) | (boxes[:, 3] < 0)
+
+
+def _check_box_order(boxes: Tensor, box_format: str, where: str) -> None:
+    bad = _misordered_boxes(boxes, box_format)
+    if box_format == "xyxy":
         expectation = "x2 >= x1 and y2 >= y1 (box_format='xyxy')"
     else:
-        bad = (boxes[:, 2] < 0) | (boxes[:, 3] < 0)
         expectation = f"a non-negative width and height (box_format='{box_format}')"
     if bool(bad.any()):
         row = int(bad.nonzero()[0, 0])
@@ -188,11 +194,8 @@ def _check_values(side: str, items: Sequence[dict], values: Tensor, key: str, bo
     """Value checks on a concatenated tensor; walk the images only when one fails."""
     if values.is_floating_point() and not bool(torch.isfinite(values).all()):
         _find_bad(side, items, key, lambda v, w: check_finite(key, v, w))
-    if key == "boxes" and values.numel():
-        try:
-            _check_box_order(values, box_format, "")
-        except ValueError:
-            _find_bad(side, items, key, lambda v, w: _check_box_order(v, box_format, w))
+    if key == "boxes" and values.numel() and bool(_misordered_boxes(values, box_format).any()):
+        _find_bad(side, items, key, lambda v, w: _check_box_order(v, box_format, w))
     if key == "area" and bool((values < 0).any()):
         _find_bad(side, items, key, lambda v, w: _check_non_negative(v, w))
 
