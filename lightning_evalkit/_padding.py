@@ -39,14 +39,54 @@ def real_sample_count(dataloader: Any) -> tuple[int | None, str]:
     dataset = getattr(dataloader, "dataset", None)
     if isinstance(dataset, IterableDataset):
         return None, "its dataset is an IterableDataset"
-    batch_sampler = getattr(dataloader, "batch_sampler", None)
-    sampler = getattr(batch_sampler, "sampler", None) or getattr(dataloader, "sampler", None)
-    if not isinstance(sampler, DistributedSampler):
-        return None, f"its sampler is a {type(sampler).__name__}, not a DistributedSampler"
+    sampler = _distributed_sampler(dataloader)
+    if sampler is None:
+        batch_sampler = getattr(dataloader, "batch_sampler", None)
+        found = getattr(batch_sampler, "sampler", None) or getattr(dataloader, "sampler", None)
+        return None, f"its sampler is a {type(found).__name__}, not a DistributedSampler"
     if sampler.drop_last:
         # Nothing is repeated, but the tail of the data is never seen: say so rather than stay silent.
         return None, "its DistributedSampler has drop_last=True, which drops samples"
     return len(range(sampler.rank, len(sampler.dataset), sampler.num_replicas)), ""  # type: ignore[arg-type]
+
+
+def _distributed_sampler(dataloader: Any) -> DistributedSampler | None:
+    batch_sampler = getattr(dataloader, "batch_sampler", None)
+    sampler = getattr(batch_sampler, "sampler", None) or getattr(dataloader, "sampler", None)
+    return sampler if isinstance(sampler, DistributedSampler) else None
+
+
+def dataset_indices(dataloader: Any) -> list[int] | None:
+    """The dataset index of each sample this rank's dataloader yields, in order, when that is knowable.
+
+    Known for a non-shuffling DistributedSampler (the order Lightning validates in), whose index list is a
+    pure function of rank and world size; None otherwise.
+
+    Example:
+        >>> from torch.utils.data import DataLoader
+        >>> dataset_indices(DataLoader(range(5), sampler=DistributedSampler(range(5), 2, rank=1, shuffle=False)))
+        [1, 3, 0]
+    """
+    sampler = _distributed_sampler(dataloader)
+    if sampler is None or sampler.shuffle:
+        return None
+    return list(iter(sampler))
+
+
+def with_image_ids(target: Any, indices: Sequence[int]) -> Any:
+    """Detection targets (a list of per-image dicts) without ``image_id`` get ``indices`` as their ids.
+
+    MeanAveragePrecision breaks score ties across images by image id, as pycocotools does: dataset indices
+    make those ties rank alike whichever DDP rank held the image. Anything else is returned unchanged.
+
+    Example:
+        >>> with_image_ids([{"labels": torch.tensor([1])}], [7])
+        [{'labels': tensor([1]), 'image_id': 7}]
+    """
+    is_detection = isinstance(target, list | tuple) and all(isinstance(item, Mapping) for item in target)
+    if not is_detection or not target or any("image_id" in item for item in target):
+        return target
+    return [{**item, "image_id": index} for item, index in zip(target, indices, strict=True)]
 
 
 def num_samples(value: Any) -> int:
@@ -96,6 +136,10 @@ class PaddingTracker:
         """Begin an epoch: ``real_counts[i]`` is dataloader i's real sample count here (None: keep all)."""
         self._real = dict(real_counts)
         self._seen = {}
+
+    def position(self, dataloader_idx: int) -> int:
+        """How many samples of ``dataloader_idx`` this rank has yielded so far this epoch."""
+        return self._seen.get(dataloader_idx, 0)
 
     def keep(self, dataloader_idx: int, batch_size: int) -> int:
         """How many leading samples of the next batch of ``dataloader_idx`` to keep."""

@@ -15,9 +15,11 @@ from lightning_evalkit._checks import check_positive_int
 from lightning_evalkit._padding import (
     PaddingTracker,
     dataloaders_as_list,
+    dataset_indices,
     num_samples,
     real_sample_count,
     take_first,
+    with_image_ids,
 )
 from lightning_evalkit.plotting import _class_name, figure_to_rgb, plot_confusion_matrix
 
@@ -183,6 +185,7 @@ class EvalCallback(_CallbackBase):
         self.prefix, self.test_prefix, self.plot_every_n_epochs = prefix, test_prefix, plot_every_n_epochs
         self.class_names = class_names
         self._padding = PaddingTracker()
+        self._dataset_indices: dict[int, list[int] | None] = {}
         self._warned: set[str] = set()
 
     @property
@@ -236,8 +239,10 @@ class EvalCallback(_CallbackBase):
         self._to_device(pl_module)
         self._reset()
         real_counts: dict[int, int | None] = {}
+        self._dataset_indices = {}
         if trainer.world_size > 1:
             for index, dataloader in enumerate(dataloaders_as_list(dataloaders)):
+                self._dataset_indices[index] = dataset_indices(dataloader)
                 real_counts[index], reason = real_sample_count(dataloader)
                 if real_counts[index] is None:
                     self._warn_once(
@@ -269,11 +274,15 @@ class EvalCallback(_CallbackBase):
     def _update(self, outputs: Any, batch: Any, dataloader_idx: int) -> None:
         preds, target = self._extract(outputs, batch)
         size = num_samples(preds)
+        position = self._padding.position(dataloader_idx)
         keep = self._padding.keep(dataloader_idx, size)
         if keep == 0:
             return
         if keep < size:
             preds, target = take_first(preds, keep), take_first(target, keep)
+        indices = self._dataset_indices.get(dataloader_idx)
+        if indices is not None:  # under DDP: detection ties across images rank as on one device
+            target = with_image_ids(target, indices[position : position + keep])
         if self.collection is not None:
             self.collection.update(preds, target)
         else:

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
 
@@ -89,31 +90,33 @@ def pycocotools_stats(images: list[tuple[dict[str, torch.Tensor], dict[str, torc
     return evaluation.stats
 
 
-def _module_class() -> type:
-    import pytorch_lightning as pl
+def make_tied_images() -> list[tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]]:
+    """make_images with scores rounded up to quarters: many exact score ties across images."""
+    return [({**pred, "scores": (pred["scores"] * 4).ceil() / 4}, target) for pred, target in make_images(1)]
 
-    class FixedDetections(pl.LightningModule):
-        def __init__(self) -> None:
-            super().__init__()
-            self.weight = torch.nn.Parameter(torch.zeros(1))
-            self.images = make_images()
 
-        def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-            return (self.weight**2).sum()
+class FixedDetections(pl.LightningModule):
+    """Returns fixed detections for the validation images (a module-level class, so ddp_spawn can pickle it)."""
 
-        def validation_step(self, batch: list[int], batch_idx: int) -> dict[str, list[dict]]:
-            return {"preds": [self.images[i][0] for i in batch], "target": [self.images[i][1] for i in batch]}
+    def __init__(self, tied: bool = False) -> None:
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.zeros(1))
+        self.images = make_tied_images() if tied else make_images()
 
-        def configure_optimizers(self) -> torch.optim.Optimizer:
-            return torch.optim.SGD(self.parameters(), lr=0.0)
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        return (self.weight**2).sum()
 
-        def train_dataloader(self) -> DataLoader:
-            return DataLoader(range(4), batch_size=2)
+    def validation_step(self, batch: list[int], batch_idx: int) -> dict[str, list[dict]]:
+        return {"preds": [self.images[i][0] for i in batch], "target": [self.images[i][1] for i in batch]}
 
-        def val_dataloader(self) -> DataLoader:
-            return DataLoader(range(NUM_IMAGES), batch_size=5, collate_fn=list)
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.SGD(self.parameters(), lr=0.0)
 
-    return FixedDetections
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(range(4), batch_size=2)
+
+    def val_dataloader(self) -> DataLoader:
+        return DataLoader(range(NUM_IMAGES), batch_size=5, collate_fn=list)
 
 
 @pytest.mark.slow
@@ -121,7 +124,7 @@ def test_map_equals_pycocotools_and_detection_plots_are_written(tmp_path: Path) 
     metric = lightning_evalkit.MeanAveragePrecision(extended_summary=True, class_metrics=True)
     callback = EvalCallback({"map": metric}, class_names=["cat", "dog"])
     trainer = make_trainer("pytorch_lightning", tmp_path, [callback])
-    trainer.fit(_module_class()())
+    trainer.fit(FixedDetections())
     events = read_events(tmp_path)
     stats = pycocotools_stats(make_images())
     for index, key in enumerate(
@@ -143,3 +146,30 @@ def test_map_equals_pycocotools_and_detection_plots_are_written(tmp_path: Path) 
         np.testing.assert_allclose(scalars(events, f"val/{key}"), [stats[index]] * 2, rtol=1e-6, atol=1e-7)
     assert {"val/map_per_class/cat", "val/map_per_class/dog"} <= set(events.Tags()["scalars"])
     assert len(events.Images("val/detection_pr")) == 2 and len(events.Images("val/per_class_ap")) == 2
+
+
+MAP_KEYS = ("map", "map_50", "map_75", "mar_1", "mar_10", "mar_100")
+
+
+def _logged_map(tmp_path: Path, **trainer_kwargs: Any) -> dict[str, list[float]]:
+    callback = EvalCallback({"map": lightning_evalkit.MeanAveragePrecision()}, plots=False)
+    trainer = make_trainer("pytorch_lightning", tmp_path, [callback], **trainer_kwargs)
+    trainer.fit(FixedDetections(tied=True))
+    events = read_events(tmp_path)
+    return {key: scalars(events, f"val/{key}") for key in MAP_KEYS}
+
+
+@pytest.mark.slow
+@pytest.mark.ddp
+def test_ddp_logs_the_single_device_map_with_score_ties_across_images(tmp_path: Path) -> None:
+    """The callback gives targets their dataset index as image_id, so ties rank as on one device."""
+    single = _logged_map(tmp_path / "single")
+    ddp = _logged_map(tmp_path / "ddp", devices=2, strategy="ddp_spawn")
+    assert ddp == single  # exactly
+    # The check can fail: the same images gathered rank by rank, without image ids, give another mAP.
+    images, metric = make_tied_images(), lightning_evalkit.MeanAveragePrecision()
+    for rank in (0, 1):
+        for index in range(rank, NUM_IMAGES, 2):
+            metric.update([images[index][0]], [images[index][1]])
+    rank_order = metric.compute()
+    assert any(abs(float(rank_order[key]) - single[key][-1]) > 1e-6 for key in MAP_KEYS)
