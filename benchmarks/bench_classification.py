@@ -11,10 +11,9 @@ metric state, and the AUC each produced.
 from __future__ import annotations
 
 import argparse
-import gc
 import os
 import platform
-import threading
+import sys
 import time
 from collections.abc import Callable
 
@@ -24,38 +23,8 @@ from torchmetrics.classification import BinaryAUROC
 
 from lightning_evalkit import AUROC
 
-PAGE = os.sysconf("SC_PAGE_SIZE")
-
-
-def _rss() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * PAGE
-
-
-class PeakMemory:
-    """Peak resident-set growth over the start of the block, sampled by a background thread."""
-
-    def __enter__(self) -> PeakMemory:
-        gc.collect()
-        self.start = self.peak = _rss()
-        self._running = True
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-        return self
-
-    def _sample(self) -> None:
-        while self._running:
-            self.peak = max(self.peak, _rss())
-            time.sleep(0.001)
-
-    def __exit__(self, *exc: object) -> None:
-        self._running = False
-        self._thread.join()
-        self.peak = max(self.peak, _rss())
-
-    @property
-    def grown_mib(self) -> float:
-        return (self.peak - self.start) / 2**20
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _peak_memory import PeakRss
 
 
 def _state_bytes(metric: torch.nn.Module) -> int:
@@ -85,11 +54,11 @@ def _sklearn_run(preds: torch.Tensor, target: torch.Tensor):
 def _measure(run: Callable[[], tuple[float, int]], repeats: int) -> tuple[float, float, float, int]:
     best, peak = float("inf"), 0.0
     for _ in range(repeats):
-        with PeakMemory() as memory:
+        with PeakRss() as memory:
             start = time.perf_counter()
             value, state = run()
             best = min(best, time.perf_counter() - start)
-        peak = max(peak, memory.grown_mib)
+        peak = max(peak, memory.rise_mib)
     return best, peak, value, state
 
 

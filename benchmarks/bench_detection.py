@@ -18,7 +18,6 @@ import contextlib
 import io
 import os
 import sys
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -28,6 +27,9 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from anywhere
 from lightning_evalkit import MeanAveragePrecision
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _peak_memory import PeakRss
 
 KEYS = ["map", "map_50", "map_75", "map_small", "map_medium", "map_large"]
 KEYS += ["mar_1", "mar_10", "mar_100", "mar_small", "mar_medium", "mar_large"]
@@ -98,37 +100,6 @@ def to_coco(preds: list[dict], target: list[dict], num_classes: int) -> tuple[di
     return {"images": images, "annotations": anns, "categories": categories}, results
 
 
-class PeakRss:
-    """Highest resident set size seen while the block runs, minus the level at its start (bytes)."""
-
-    def __enter__(self) -> PeakRss:
-        self.page = os.sysconf("SC_PAGE_SIZE")
-        self.start = self._rss()
-        self.peak = self.start
-        self.running = True
-        self.thread = threading.Thread(target=self._poll, daemon=True)
-        self.thread.start()
-        return self
-
-    def _rss(self) -> int:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * self.page
-
-    def _poll(self) -> None:
-        while self.running:
-            self.peak = max(self.peak, self._rss())
-            time.sleep(0.002)
-
-    def __exit__(self, *exc: Any) -> None:
-        self.running = False
-        self.thread.join()
-        self.peak = max(self.peak, self._rss())
-
-    @property
-    def rise_mb(self) -> float:
-        return (self.peak - self.start) / 2**20
-
-
 def run_ours(preds: list[dict], target: list[dict], batch: int) -> list[float]:
     metric = MeanAveragePrecision(box_format="xywh")
     for start in range(0, len(preds), batch):
@@ -178,7 +149,7 @@ def _time(fn: Callable[[], list[float]]) -> tuple[float, float, list[float]]:
         start = time.perf_counter()
         stats = fn()
         elapsed = time.perf_counter() - start
-    return elapsed, memory.rise_mb, stats
+    return elapsed, memory.rise_mib, stats
 
 
 def main() -> None:
