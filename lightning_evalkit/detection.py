@@ -7,7 +7,7 @@ it and appending the results, ``compute`` runs the functional ``_compute`` on th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -16,13 +16,12 @@ from torchmetrics import Metric
 
 from lightning_evalkit._cat_states import CatStateMetric
 from lightning_evalkit._checks import check_choice, check_positive_int
-from lightning_evalkit.functional._coco_match import CocoRecords
-from lightning_evalkit.functional._detection_inputs import parse_detection_inputs
+from lightning_evalkit.functional._detection_inputs import DetectionBatch, parse_detection_inputs
 from lightning_evalkit.functional.boxes import BOX_FORMATS
 from lightning_evalkit.functional.detection import (
-    AREA_RANGES,
     _check_unit_floats,
     _iou_compute,
+    _iou_types,
     _iou_update,
     _map_check_args,
     _map_compute,
@@ -30,6 +29,7 @@ from lightning_evalkit.functional.detection import (
     _mean_iou_check,
     _mean_iou_compute,
     _mean_iou_update,
+    _warn_many_detections,
 )
 
 __all__ = ["IntersectionOverUnion", "MeanAveragePrecision", "MeanIoU"]
@@ -40,19 +40,22 @@ def _check_bool(name: str, value: Any) -> None:
         raise TypeError(f"Expected `{name}` to be a bool, but got {type(value).__name__}.")
 
 
-def _record_templates(prefix: str, num_thresholds: int) -> dict[str, Tensor]:
-    num_areas = len(AREA_RANGES)
-    empty = CocoRecords(
-        det_scores=torch.zeros(0, dtype=torch.float64),
-        det_labels=torch.zeros(0, dtype=torch.long),
-        det_ranks=torch.zeros(0, dtype=torch.long),
-        det_matched=torch.zeros(0, num_thresholds, num_areas, dtype=torch.bool),
-        det_ignored=torch.zeros(0, num_thresholds, num_areas, dtype=torch.bool),
-        gt_labels=torch.zeros(0, dtype=torch.long),
-        gt_counted=torch.zeros(0, num_areas, dtype=torch.bool),
-        det_image_ids=torch.zeros(0, dtype=torch.long),
-    )
-    return {prefix + name: value for name, value in empty._asdict().items()}
+def _apply_keeping_state_dtypes(metric: Metric, fn: Callable, apply: Callable) -> Metric:
+    """Run torchmetrics' ``_apply`` (``.to``, ``.half()``, ``set_dtype`` ...) but only move the states.
+
+    The states hold exact counts, bool flags and float64 scores; a dtype cast (Lightning's "16-true" or
+    "bf16-true" casts the whole module) would corrupt them (``~`` on a float, ties merged in bfloat16).
+    """
+    names = tuple(metric._defaults)
+    this = apply(fn, exclude_state=names)
+    device = fn(torch.zeros(0, device=metric.device)).device
+    for name in names:
+        default, value = this._defaults[name], getattr(this, name)
+        this._defaults[name] = default.to(device) if isinstance(default, Tensor) else [v.to(device) for v in default]
+        setattr(this, name, value.to(device) if isinstance(value, Tensor) else [v.to(device) for v in value])
+    if isinstance(this, CatStateMetric):
+        this._templates = {name: t.to(device) for name, t in this._templates.items()}
+    return this
 
 
 class MeanAveragePrecision(CatStateMetric):
@@ -102,56 +105,58 @@ class MeanAveragePrecision(CatStateMetric):
     is_differentiable = False
     higher_is_better = True
     full_state_update = False
+    warn_on_many_detections: bool = True
 
     def __init__(
         self,
         box_format: str = "xyxy",
-        iou_type: str = "bbox",
+        iou_type: str | tuple[str, ...] = "bbox",
         iou_thresholds: list[float] | None = None,
         rec_thresholds: list[float] | None = None,
         max_detection_thresholds: list[int] | None = None,
         class_metrics: bool = False,
         extended_summary: bool = False,
         average: str = "macro",
+        backend: str = "pycocotools",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.iou_thresholds, self.rec_thresholds, self.max_detection_thresholds = _map_check_args(
-            box_format, iou_type, iou_thresholds, rec_thresholds, max_detection_thresholds, average
+            box_format, iou_type, iou_thresholds, rec_thresholds, max_detection_thresholds, average, backend
         )
         _check_bool("class_metrics", class_metrics)
         _check_bool("extended_summary", extended_summary)
-        self.box_format, self.iou_type, self.average = box_format, iou_type, average
+        self.box_format, self.iou_type, self.average, self.backend = box_format, iou_type, average, backend
+        self._iou_type_tuple = _iou_types(iou_type)
         self.class_metrics, self.extended_summary = class_metrics, extended_summary
-        # micro averaging matches across classes; per-class numbers need the per-class matching kept beside it
-        self._prefixes = ("", "class_") if average == "micro" and class_metrics else ("",)
-        templates: dict[str, Tensor] = {}
-        for prefix in self._prefixes:
-            templates.update(_record_templates(prefix, len(self.iou_thresholds)))
-        self._add_cat_states(templates)
+        # the states' names, dtypes and trailing shapes: what matching an empty batch returns
+        empty = parse_detection_inputs([], [], box_format, self._iou_type_tuple)
+        self._add_cat_states(self._update_states(empty))
 
-    def update(self, preds: Sequence[dict[str, Tensor]], target: Sequence[dict[str, Tensor]]) -> None:
-        """Match a batch of images; ``preds``/``target`` are lists of per-image dicts like torchmetrics'."""
-        batch = parse_detection_inputs(preds, target, self.box_format, (self.iou_type,), device=self.device)
-        records = _map_update(
+    def _update_states(self, batch: DetectionBatch) -> dict[str, Tensor]:
+        return _map_update(
             batch,
-            self.iou_type,
+            self._iou_type_tuple,
             self.iou_thresholds,
             self.max_detection_thresholds,
             self.average,
             self.class_metrics,
+            self.extended_summary,
         )
-        for prefix, record in zip(self._prefixes, records, strict=True):
-            for name, value in record._asdict().items():
-                getattr(self, prefix + name).append(value)
+
+    def update(self, preds: Sequence[dict[str, Tensor]], target: Sequence[dict[str, Tensor]]) -> None:
+        """Match a batch of images; ``preds``/``target`` are lists of per-image dicts like torchmetrics'."""
+        batch = parse_detection_inputs(preds, target, self.box_format, self._iou_type_tuple, device=self.device)
+        if self.warn_on_many_detections:
+            _warn_many_detections(batch, self.max_detection_thresholds[-1])
+        for name, value in self._update_states(batch).items():
+            getattr(self, name).append(value)
 
     def compute(self) -> dict[str, Tensor]:
         """Accumulate every image seen (on every rank) into the COCO summary."""
-        records = [
-            CocoRecords(*(self._cat_state(prefix + name) for name in CocoRecords._fields)) for prefix in self._prefixes
-        ]
         return _map_compute(
-            records,
+            {name: self._cat_state(name) for name in self._templates},
+            self._iou_type_tuple,
             self.iou_thresholds,
             self.rec_thresholds,
             self.max_detection_thresholds,
@@ -159,6 +164,9 @@ class MeanAveragePrecision(CatStateMetric):
             self.extended_summary,
             self.average,
         )
+
+    def _apply(self, fn: Callable, exclude_state: Sequence[str] = ()) -> Metric:
+        return _apply_keeping_state_dtypes(self, fn, super()._apply)
 
 
 class IntersectionOverUnion(CatStateMetric):

@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor
+from torchmetrics.utilities import rank_zero_warn
+from torchmetrics.utilities.data import _squeeze_if_scalar
 
 from lightning_evalkit._checks import check_choice, check_positive_int
 from lightning_evalkit.functional._coco_accumulate import coco_accumulate
@@ -23,6 +25,7 @@ from lightning_evalkit.functional._coco_match import (
     pair_box_iou,
 )
 from lightning_evalkit.functional._detection_inputs import DetectionBatch, parse_detection_inputs
+from lightning_evalkit.functional._detection_ious import iou_blocks, ious_from_blocks
 from lightning_evalkit.functional.boxes import BOX_FORMATS
 
 __all__ = ["intersection_over_union", "mean_average_precision", "mean_iou"]
@@ -33,6 +36,10 @@ DEFAULT_REC_THRESHOLDS: list[float] = np.linspace(0.0, 1.0, 101).tolist()
 DEFAULT_MAX_DETECTIONS: list[int] = [1, 10, 100]
 AREA_RANGES = ((0.0, 1e10), (0.0, 32.0**2), (32.0**2, 96.0**2), (96.0**2, 1e10))
 AREA_NAMES = ("all", "small", "medium", "large")
+BACKENDS = ("pycocotools", "faster_coco_eval")
+# map_50/map_75 read the IoU threshold within this distance of 0.5/0.75 (np.arange(0.5, 1.0, 0.05) holds
+# 0.7500000000000002); pycocotools compares exactly
+THRESHOLD_TOLERANCE = 1e-9
 
 
 def _check_unit_floats(name: str, values: Any, default: list[float]) -> list[float]:
@@ -40,6 +47,8 @@ def _check_unit_floats(name: str, values: Any, default: list[float]) -> list[flo
         return list(default)
     if not isinstance(values, Sequence) or isinstance(values, str) or len(values) == 0:
         raise ValueError(f"Expected `{name}` to be None or a non-empty list of floats, but got {values!r}.")
+    if any(isinstance(v, bool) or not isinstance(v, int | float | np.integer | np.floating) for v in values):
+        raise TypeError(f"Expected `{name}` to be None or a non-empty list of floats, but got {list(values)!r}.")
     floats = [float(v) for v in values]
     if any(not 0.0 <= v <= 1.0 for v in floats):
         raise ValueError(f"Expected `{name}` to lie in [0, 1], but got {floats}.")
@@ -48,17 +57,20 @@ def _check_unit_floats(name: str, values: Any, default: list[float]) -> list[flo
 
 def _map_check_args(
     box_format: str,
-    iou_type: str,
+    iou_type: Any,
     iou_thresholds: Any,
     rec_thresholds: Any,
     max_detection_thresholds: Any,
     average: str,
+    backend: str = "pycocotools",
 ) -> tuple[list[float], list[float], list[int]]:
     """Validate MeanAveragePrecision arguments; return (iou thresholds, recall thresholds, sorted max
     dets)."""
     check_choice("box_format", box_format, BOX_FORMATS)
-    check_choice("iou_type", iou_type, ("bbox", "segm"))
+    for one_type in _iou_types(iou_type):
+        check_choice("iou_type", one_type, ("bbox", "segm"))
     check_choice("average", average, ("macro", "micro"))
+    check_choice("backend", backend, BACKENDS)
     ious = _check_unit_floats("iou_thresholds", iou_thresholds, DEFAULT_IOU_THRESHOLDS)
     recs = _check_unit_floats("rec_thresholds", rec_thresholds, DEFAULT_REC_THRESHOLDS)
     if any(b < a for a, b in itertools.pairwise(recs)):
@@ -76,28 +88,65 @@ def _map_check_args(
     return ious, recs, sorted(int(m) for m in max_dets)
 
 
+def _iou_types(iou_type: Any) -> tuple[str, ...]:
+    """``iou_type`` as a tuple: "bbox", "segm" or both, as torchmetrics accepts."""
+    if isinstance(iou_type, tuple | list) and 0 < len(iou_type) <= 2 and len(set(iou_type)) == len(iou_type):
+        return tuple(iou_type)
+    if isinstance(iou_type, str):
+        return (iou_type,)
+    raise ValueError(f"Expected `iou_type` to be 'bbox', 'segm' or a tuple of both, but got {iou_type!r}.")
+
+
+def _warn_many_detections(batch: DetectionBatch, max_det: int) -> None:
+    """torchmetrics' warning, word for word, when an image has more detections than the largest max-detections."""
+    if batch.det_image.numel() and int(torch.bincount(batch.det_image).max()) > max_det:
+        rank_zero_warn(
+            f"Encountered more than {max_det} detections in a single image. This means that certain detections with"
+            " the lowest scores will be ignored, that may have an undesirable impact on performance. Please consider"
+            " adjusting the `max_detection_threshold` to suit your use case. To disable this warning, set attribute"
+            " class `warn_on_many_detections=False`, after initializing the metric.",
+            UserWarning,
+        )
+
+
+def _record_sets(iou_types: Sequence[str], average: str, class_metrics: bool) -> list[tuple[str, str, bool]]:
+    """(iou type, state-name prefix, pooled) of each set of records kept.
+
+    Two IoU types get torchmetrics' key prefixes "bbox_"/"segm_"; micro averaging matches every class pooled
+    into one, and per-class numbers then need the per-class matching kept beside it ("class_").
+    """
+    sets = []
+    for iou_type in iou_types:
+        prefix = "" if len(iou_types) == 1 else f"{iou_type}_"
+        sets.append((iou_type, prefix, average == "micro"))
+        if average == "micro" and class_metrics:
+            sets.append((iou_type, prefix + "class_", False))
+    return sets
+
+
 def _map_update(
     batch: DetectionBatch,
-    iou_type: str,
+    iou_types: Sequence[str],
     iou_thresholds: list[float],
     max_detection_thresholds: list[int],
     average: str,
     class_metrics: bool,
-) -> list[CocoRecords]:
-    """Match a parsed batch; returns the records to keep: [main] or, for micro with class metrics, [main,
-    macro]."""
-    batch = batch.for_iou_type(iou_type)
+    extended_summary: bool = False,
+) -> dict[str, Tensor]:
+    """Match a parsed batch; return the states to keep, by name (see :func:`_record_sets` for the prefixes)."""
     device = batch.det_scores.device
     thresholds = torch.tensor(iou_thresholds, dtype=torch.float64, device=device)
     ranges = torch.tensor(AREA_RANGES, dtype=torch.float64, device=device)
     max_det = max_detection_thresholds[-1]
-    if average == "macro":
-        return [coco_match(batch, thresholds, ranges, max_det, iou_type)]
-    one_class = (torch.zeros_like(batch.det_labels), torch.zeros_like(batch.gt_labels))
-    records = [coco_match(batch, thresholds, ranges, max_det, iou_type, match_labels=one_class)]
-    if class_metrics:
-        records.append(coco_match(batch, thresholds, ranges, max_det, iou_type))
-    return records
+    states: dict[str, Tensor] = {}
+    for iou_type, prefix, pooled in _record_sets(iou_types, average, class_metrics):
+        typed = batch.for_iou_type(iou_type)
+        one_class = (torch.zeros_like(batch.det_labels), torch.zeros_like(batch.gt_labels)) if pooled else None
+        records = coco_match(typed, thresholds, ranges, max_det, iou_type, match_labels=one_class)
+        states.update({prefix + name: value for name, value in records._asdict().items()})
+        if extended_summary and not prefix.endswith("class_"):
+            states.update({prefix + name: value for name, value in iou_blocks(typed, max_det, pooled).items()})
+    return states
 
 
 def _mean_defined(values: Tensor) -> Tensor:
@@ -107,7 +156,9 @@ def _mean_defined(values: Tensor) -> Tensor:
 
 
 def _mean_defined_per_class(values: Tensor) -> Tensor:
-    """:func:`_mean_defined` over every dimension but the last (the classes)."""
+    """:func:`_mean_defined` over every dimension but the last (the classes); -1 when no class was seen."""
+    if values.shape[-1] == 0:
+        return values.new_tensor([-1.0])
     flat = values.reshape(-1, values.shape[-1])
     defined = flat > -1
     count = defined.sum(0)
@@ -122,7 +173,7 @@ def _coco_summary(
     (T,K,A,M)."""
     out = {"map": _mean_defined(precision[..., 0, -1])}
     for key, iou in (("map_50", 0.5), ("map_75", 0.75)):
-        rows = [i for i, t in enumerate(iou_thresholds) if t == iou]
+        rows = [i for i, t in enumerate(iou_thresholds) if abs(t - iou) <= THRESHOLD_TOLERANCE]
         out[key] = _mean_defined(precision[rows][..., 0, -1])
     for area, name in enumerate(AREA_NAMES[1:], start=1):
         out[f"map_{name}"] = _mean_defined(precision[..., area, -1])
@@ -152,8 +203,9 @@ def _accumulate(records: CocoRecords, rec_thresholds: list[float], max_dets: lis
     )
 
 
-def _map_compute(
-    records: list[CocoRecords],
+def _type_summary(
+    main: CocoRecords,
+    per_class: CocoRecords,
     iou_thresholds: list[float],
     rec_thresholds: list[float],
     max_dets: list[int],
@@ -161,39 +213,70 @@ def _map_compute(
     extended_summary: bool,
     average: str,
 ) -> dict[str, Tensor]:
-    """Accumulate the records of all images and summarise them (see MeanAveragePrecision for the keys)."""
-    main = records[0]
-    classes = torch.unique(torch.cat([main.det_labels, main.gt_labels]))
+    """The summary of one IoU type (keys without prefix)."""
     _, precision, recall, scores = _accumulate(main, rec_thresholds, max_dets, average == "micro")
     if not bool((recall > -1).any()):
-        warnings.warn("No ground truth was counted: every mean average precision and recall is -1.", stacklevel=3)
+        warnings.warn("No ground truth was counted: every mean average precision and recall is -1.", stacklevel=4)
     result = {key: value.float() for key, value in _coco_summary(precision, recall, iou_thresholds, max_dets).items()}
     per_class_key = f"mar_{max_dets[-1]}_per_class"
-    result["map_per_class"] = result[per_class_key] = torch.tensor([-1.0])
+    result["map_per_class"] = result[per_class_key] = torch.tensor([-1.0], device=precision.device)
     if class_metrics:
-        if average == "micro":  # per-class numbers come from the per-class matching kept beside the pooled one
-            _, precision_k, recall_k, _ = _accumulate(records[-1], rec_thresholds, max_dets, False)
-        else:
-            precision_k, recall_k = precision, recall
+        precision_k, recall_k = precision, recall
+        if average == "micro":
+            _, precision_k, recall_k, _ = _accumulate(per_class, rec_thresholds, max_dets, False)
         result["map_per_class"] = _mean_defined_per_class(precision_k[..., 0, -1]).float()
         result[per_class_key] = _mean_defined_per_class(recall_k[:, :, 0, -1]).float()
-    result["classes"] = classes.int()
     if extended_summary:
         result.update(precision=precision, recall=recall, scores=scores)
     return result
+
+
+def _map_compute(
+    states: dict[str, Tensor],
+    iou_types: Sequence[str],
+    iou_thresholds: list[float],
+    rec_thresholds: list[float],
+    max_dets: list[int],
+    class_metrics: bool,
+    extended_summary: bool,
+    average: str,
+) -> dict[str, Tensor]:
+    """Accumulate the states of all images and summarise them (see MeanAveragePrecision for the keys)."""
+    result: dict[str, Any] = {}
+    classes = torch.zeros(0, dtype=torch.long)
+    for _, prefix, _ in _record_sets(iou_types, average, class_metrics):
+        if prefix.endswith("class_"):
+            continue
+        main = CocoRecords(*(states[prefix + name] for name in CocoRecords._fields))
+        per_class = main
+        if average == "micro" and class_metrics:
+            per_class = CocoRecords(*(states[prefix + "class_" + name] for name in CocoRecords._fields))
+        classes = torch.unique(torch.cat([main.det_labels, main.gt_labels]))
+        summary: dict[str, Any] = _type_summary(
+            main, per_class, iou_thresholds, rec_thresholds, max_dets, class_metrics, extended_summary, average
+        )
+        if extended_summary:
+            ious_classes = [0] if average == "micro" and classes.numel() else classes.tolist()
+            updates, blocks, values = (states[prefix + name] for name in ("iou_updates", "iou_blocks", "iou_values"))
+            summary["ious"] = ious_from_blocks(updates, blocks, values, ious_classes)
+        result.update({prefix + key: value for key, value in summary.items()})
+    result["classes"] = classes.int()
+    return _squeeze_if_scalar(result)
 
 
 def mean_average_precision(
     preds: Sequence[dict],
     target: Sequence[dict],
     box_format: str = "xyxy",
-    iou_type: str = "bbox",
+    iou_type: str | tuple[str, ...] = "bbox",
     iou_thresholds: list[float] | None = None,
     rec_thresholds: list[float] | None = None,
     max_detection_thresholds: list[int] | None = None,
     class_metrics: bool = False,
     extended_summary: bool = False,
     average: str = "macro",
+    backend: str = "pycocotools",
+    warn_on_many_detections: bool = True,
 ) -> dict[str, Tensor]:
     """COCO mean average precision and recall of one set of images (pycocotools' numbers to 1e-6).
 
@@ -210,11 +293,14 @@ def mean_average_precision(
         (0.6, 1.0, -1.0)
     """
     ious, recs, max_dets = _map_check_args(
-        box_format, iou_type, iou_thresholds, rec_thresholds, max_detection_thresholds, average
+        box_format, iou_type, iou_thresholds, rec_thresholds, max_detection_thresholds, average, backend
     )
-    batch = parse_detection_inputs(preds, target, box_format, (iou_type,))
-    records = _map_update(batch, iou_type, ious, max_dets, average, class_metrics)
-    return _map_compute(records, ious, recs, max_dets, class_metrics, extended_summary, average)
+    iou_types = _iou_types(iou_type)
+    batch = parse_detection_inputs(preds, target, box_format, iou_types)
+    if warn_on_many_detections:
+        _warn_many_detections(batch, max_dets[-1])
+    states = _map_update(batch, iou_types, ious, max_dets, average, class_metrics, extended_summary)
+    return _map_compute(states, iou_types, ious, recs, max_dets, class_metrics, extended_summary, average)
 
 
 # a positive IoU is a candidate: ">= the smallest positive double" is exactly "> 0"
