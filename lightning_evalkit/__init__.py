@@ -1,16 +1,27 @@
 """lightning_evalkit: exact, fast, DDP-correct metrics and TensorBoard curves for PyTorch Lightning."""
 
 from lightning_evalkit.classification import AUROC, ROC, ConfusionMatrix, Sensitivity, Specificity
-from lightning_evalkit.detection import IntersectionOverUnion, MeanAveragePrecision, MeanIoU
+from lightning_evalkit.detection import MeanAveragePrecision, MeanIoU
+from lightning_evalkit.intersection import (
+    CompleteIntersectionOverUnion,
+    DistanceIntersectionOverUnion,
+    GeneralizedIntersectionOverUnion,
+    IntersectionOverUnion,
+    MatchedIntersectionOverUnion,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AUROC",
     "ROC",
+    "CompleteIntersectionOverUnion",
     "ConfusionMatrix",
+    "DistanceIntersectionOverUnion",
     "EvalCallback",
+    "GeneralizedIntersectionOverUnion",
     "IntersectionOverUnion",
+    "MatchedIntersectionOverUnion",
     "MeanAveragePrecision",
     "MeanIoU",
     "Sensitivity",

@@ -15,14 +15,11 @@ from torch import Tensor
 from torchmetrics import Metric
 
 from lightning_evalkit._cat_states import CatStateMetric
-from lightning_evalkit._checks import check_choice, check_positive_int
+from lightning_evalkit._checks import check_positive_int
+from lightning_evalkit._state_dtypes import _apply_keeping_state_dtypes, check_bool
 from lightning_evalkit.functional._detection_inputs import DetectionBatch, parse_detection_inputs
-from lightning_evalkit.functional.boxes import BOX_FORMATS
 from lightning_evalkit.functional.detection import (
-    _check_unit_floats,
-    _iou_compute,
     _iou_types,
-    _iou_update,
     _map_check_args,
     _map_compute,
     _map_update,
@@ -32,30 +29,7 @@ from lightning_evalkit.functional.detection import (
     _warn_many_detections,
 )
 
-__all__ = ["IntersectionOverUnion", "MeanAveragePrecision", "MeanIoU"]
-
-
-def _check_bool(name: str, value: Any) -> None:
-    if not isinstance(value, bool):
-        raise TypeError(f"Expected `{name}` to be a bool, but got {type(value).__name__}.")
-
-
-def _apply_keeping_state_dtypes(metric: Metric, fn: Callable, apply: Callable) -> Metric:
-    """Run torchmetrics' ``_apply`` (``.to``, ``.half()``, ``set_dtype`` ...) but only move the states.
-
-    The states hold exact counts, bool flags and float64 scores; a dtype cast (Lightning's "16-true" or
-    "bf16-true" casts the whole module) would corrupt them (``~`` on a float, ties merged in bfloat16).
-    """
-    names = tuple(metric._defaults)
-    this = apply(fn, exclude_state=names)
-    device = fn(torch.zeros(0, device=metric.device)).device
-    for name in names:
-        default, value = this._defaults[name], getattr(this, name)
-        this._defaults[name] = default.to(device) if isinstance(default, Tensor) else [v.to(device) for v in default]
-        setattr(this, name, value.to(device) if isinstance(value, Tensor) else [v.to(device) for v in value])
-    if isinstance(this, CatStateMetric):
-        this._templates = {name: t.to(device) for name, t in this._templates.items()}
-    return this
+__all__ = ["MeanAveragePrecision", "MeanIoU"]
 
 
 class MeanAveragePrecision(CatStateMetric):
@@ -124,8 +98,8 @@ class MeanAveragePrecision(CatStateMetric):
         self.iou_thresholds, self.rec_thresholds, self.max_detection_thresholds = _map_check_args(
             box_format, iou_type, iou_thresholds, rec_thresholds, max_detection_thresholds, average, backend
         )
-        _check_bool("class_metrics", class_metrics)
-        _check_bool("extended_summary", extended_summary)
+        check_bool("class_metrics", class_metrics)
+        check_bool("extended_summary", extended_summary)
         self.box_format, self.iou_type, self.average, self.backend = box_format, iou_type, average, backend
         self._iou_type_tuple = _iou_types(iou_type)
         self.class_metrics, self.extended_summary = class_metrics, extended_summary
@@ -169,69 +143,6 @@ class MeanAveragePrecision(CatStateMetric):
         return _apply_keeping_state_dtypes(self, fn, super()._apply)
 
 
-class IntersectionOverUnion(CatStateMetric):
-    """Box IoU of each ground truth with its greedily paired prediction, averaged over ground truths.
-
-    Pairing, per (image, class): predictions are taken by score (highest first, ties in input order); each
-    takes the still unpaired ground truth of its class with the largest IoU > 0 (ties: the later ground
-    truth, as in COCO). So every ground truth has at most one prediction and vice versa; predictions of
-    other classes never count. ``compute()`` returns:
-
-    - ``iou``: the mean over all ground-truth boxes seen of their paired IoU, 0 for a ground truth left
-      unpaired (a missed object counts 0; false positives do not lower it).
-    - ``matched_fraction``: the fraction of ground-truth boxes whose paired IoU is >= ``iou_threshold``.
-    - with ``class_metrics``: ``iou_per_class`` and ``matched_fraction_per_class`` (the same means over each
-      class's ground truths) and ``classes`` (the ground-truth labels seen, sorted).
-
-    Both are -1 when no ground truth was seen. ``iscrowd`` and ``area`` keys in ``target`` are ignored.
-
-    Args:
-        box_format: "xyxy", "xywh" or "cxcywh".
-        iou_threshold: IoU a pairing needs to count as matched in ``matched_fraction``.
-        class_metrics: Also return per-class values.
-        kwargs: Passed to ``torchmetrics.Metric``.
-
-    Example:
-        >>> import torch
-        >>> metric = IntersectionOverUnion()
-        >>> preds = [dict(boxes=torch.tensor([[296.55, 93.96, 314.97, 152.79]]), scores=torch.tensor([0.9]),
-        ...               labels=torch.tensor([0]))]
-        >>> target = [dict(boxes=torch.tensor([[300.0, 100.0, 315.0, 150.0], [0.0, 0.0, 5.0, 5.0]]),
-        ...                labels=torch.tensor([0, 0]))]
-        >>> metric.update(preds, target)
-        >>> {key: round(value.item(), 4) for key, value in metric.compute().items()}
-        {'iou': 0.3449, 'matched_fraction': 0.5}
-    """
-
-    is_differentiable = False
-    higher_is_better = True
-    full_state_update = False
-
-    def __init__(
-        self, box_format: str = "xyxy", iou_threshold: float = 0.5, class_metrics: bool = False, **kwargs: Any
-    ) -> None:
-        super().__init__(**kwargs)
-        check_choice("box_format", box_format, BOX_FORMATS)
-        self.iou_threshold = _check_unit_floats("iou_threshold", [iou_threshold], [])[0]
-        _check_bool("class_metrics", class_metrics)
-        self.box_format, self.class_metrics = box_format, class_metrics
-        self._add_cat_states(
-            {"gt_labels": torch.zeros(0, dtype=torch.long), "gt_iou": torch.zeros(0, dtype=torch.float64)}
-        )
-
-    def update(self, preds: Sequence[dict[str, Tensor]], target: Sequence[dict[str, Tensor]]) -> None:
-        """Pair a batch of images; preds need boxes, scores, labels and target boxes, labels."""
-        gt_labels, gt_iou = _iou_update(parse_detection_inputs(preds, target, self.box_format, device=self.device))
-        getattr(self, "gt_labels").append(gt_labels)  # noqa: B009 (a list state; mypy sees a Tensor)
-        getattr(self, "gt_iou").append(gt_iou)  # noqa: B009
-
-    def compute(self) -> dict[str, Tensor]:
-        """Means over all ground truths seen."""
-        return _iou_compute(
-            self._cat_state("gt_labels"), self._cat_state("gt_iou"), self.iou_threshold, self.class_metrics
-        )
-
-
 class MeanIoU(Metric):
     """Semantic-segmentation mean IoU from class-index maps, with per-class counts summed over all data.
 
@@ -268,10 +179,13 @@ class MeanIoU(Metric):
         check_positive_int("num_classes", num_classes)
         if ignore_index is not None and (isinstance(ignore_index, bool) or not isinstance(ignore_index, int)):
             raise TypeError(f"Expected `ignore_index` to be None or an int, but got {type(ignore_index).__name__}.")
-        _check_bool("per_class", per_class)
+        check_bool("per_class", per_class)
         self.num_classes, self.ignore_index, self.per_class = num_classes, ignore_index, per_class
         self.add_state("intersection", torch.zeros(num_classes, dtype=torch.long), dist_reduce_fx="sum")
         self.add_state("union", torch.zeros(num_classes, dtype=torch.long), dist_reduce_fx="sum")
+
+    def _apply(self, fn: Callable, exclude_state: Sequence[str] = ()) -> Metric:
+        return _apply_keeping_state_dtypes(self, fn, super()._apply)
 
     def update(self, preds: Tensor, target: Tensor) -> None:
         """Add the pixel counts of integer class maps ``preds`` and ``target`` of one shape."""

@@ -8,13 +8,14 @@ import numpy as np
 import pytest
 import torch
 
-from lightning_evalkit import IntersectionOverUnion, MeanAveragePrecision
+from lightning_evalkit import MatchedIntersectionOverUnion, MeanAveragePrecision
 from lightning_evalkit.functional import (
     box_area,
     box_convert,
     box_iou,
     intersection_over_union,
     mask_iou,
+    matched_intersection_over_union,
     mean_average_precision,
 )
 from tests._detection_data import random_masks
@@ -39,6 +40,7 @@ def test_iou_class_docstring_pairs(examples):
         preds = [dict(boxes=torch.tensor([pair["pred"]]), scores=torch.tensor([0.5]), labels=torch.tensor([0]))]
         target = [dict(boxes=torch.tensor([pair["target"]]), labels=torch.tensor([0]))]
         assert round(float(intersection_over_union(preds, target)["iou"]), 4) == pair["expected_iou_4dp"]
+        assert round(float(matched_intersection_over_union(preds, target)["iou"]), 4) == pair["expected_iou_4dp"]
 
 
 def test_map_single_box_docstring(examples):
@@ -124,12 +126,12 @@ def test_iou_metric_pairs_greedily_one_to_one():
             labels=torch.tensor([0, 0, 0]),
         )
     ]
-    result = intersection_over_union(preds, target, class_metrics=True)
+    result = matched_intersection_over_union(preds, target, class_metrics=True)
     # the 0.9 box (IoU 0.5) takes gt 0; the 0.5 box finds nothing left; the class-1 box never counts for gt 2
     assert float(result["iou"]) == pytest.approx(0.5 / 3)
     assert float(result["matched_fraction"]) == pytest.approx(1 / 3)
     assert result["classes"].tolist() == [0]
-    metric = IntersectionOverUnion(class_metrics=True)
+    metric = MatchedIntersectionOverUnion(class_metrics=True)
     metric.update(preds, target)
     for key, value in metric.compute().items():  # torchmetrics squeezes 1-element tensors
         torch.testing.assert_close(value, result[key].reshape(value.shape))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lightning_evalkit import IntersectionOverUnion, MeanAveragePrecision
+from lightning_evalkit import IntersectionOverUnion, MatchedIntersectionOverUnion, MeanAveragePrecision
 from tests._ddp import run_in_processes
 from tests._detection_data import random_images, random_masks
 
@@ -20,7 +20,9 @@ def _data(iou_type: str):
 
 def _make(name: str):
     if name == "iou":
-        return IntersectionOverUnion(box_format="xywh", class_metrics=True)
+        return MatchedIntersectionOverUnion(box_format="xywh", class_metrics=True)
+    if name == "tm_iou":
+        return IntersectionOverUnion(box_format="xywh", class_metrics=True, iou_threshold=0.3)
     iou_type = "segm" if name == "segm" else "bbox"
     average = "micro" if name == "micro" else "macro"
     return MeanAveragePrecision(
@@ -52,6 +54,7 @@ def _single_process(name: str) -> dict:
         ("micro", [(0, 0), (0, NUM_IMAGES)]),
         pytest.param("segm", [(0, 7), (7, NUM_IMAGES)], marks=pytest.mark.slow),
         ("iou", [(0, 0), (0, NUM_IMAGES)]),
+        ("tm_iou", [(0, 5), (5, NUM_IMAGES)]),
     ],
 )
 def test_two_gloo_ranks_equal_one_process(name, bounds):

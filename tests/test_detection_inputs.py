@@ -8,7 +8,7 @@ import re
 import pytest
 import torch
 
-from lightning_evalkit import IntersectionOverUnion, MeanAveragePrecision
+from lightning_evalkit import MatchedIntersectionOverUnion, MeanAveragePrecision
 
 
 def _pred(n=2):
@@ -194,7 +194,7 @@ def test_bad_arguments(kwargs, error, message):
 
 
 def test_iou_metric_rejects_and_keeps_state():
-    metric = IntersectionOverUnion()
+    metric = MatchedIntersectionOverUnion()
     metric.update([_pred()], [_gt()])
     with pytest.raises(
         ValueError, match=r"Expected `scores` of image 0 in `preds` to have shape \(2,\), but got \(1,\)"
@@ -202,7 +202,7 @@ def test_iou_metric_rejects_and_keeps_state():
         metric.update([_with(_pred(), scores=torch.tensor([0.3]))], [_gt()])
     assert len(metric.gt_iou) == 1
     with pytest.raises(ValueError, match=r"Expected `iou_threshold` to lie in \[0, 1\]"):
-        IntersectionOverUnion(iou_threshold=2.0)
+        MatchedIntersectionOverUnion(iou_threshold=2.0)
 
 
 def test_image_id_must_be_on_every_target_of_a_batch_or_none():

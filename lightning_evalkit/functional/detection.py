@@ -28,7 +28,7 @@ from lightning_evalkit.functional._detection_inputs import DetectionBatch, parse
 from lightning_evalkit.functional._detection_ious import iou_blocks, ious_from_blocks
 from lightning_evalkit.functional.boxes import BOX_FORMATS
 
-__all__ = ["intersection_over_union", "mean_average_precision", "mean_iou"]
+__all__ = ["matched_intersection_over_union", "mean_average_precision", "mean_iou"]
 
 # pycocotools' defaults, built the way it builds them (np.linspace), so thresholds are bit-identical
 DEFAULT_IOU_THRESHOLDS: list[float] = np.linspace(0.5, 0.95, 10).tolist()
@@ -351,7 +351,7 @@ def _mean_or_minus_one(values: Tensor) -> Tensor:
     return (values.mean() if values.numel() else values.new_tensor(-1.0)).float()
 
 
-def intersection_over_union(
+def matched_intersection_over_union(
     preds: Sequence[dict],
     target: Sequence[dict],
     box_format: str = "xyxy",
@@ -360,7 +360,7 @@ def intersection_over_union(
 ) -> dict[str, Tensor]:
     """Mean IoU of ground-truth boxes with their greedily paired same-class predictions (a miss counts 0).
 
-    The functional twin of :class:`lightning_evalkit.IntersectionOverUnion`, which documents the pairing.
+    The functional twin of :class:`lightning_evalkit.MatchedIntersectionOverUnion`, which documents the pairing.
 
     Example:
         >>> import torch
@@ -368,7 +368,7 @@ def intersection_over_union(
         >>> preds = [dict(boxes=boxes, scores=torch.tensor([0.9, 0.8]), labels=torch.tensor([0, 1]))]
         >>> target = [dict(boxes=torch.tensor([[300.0, 100.0, 315.0, 150.0], [300.0, 100.0, 315.0, 150.0]]),
         ...                labels=torch.tensor([0, 1]))]
-        >>> result = intersection_over_union(preds, target, class_metrics=True)
+        >>> result = matched_intersection_over_union(preds, target, class_metrics=True)
         >>> round(result["iou"].item(), 4), result["iou_per_class"]
         (0.7756, tensor([0.6898, 0.8614]))
     """
