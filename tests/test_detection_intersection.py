@@ -175,3 +175,11 @@ def test_tensor_form_is_torchmetrics_functional():
     torch.testing.assert_close(cut, torch.where(reference < 0.7, -5.0, reference))
     with pytest.raises(ValueError, match=r"Expected `preds` to be a box tensor of shape \(N, 4\), but got \(25,\)"):
         intersection_over_union(torch.randn(25), torch.randn(25, 4))
+
+
+@pytest.mark.parametrize("kind", list(PAIRWISE))
+def test_zero_area_boxes_give_no_nan(kind):
+    points = torch.tensor([[1.0, 1.0, 1.0, 1.0], [1.0, 1.0, 1.0, 4.0]])
+    matrix = PAIRWISE[kind](points, points)
+    assert not bool(matrix.isnan().any())
+    assert PAIRWISE["iou"](points, points).tolist() == [[0.0, 0.0], [0.0, 0.0]]

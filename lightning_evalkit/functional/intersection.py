@@ -1,7 +1,10 @@
 """The box IoU family with torchmetrics' definitions: IoU, generalized (GIoU), distance (DIoU), complete (CIoU).
 
 Pairwise matrices use torchvision's formulas (``torchvision.ops.generalized_box_iou`` etc.) without needing
-torchvision. The detection metrics follow torchmetrics' ``IntersectionOverUnion`` family: per image, every
+torchvision, computed in float64; where torchvision divides 0 by 0 (zero-area boxes) the value here is defined
+(IoU 0, no GIoU penalty, the aspect angle by ``atan2``) instead of NaN.
+
+The detection metrics follow torchmetrics' ``IntersectionOverUnion`` family: per image, every
 prediction/ground-truth pair (of the same label with ``respect_labels``) is a value; with ``iou_threshold``,
 pairs below it are left out; an image where one side has no box contributes torchmetrics' zeros (one per box
 on the other side with ``respect_labels``, a square of them without); the result is the mean of all values
@@ -41,7 +44,9 @@ def _pair_geometry(boxes_a: Tensor, boxes_b: Tensor, box_format: str) -> tuple[T
     size_a, size_b = (a[..., 2:] - a[..., :2]), (b[..., 2:] - b[..., :2])
     overlap = (torch.minimum(a[..., 2:], b[..., 2:]) - torch.maximum(a[..., :2], b[..., :2])).clamp(min=0).prod(-1)
     union = size_a.prod(-1) + size_b.prod(-1) - overlap
-    return a, b, overlap / union, union
+    # two zero-area boxes: torchvision divides 0 by 0 (NaN, which then spoils every mean); here the IoU is 0
+    iou = torch.where(union > 0, overlap / union.where(union > 0, 1.0), 0.0)
+    return a, b, iou, union
 
 
 def _result_dtype(boxes: Tensor) -> torch.dtype:
@@ -49,7 +54,7 @@ def _result_dtype(boxes: Tensor) -> torch.dtype:
 
 
 def plain_box_iou(boxes_a: Tensor, boxes_b: Tensor, box_format: str = "xyxy") -> Tensor:
-    """Pairwise IoU (N, M) by torchvision's ``box_iou`` formula: overlap / union (NaN for two empty boxes).
+    """Pairwise IoU (N, M) by torchvision's ``box_iou`` formula, overlap / union (0 where the union is 0).
 
     Example:
         >>> import torch
@@ -69,7 +74,8 @@ def generalized_box_iou(boxes_a: Tensor, boxes_b: Tensor, box_format: str = "xyx
     """
     a, b, iou, union = _pair_geometry(boxes_a, boxes_b, box_format)
     enclosing = (torch.maximum(a[..., 2:], b[..., 2:]) - torch.minimum(a[..., :2], b[..., :2])).clamp(min=0).prod(-1)
-    return (iou - (enclosing - union) / enclosing).to(_result_dtype(boxes_a))
+    penalty = torch.where(enclosing > 0, (enclosing - union) / enclosing.where(enclosing > 0, 1.0), 0.0)
+    return (iou - penalty).to(_result_dtype(boxes_a))
 
 
 def _distance_terms(boxes_a: Tensor, boxes_b: Tensor, box_format: str, eps: float) -> tuple[Tensor, Tensor, Tensor]:
@@ -102,8 +108,9 @@ def complete_box_iou(boxes_a: Tensor, boxes_b: Tensor, box_format: str = "xyxy",
         tensor([[0.1802]])
     """
     pair, iou, penalty = _distance_terms(boxes_a, boxes_b, box_format, eps)
-    aspect_a = torch.atan((pair[..., 2] - pair[..., 0]) / (pair[..., 3] - pair[..., 1]))
-    aspect_b = torch.atan((pair[..., 6] - pair[..., 4]) / (pair[..., 7] - pair[..., 5]))
+    # atan2(w, h) is atan(w / h) for h > 0, and defined (no NaN) for zero-size boxes
+    aspect_a = torch.atan2(pair[..., 2] - pair[..., 0], pair[..., 3] - pair[..., 1])
+    aspect_b = torch.atan2(pair[..., 6] - pair[..., 4], pair[..., 7] - pair[..., 5])
     v = (4 / math.pi**2) * (aspect_a - aspect_b).pow(2)
     alpha = v / (1 - iou + v + eps)
     return (iou - penalty - alpha * v).to(_result_dtype(boxes_a))
