@@ -43,26 +43,41 @@ class MeanAveragePrecision(CatStateMetric):
 
     Args:
         box_format: "xyxy", "xywh" or "cxcywh" for the input boxes.
-        iou_type: "bbox" (boxes) or "segm" (bool masks (N, H, W) under the key "masks").
-        iou_thresholds: IoU thresholds, default 0.50:0.05:0.95.
+        iou_type: "bbox" (boxes), "segm" (masks (N, H, W) under the key "masks": bool, or integer/float 0/1
+            such as pycocotools' ``annToMask`` returns) or ``("bbox", "segm")``: both in one metric, every key
+            then prefixed ``bbox_``/``segm_`` as torchmetrics does (``classes`` is shared).
+        iou_thresholds: IoU thresholds, default 0.50:0.05:0.95. ``map_50``/``map_75`` read the threshold
+            within 1e-9 of 0.5/0.75 (so ``np.arange(0.5, 1.0, 0.05).tolist()`` works); -1 when there is none.
         rec_thresholds: Increasing recall thresholds, default 0:0.01:1 (101 points).
         max_detection_thresholds: Max detections per (image, class), any number of them; default [1, 10, 100].
             ``mar_k`` is reported for each; ``map`` and the area keys use the largest.
-        class_metrics: Also return ``map_per_class`` and ``mar_{max}_per_class`` (else both are
-            ``tensor([-1.])``).
+        class_metrics: Also return ``map_per_class`` and ``mar_{max}_per_class`` (else both are -1).
         extended_summary: Also return pycocotools' arrays: ``precision`` (T, R, K, A, M), ``recall``
             (T, K, A, M) and ``scores`` (T, R, K, A, M), float64, K in the order of ``classes``,
-            A = all/small/medium/large, -1 where undefined. With ``average="micro"`` K is 1.
+            A = all/small/medium/large, -1 where undefined (with ``average="micro"`` K is 1), and
+            torchmetrics' ``ious``: {(image index, class): float32 IoU matrix (detections by score, cut to the
+            largest max-detections; ground truths in input order)} for every image and class seen (class 0
+            only with micro). Image indices count images in the order they were updated; after a DDP sync,
+            rank by rank (torchmetrics interleaves ranks). Where an image has no detection or no ground
+            truth of a class the matrix is empty (torchmetrics gives ``[]``).
         average: "macro" (mean over classes) or "micro" (all classes pooled into one, as torchmetrics does).
+        backend: "pycocotools" or "faster_coco_eval", accepted for torchmetrics compatibility; it changes
+            nothing (the evaluation here equals both).
         kwargs: Passed to ``torchmetrics.Metric``.
 
     ``compute()`` returns map, map_50, map_75, map_small, map_medium, map_large, mar_{k} for each k,
     mar_small, mar_medium, mar_large, map_per_class, mar_{max}_per_class and classes (the sorted labels seen
-    in preds or target). Undefined values (no counted ground truth) are -1 and left out of means, as in
-    pycocotools. Score ties between images are broken as pycocotools breaks them, by image id: give each
-    target an ``image_id`` (an int or one-element tensor, as COCO-style datasets do) and the result does not
-    depend on the order images arrive in, so DDP with any sampler equals one process. Without ``image_id``
-    ties follow the order the images were seen (after a DDP sync: rank by rank).
+    in preds or target, int32). Undefined values (no counted ground truth) are -1 and left out of means, as in
+    pycocotools; with nothing seen at all (no update, images without boxes, every rank empty) every value is
+    -1 and ``classes`` is empty. Shapes are torchmetrics': a one-element result is 0-d (one class gives
+    ``map_per_class`` and ``classes`` of shape ()), K classes give (K,); the functional twin returns the same.
+    Like torchmetrics, ``update`` warns when an image has more detections than the largest max-detections;
+    set the attribute ``warn_on_many_detections = False`` to silence it. Score ties between images are
+    broken as pycocotools breaks them, by image id: give each target an ``image_id`` (an int or one-element
+    tensor, as COCO-style datasets do) and the result does not depend on the order images arrive in, so DDP
+    with any sampler equals one process. Without ``image_id`` ties follow the order the images were seen
+    (after a DDP sync: rank by rank). Casting the metric (``set_dtype``, ``.half()``, Lightning's
+    "16-true") moves its states but keeps their dtypes; half-precision inputs give the float32 answer.
 
     Example:
         >>> import torch

@@ -280,8 +280,8 @@ def mean_average_precision(
 ) -> dict[str, Tensor]:
     """COCO mean average precision and recall of one set of images (pycocotools' numbers to 1e-6).
 
-    The functional twin of :class:`lightning_evalkit.MeanAveragePrecision`; arguments, inputs and returned
-    keys are the same.
+    The functional twin of :class:`lightning_evalkit.MeanAveragePrecision`; arguments, inputs, returned keys
+    and shapes are the same (``warn_on_many_detections`` is the class's attribute of that name).
 
     Example:
         >>> import torch
