@@ -9,16 +9,26 @@ from lightning_evalkit.functional.curves import (
     youden_threshold,
 )
 from lightning_evalkit.functional.detection import intersection_over_union, mean_average_precision, mean_iou
+from lightning_evalkit.functional.intervals import (
+    auroc_confidence_interval,
+    delong_covariance,
+    delong_interval_from_counts,
+    delong_test,
+)
 from lightning_evalkit.functional.roc import auroc, curve_counts, roc
 
 __all__ = [
     "ThresholdCounts",
     "auroc",
+    "auroc_confidence_interval",
     "box_area",
     "box_convert",
     "box_iou",
     "confusion_matrix",
     "curve_counts",
+    "delong_covariance",
+    "delong_interval_from_counts",
+    "delong_test",
     "intersection_over_union",
     "mask_iou",
     "mean_average_precision",
