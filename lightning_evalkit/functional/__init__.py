@@ -1,5 +1,10 @@
 """Functional twins of the metric classes: the same code, run on one batch of data."""
 
+from lightning_evalkit.functional.binomial import (
+    binomial_interval,
+    sensitivity_confidence_interval,
+    specificity_confidence_interval,
+)
 from lightning_evalkit.functional.boxes import box_area, box_convert, box_iou, mask_iou
 from lightning_evalkit.functional.confusion import confusion_matrix, sensitivity, specificity
 from lightning_evalkit.functional.curves import (
@@ -21,6 +26,7 @@ __all__ = [
     "ThresholdCounts",
     "auroc",
     "auroc_confidence_interval",
+    "binomial_interval",
     "box_area",
     "box_convert",
     "box_iou",
@@ -37,6 +43,8 @@ __all__ = [
     "roc",
     "roc_from_counts",
     "sensitivity",
+    "sensitivity_confidence_interval",
     "specificity",
+    "specificity_confidence_interval",
     "youden_threshold",
 ]
