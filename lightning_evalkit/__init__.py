@@ -1,6 +1,7 @@
 """lightning_evalkit: exact, fast, DDP-correct metrics and TensorBoard curves for PyTorch Lightning."""
 
 from lightning_evalkit.classification import AUROC, ROC, ConfusionMatrix, Sensitivity, Specificity
+from lightning_evalkit.clinical import DeLongTest, SensitivityAtSpecificity, SpecificityAtSensitivity
 from lightning_evalkit.detection import IntersectionOverUnion, MeanAveragePrecision, MeanIoU
 
 __version__ = "0.1.0"
@@ -9,12 +10,15 @@ __all__ = [
     "AUROC",
     "ROC",
     "ConfusionMatrix",
+    "DeLongTest",
     "EvalCallback",
     "IntersectionOverUnion",
     "MeanAveragePrecision",
     "MeanIoU",
     "Sensitivity",
+    "SensitivityAtSpecificity",
     "Specificity",
+    "SpecificityAtSensitivity",
 ]
 
 

@@ -20,6 +20,11 @@ from lightning_evalkit.functional.intervals import (
     delong_interval_from_counts,
     delong_test,
 )
+from lightning_evalkit.functional.operating_points import (
+    optimal_threshold,
+    sensitivity_at_specificity,
+    specificity_at_sensitivity,
+)
 from lightning_evalkit.functional.roc import auroc, curve_counts, roc
 
 __all__ = [
@@ -39,12 +44,15 @@ __all__ = [
     "mask_iou",
     "mean_average_precision",
     "mean_iou",
+    "optimal_threshold",
     "precision_recall_from_counts",
     "roc",
     "roc_from_counts",
     "sensitivity",
+    "sensitivity_at_specificity",
     "sensitivity_confidence_interval",
     "specificity",
+    "specificity_at_sensitivity",
     "specificity_confidence_interval",
     "youden_threshold",
 ]
