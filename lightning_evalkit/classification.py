@@ -246,7 +246,7 @@ class _CurveMetric(CatStateMetric):
             target_shape = (0, self.columns) if task == "multilabel" else (0,)
             self._add_cat_states(
                 {
-                    self._values_name: torch.empty(score_shape),
+                    self._values_name: torch.empty(score_shape, dtype=torch.float32),
                     self._target_name: torch.empty(target_shape, dtype=torch.long),
                 }
             )
