@@ -1,0 +1,192 @@
+"""Exact-mode counting: one sort of the stored values, then counts or the AUC run by run of equal values.
+
+The stored values are the input itself (probabilities, logits or raw scores, float32 or float64), so ranking
+them never merges what the input distinguishes. Sorting uses integer keys: a float's bits, with the sign-flip
+that makes signed integers order like the floats (negatives included), shifted left to carry the label in
+the low bit. On CPU the keys are sorted in place by numpy (no index array, several times faster than
+``torch.sort``).
+
+AUROC never materialises the curve: the sorted keys are walked in chunks that end on a run boundary, and the
+Mann-Whitney sum is accumulated in integers, so compute memory is the keys plus one chunk's temporaries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+from torch.nn.functional import one_hot
+
+from lightning_evalkit.functional._inputs import log_normaliser64, sigmoid64, softmax_column64
+
+_CHUNK = 1 << 18
+_INT_OF = {torch.float32: torch.int32, torch.float64: torch.int64}
+
+
+class SortedProblem(NamedTuple):
+    """One binary problem sorted ascending by value.
+
+    ``keys`` are packed ``value_key << 1 | label`` when ``labels`` is None; otherwise ``keys`` are the sorted
+    float values and ``labels`` the bool labels in the same order (float64 values of magnitude 2 or more,
+    whose keys leave no bit for the label).
+    """
+
+    keys: Tensor
+    labels: Tensor | None
+    dtype: torch.dtype
+
+
+def _value_keys(values: Tensor) -> Tensor:
+    """Signed integers that order like the floats: non-negative bits as they are, negative ones sign-flipped."""
+    int_dtype = _INT_OF[values.dtype]
+    bits = (values + 0.0).view(int_dtype)  # a contiguous copy; adding 0.0 turns -0.0 into +0.0
+    width = torch.iinfo(int_dtype).bits
+    return bits.bitwise_xor_((bits >> (width - 1)) & torch.iinfo(int_dtype).max)
+
+
+def _float_of_keys(keys: Tensor, dtype: torch.dtype) -> Tensor:
+    """Inverse of :func:`_value_keys` (the sign-flip is its own inverse)."""
+    int_dtype = _INT_OF[dtype]
+    keys = keys.to(int_dtype)
+    width = torch.iinfo(int_dtype).bits
+    return (keys ^ ((keys >> (width - 1)) & torch.iinfo(int_dtype).max)).view(dtype)
+
+
+def _sort_in_place(keys: Tensor) -> Tensor:
+    if keys.device.type == "cpu":
+        keys.numpy().sort()
+        return keys
+    return torch.sort(keys).values
+
+
+def sort_problem(values: Tensor, positive: Tensor) -> SortedProblem:
+    """Sort one binary problem's float32 or float64 values, carrying each label along."""
+    keys = _value_keys(values)
+    if keys.numel():
+        low, high = (int(v) for v in torch.aminmax(keys))
+    else:
+        low = high = 0
+    half = 1 << (torch.iinfo(keys.dtype).bits - 2)
+    if not (-half <= low and high < half):  # no free bit for the label at this width
+        if keys.dtype == torch.int32:
+            keys = keys.long()
+        else:
+            del keys
+            sorted_values, order = torch.sort(values)
+            return SortedProblem(sorted_values, positive[order], values.dtype)
+    keys = keys.bitwise_left_shift_(1).bitwise_or_(positive.to(keys.dtype))
+    return SortedProblem(_sort_in_place(keys), None, values.dtype)
+
+
+def _value_and_label(problem: SortedProblem, lo: int, hi: int) -> tuple[Tensor, Tensor]:
+    if problem.labels is None:
+        chunk = problem.keys[lo:hi]
+        return chunk >> 1, chunk & 1
+    return problem.keys[lo:hi], problem.labels[lo:hi]
+
+
+def _run_end(problem: SortedProblem, index: int) -> int:
+    """The first position whose value is greater than the value at ``index``."""
+    keys = problem.keys
+    if problem.labels is None:
+        first_above = ((keys[index : index + 1] >> 1) + 1) << 1
+        return int(torch.searchsorted(keys, first_above))
+    return int(torch.searchsorted(keys, keys[index : index + 1], right=True))
+
+
+def _runs(problem: SortedProblem) -> Iterator[tuple[Tensor, Tensor, Tensor]]:
+    """Per chunk of whole runs of equal values: ``(value keys, positives, size)`` of each run, ascending."""
+    total, lo = problem.keys.numel(), 0
+    while lo < total:
+        hi = total if lo + _CHUNK >= total else _run_end(problem, lo + _CHUNK - 1)
+        value, label = _value_and_label(problem, lo, hi)
+        is_start = torch.ones(hi - lo, dtype=torch.bool, device=value.device)
+        torch.ne(value[1:], value[:-1], out=is_start[1:])
+        starts = is_start.nonzero().squeeze(1)
+        del is_start
+        positives_through = label.cumsum(0)
+        ends = torch.cat([starts[1:], starts.new_full((1,), hi - lo)])
+        positives_at_end = positives_through[ends - 1]
+        run_positives = positives_at_end.diff(prepend=positives_at_end.new_zeros(1))
+        yield value[starts], run_positives, ends - starts
+        lo = hi
+
+
+def exact_counts(problem: SortedProblem, sigmoid_thresholds: bool = False) -> tuple[Tensor, ...]:
+    """``(thresholds, tp, fp, tn, fn)`` at each distinct value, thresholds ascending float64.
+
+    With ``sigmoid_thresholds`` the values are logits and the thresholds their float64 sigmoid, so they
+    compare with what :func:`sigmoid64` gives the other metrics.
+    """
+    runs = list(_runs(problem))
+    device = problem.keys.device
+    if not runs:
+        empty = torch.zeros(0, dtype=torch.long, device=device)
+        return (empty.double(), empty, empty, empty, empty)
+    value_keys, run_positives, run_sizes = (torch.cat(parts) for parts in zip(*runs, strict=True))
+    values = value_keys if problem.labels is not None else _float_of_keys(value_keys, problem.dtype)
+    thresholds = sigmoid64(values) if sigmoid_thresholds else values.to(torch.float64)
+    total, n_positive = problem.keys.numel(), run_positives.sum()
+    tp = n_positive - (run_positives.cumsum(0) - run_positives)
+    fp = (total - (run_sizes.cumsum(0) - run_sizes)) - tp
+    return thresholds, tp, fp, (total - n_positive) - fp, n_positive - tp
+
+
+def exact_auc(problem: SortedProblem) -> tuple[Tensor, int]:
+    """``(AUC, number of positives)`` straight from the sorted problem; AUC NaN when one class is absent.
+
+    Twice the Mann-Whitney U with ties counted one half, ``sum over runs of P_r * (2 * N_below + N_r)``, is
+    summed in integers: it equals twice the trapezoidal area under the ROC curve times P * N exactly.
+    """
+    twice_u = torch.zeros((), dtype=torch.long, device=problem.keys.device)
+    negatives_below = torch.zeros_like(twice_u)
+    n_positive = torch.zeros_like(twice_u)
+    for _, run_positives, run_sizes in _runs(problem):
+        run_negatives = run_sizes - run_positives
+        below = negatives_below + (run_negatives.cumsum(0) - run_negatives)
+        twice_u += (run_positives * (2 * below + run_negatives)).sum()
+        negatives_below += run_negatives.sum()
+        n_positive += run_positives.sum()
+    n_pos, n_neg = int(n_positive), int(negatives_below)
+    if n_pos == 0 or n_neg == 0:
+        return torch.tensor(float("nan"), dtype=torch.float64), n_pos
+    return twice_u.double().cpu() / (2.0 * n_pos * n_neg), n_pos
+
+
+def class_problems(
+    values: Tensor, target: Tensor, task: str, columns: int, input_format: str
+) -> Iterator[tuple[Tensor, Tensor]]:
+    """One-vs-rest ``(values, is_positive)`` per class from the exact state, one class at a time.
+
+    Multiclass logits become their float64 softmax column by column; other values are ranked as stored.
+    """
+    if task == "binary":
+        yield values, target == 1
+        return
+    lse = log_normaliser64(values) if task == "multiclass" and input_format == "logits" else None
+    for c in range(columns):
+        if task == "multiclass":
+            yield (values[:, c] if lse is None else softmax_column64(values, c, lse)), target == c
+            continue
+        kept = target[:, c] >= 0
+        if bool(kept.all()):
+            yield values[:, c], target[:, c] == 1
+        else:
+            yield values[kept, c], target[kept, c] == 1
+
+
+def pooled_problem(values: Tensor, target: Tensor, task: str, columns: int, input_format: str) -> tuple[Tensor, Tensor]:
+    """The micro problem: every (sample, class) pair one binary decision."""
+    if task == "multiclass":
+        if input_format == "logits":
+            values = (values.to(torch.float64) - log_normaliser64(values).unsqueeze(-1)).exp_()
+        return values.reshape(-1), one_hot(target, columns).reshape(-1) == 1
+    kept = target >= 0
+    return values[kept], target[kept] == 1
+
+
+def ranks_logits(task: str, input_format: str) -> bool:
+    """Whether the ranked values are logits whose thresholds are reported as their sigmoid."""
+    return input_format == "logits" and task != "multiclass"
