@@ -15,8 +15,8 @@ from torch import Tensor
 from lightning_evalkit._cat_states import CatStateMetric
 from lightning_evalkit._checks import check_same_shape, check_tensor
 from lightning_evalkit.classification import _CurveMetric
-from lightning_evalkit.functional._inputs import check_classification_args, format_scores
-from lightning_evalkit.functional.curves import _class_problems, _curve_counts_compute
+from lightning_evalkit.functional._inputs import check_classification_args, check_task, format_scores
+from lightning_evalkit.functional.curves import _curve_counts_compute
 from lightning_evalkit.functional.intervals import _delong_tests
 from lightning_evalkit.functional.operating_points import _operating_points_compute, check_rate
 
@@ -38,14 +38,14 @@ class SensitivityAtSpecificity(_CurveMetric):
 
     higher_is_better = True
 
-    def __init__(self, task: str, min_specificity: float, **kwargs: Any) -> None:
+    def __init__(self, task: str | None, min_specificity: float, **kwargs: Any) -> None:
         self.min_specificity = check_rate("min_specificity", min_specificity)
         super().__init__(task, **kwargs)
 
     def compute(self) -> tuple[Tensor, Tensor]:
         """``(sensitivity, threshold)`` over everything seen."""
         self._warn_if_empty()
-        per_class = _curve_counts_compute(self._curve_state(), self.task, self.columns, self._grid())
+        per_class = _curve_counts_compute(self._curve_state(), self.task, self.columns, self._grid(), self.input_format)
         return _operating_points_compute(per_class, self.task, "sensitivity", self.min_specificity)
 
 
@@ -64,14 +64,14 @@ class SpecificityAtSensitivity(_CurveMetric):
 
     higher_is_better = True
 
-    def __init__(self, task: str, min_sensitivity: float, **kwargs: Any) -> None:
+    def __init__(self, task: str | None, min_sensitivity: float, **kwargs: Any) -> None:
         self.min_sensitivity = check_rate("min_sensitivity", min_sensitivity)
         super().__init__(task, **kwargs)
 
     def compute(self) -> tuple[Tensor, Tensor]:
         """``(specificity, threshold)`` over everything seen."""
         self._warn_if_empty()
-        per_class = _curve_counts_compute(self._curve_state(), self.task, self.columns, self._grid())
+        per_class = _curve_counts_compute(self._curve_state(), self.task, self.columns, self._grid(), self.input_format)
         return _operating_points_compute(per_class, self.task, "specificity", self.min_sensitivity)
 
 
@@ -104,7 +104,7 @@ class DeLongTest(CatStateMetric):
 
     def __init__(
         self,
-        task: str = "binary",
+        task: str | None = "binary",
         num_classes: int | None = None,
         num_labels: int | None = None,
         ignore_index: int | None = None,
@@ -113,7 +113,8 @@ class DeLongTest(CatStateMetric):
     ) -> None:
         super().__init__(**kwargs)
         self.columns = check_classification_args(task, num_classes, num_labels, ignore_index, input_format)
-        self.task, self.num_classes, self.num_labels = task, num_classes, num_labels
+        task = self.task = check_task(task)
+        self.num_classes, self.num_labels = num_classes, num_labels
         self.ignore_index, self.input_format = ignore_index, input_format
         score_shape = (0,) if task == "binary" else (0, self.columns)
         target_shape = (0, self.columns) if task == "multilabel" else (0,)
@@ -136,7 +137,5 @@ class DeLongTest(CatStateMetric):
 
     def compute(self) -> tuple[Tensor, Tensor]:
         """``(z, p_value)`` over everything seen (NaN with a warning where the test is undefined)."""
-        target = self._cat_state("target")
-        problems_a = _class_problems(self._cat_state("scores"), target, self.task, self.columns)
-        problems_b = _class_problems(self._cat_state("baseline_scores"), target, self.task, self.columns)
-        return _delong_tests(problems_a, problems_b, self.task)
+        values = self._cat_state("scores"), self._cat_state("baseline_scores"), self._cat_state("target")
+        return _delong_tests(*values, self.task, self.columns, self.input_format)

@@ -176,3 +176,14 @@ def test_one_class_present_gives_nan_with_a_warning() -> None:
 def test_single_positive_gives_auc_with_nan_interval() -> None:
     auc, lower, upper = auroc_confidence_interval(torch.tensor([0.1, 0.5, 0.9]), torch.tensor([0, 0, 1]), "binary")
     assert float(auc) == 1.0 and lower.isnan() and upper.isnan()
+
+
+def test_asah_through_the_public_functions_with_raw_scores(reference_dir: Path) -> None:
+    columns, positive = _asah(reference_dir)
+    target = positive.long()
+    auc, lower, upper = auroc_confidence_interval(columns["ndka"], target, task="binary", input_format="scores")
+    expected = (0.611957994579946, 0.501244999271703, 0.722670989888189)
+    assert (float(auc), float(lower), float(upper)) == pytest.approx(expected, abs=1e-12)
+    z, p_value = delong_test(columns["wfns"], columns["s100b"], target, input_format="scores")
+    assert (float(z), float(p_value)) == pytest.approx((2.20898359144091, 0.0271757822291882), abs=1e-12)
+    assert torch.equal(auc, auroc(columns["ndka"], target, task="binary", input_format="scores"))

@@ -15,12 +15,11 @@ from sklearn.metrics import roc_curve
 from lightning_evalkit import SensitivityAtSpecificity, SpecificityAtSensitivity
 from lightning_evalkit.functional import (
     optimal_threshold,
-    roc_from_counts,
+    roc,
     sensitivity_at_specificity,
     specificity_at_sensitivity,
     youden_threshold,
 )
-from lightning_evalkit.functional.curves import _curve_counts_compute
 
 
 def _sklearn_scan(scores: np.ndarray, target: np.ndarray, maximise: str, minimum: float) -> tuple[float, float]:
@@ -120,7 +119,7 @@ def test_rejected_update_leaves_the_metric_unchanged() -> None:
     metric.update(torch.tensor([0.2, 0.7]), torch.tensor([0, 1]))
     with pytest.raises(ValueError):
         metric.update(torch.tensor([0.2, 1.7]), torch.tensor([0, 1]))
-    assert len(metric.scores) == 1 and metric.compute()[1] == torch.tensor(0.7).double()
+    assert len(metric._cat_state(metric._values_name)) == 2 and metric.compute()[1] == torch.tensor(0.7).double()
 
 
 def test_one_class_gives_nan_with_a_warning() -> None:
@@ -143,10 +142,7 @@ def _asah_s100b(reference_dir: Path) -> tuple[torch.Tensor, torch.Tensor, list[d
 )
 def test_best_threshold_equals_proc_on_asah(reference_dir: Path, criterion: str, column: str, pick) -> None:
     scores, target, coords = _asah_s100b(reference_dir)
-    # s100b reaches 2.07; the exact state takes probabilities, so scale by 1/4 (exact in binary floating point)
-    counts = _curve_counts_compute((scores / 4, target), "binary", 1, None)[0]
-    fpr, tpr, thresholds = roc_from_counts(counts, drop_intermediate=False)
-    thresholds = thresholds * 4
+    fpr, tpr, thresholds = roc(scores, target, task="binary", input_format="scores", drop_intermediate=False)
     threshold, sensitivity, specificity = optimal_threshold(fpr, tpr, thresholds, criterion=criterion)
     best = pick(coords, key=lambda r: float(r[column]))
     assert float(sensitivity) == float(best["sensitivity"]) and float(specificity) == float(best["specificity"])

@@ -23,8 +23,9 @@ import torch
 from torch import Tensor
 
 from lightning_evalkit._checks import check_same_shape
-from lightning_evalkit.functional._inputs import check_classification_args, format_scores
-from lightning_evalkit.functional.curves import ThresholdCounts, _class_problems, _curve_counts_compute
+from lightning_evalkit.functional._exact import class_problems
+from lightning_evalkit.functional._inputs import check_classification_args, check_task, format_scores
+from lightning_evalkit.functional.curves import ThresholdCounts, _curve_counts_compute
 
 
 def check_level(level: object) -> float:
@@ -141,7 +142,7 @@ def _delong_intervals(counts: list[ThresholdCounts], task: str, level: float) ->
 def auroc_confidence_interval(
     preds: Tensor,
     target: Tensor,
-    task: str,
+    task: str | None,
     level: float = 0.95,
     num_classes: int | None = None,
     num_labels: int | None = None,
@@ -169,9 +170,10 @@ def auroc_confidence_interval(
         (0.8125, 0.4808, 1.0)
     """
     level = check_level(level)
+    task = check_task(task)
     columns = check_classification_args(task, num_classes, num_labels, ignore_index, input_format)
     scores, flat_target = format_scores(preds, target, task, columns, ignore_index, input_format)
-    counts = _curve_counts_compute((scores, flat_target), task, columns, None)
+    counts = _curve_counts_compute((scores, flat_target), task, columns, None, input_format)
     return _delong_intervals(counts, task, level)
 
 
@@ -220,9 +222,13 @@ def _z_test(aucs: Tensor, covariance: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def _delong_tests(
-    problems_a: list[tuple[Tensor, Tensor]], problems_b: list[tuple[Tensor, Tensor]], task: str
+    values_a: Tensor, values_b: Tensor, target: Tensor, task: str, columns: int, input_format: str
 ) -> tuple[Tensor, Tensor]:
+    """Per-class ``(z, p_value)`` from both models' formatted values (ranked as stored; multiclass logits as
+    their softmax, as AUROC ranks them)."""
     results = []
+    problems_a = class_problems(values_a, target, task, columns, input_format)
+    problems_b = class_problems(values_b, target, task, columns, input_format)
     for (scores_a, positive), (scores_b, _) in zip(problems_a, problems_b, strict=True):
         aucs, covariance = delong_covariance(scores_a, scores_b, positive)
         results.append(_z_test(aucs, covariance))
@@ -240,7 +246,7 @@ def delong_test(
     preds_a: Tensor,
     preds_b: Tensor,
     target: Tensor,
-    task: str = "binary",
+    task: str | None = "binary",
     num_classes: int | None = None,
     num_labels: int | None = None,
     ignore_index: int | None = None,
@@ -267,6 +273,7 @@ def delong_test(
         >>> round(float(z), 4), round(float(p), 4)
         (2.0, 0.0455)
     """
+    task = check_task(task)
     columns = check_classification_args(task, num_classes, num_labels, ignore_index, input_format)
     for name, value in (("preds_a", preds_a), ("preds_b", preds_b)):
         if not isinstance(value, Tensor):
@@ -274,6 +281,4 @@ def delong_test(
     check_same_shape("preds_a", preds_a, "preds_b", preds_b)
     scores_a, flat_target = format_scores(preds_a, target, task, columns, ignore_index, input_format)
     scores_b, _ = format_scores(preds_b, target, task, columns, ignore_index, input_format)
-    problems_a = _class_problems(scores_a.double(), flat_target, task, columns)
-    problems_b = _class_problems(scores_b.double(), flat_target, task, columns)
-    return _delong_tests(problems_a, problems_b, task)
+    return _delong_tests(scores_a, scores_b, flat_target, task, columns, input_format)

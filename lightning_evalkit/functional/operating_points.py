@@ -14,6 +14,7 @@ import torch
 from torch import Tensor
 
 from lightning_evalkit._checks import check_choice
+from lightning_evalkit.functional._inputs import check_task
 from lightning_evalkit.functional.curves import ThresholdCounts, _totals
 from lightning_evalkit.functional.roc import _curve_counts_compute, _curve_state
 
@@ -80,7 +81,7 @@ def _at_minimum(
     minimum: float,
     preds: Tensor,
     target: Tensor,
-    task: str,
+    task: str | None,
     thresholds: int | list[float] | Tensor | None,
     num_classes: int | None,
     num_labels: int | None,
@@ -90,14 +91,15 @@ def _at_minimum(
     state, columns, grid = _curve_state(
         preds, target, task, thresholds, num_classes, num_labels, ignore_index, input_format
     )
-    per_class = _curve_counts_compute(state, task, columns, grid)
+    task = check_task(task)
+    per_class = _curve_counts_compute(state, task, columns, grid, input_format)
     return _operating_points_compute(per_class, task, maximise, minimum)
 
 
 def sensitivity_at_specificity(
     preds: Tensor,
     target: Tensor,
-    task: str,
+    task: str | None,
     min_specificity: float,
     thresholds: int | list[float] | Tensor | None = None,
     num_classes: int | None = None,
@@ -129,7 +131,7 @@ def sensitivity_at_specificity(
 def specificity_at_sensitivity(
     preds: Tensor,
     target: Tensor,
-    task: str,
+    task: str | None,
     min_sensitivity: float,
     thresholds: int | list[float] | Tensor | None = None,
     num_classes: int | None = None,
