@@ -40,6 +40,9 @@ from lightning_evalkit.functional._inputs import (
     format_labels,
     format_scores,
 )
+
+# clinical statistics (issue 9): confidence intervals of AUROC, Sensitivity and Specificity
+from lightning_evalkit.functional.binomial import INTERVALS, _rate_interval
 from lightning_evalkit.functional.confusion import (
     NORMALIZATIONS,
     _confusion_matrix_compute,
@@ -56,6 +59,7 @@ from lightning_evalkit.functional.curves import (
     check_max_fpr,
     resolve_thresholds,
 )
+from lightning_evalkit.functional.intervals import _auroc_interval_compute, check_level
 from lightning_evalkit.functional.roc import _curve_update, _roc_compute, exact_score_dtype
 
 
@@ -139,15 +143,36 @@ class Sensitivity(_ConfusionMetric):
     higher_is_better = True
 
     def __init__(
-        self, task: str | None = None, *, average: str = "macro", zero_division: float | str = 0.0, **kwargs: Any
+        self,
+        task: str | None = None,
+        *,
+        average: str = "macro",
+        zero_division: float | str = 0.0,
+        confidence_level: float | None = None,
+        interval: str = "wilson",
+        **kwargs: Any,
     ):
         check_rate_args(average, zero_division)
+        check_choice("interval", interval, INTERVALS)
+        self.confidence_level = None if confidence_level is None else check_level(confidence_level)
         super().__init__(task, **kwargs)
-        self.average, self.zero_division = average, zero_division
+        self.average, self.zero_division, self.interval = average, zero_division, interval
 
     def compute(self) -> Tensor:
         """Sensitivity over everything seen (NaN with a warning before any sample)."""
         return _sensitivity_compute(self.confmat, self.task, self.average, self.zero_division)
+
+    def confidence_interval(self) -> tuple[Tensor, Tensor]:
+        """Binomial ``(lower, upper)`` at ``confidence_level`` (default 0.95) with the ``interval`` method.
+
+        Per class (binary: scalars; ``average="micro"``: of the pooled counts), as
+        :func:`lightning_evalkit.functional.sensitivity_confidence_interval`. A collective under DDP: call it on
+        every rank.
+        """
+        level = 0.95 if self.confidence_level is None else self.confidence_level
+        confmat = self.confusion_counts()
+        _, lower, upper = _rate_interval(confmat, self.task, "sensitivity", self.average, level, self.interval)
+        return lower, upper
 
 
 class Specificity(_ConfusionMetric):
@@ -166,15 +191,36 @@ class Specificity(_ConfusionMetric):
     higher_is_better = True
 
     def __init__(
-        self, task: str | None = None, *, average: str = "macro", zero_division: float | str = 0.0, **kwargs: Any
+        self,
+        task: str | None = None,
+        *,
+        average: str = "macro",
+        zero_division: float | str = 0.0,
+        confidence_level: float | None = None,
+        interval: str = "wilson",
+        **kwargs: Any,
     ):
         check_rate_args(average, zero_division)
+        check_choice("interval", interval, INTERVALS)
+        self.confidence_level = None if confidence_level is None else check_level(confidence_level)
         super().__init__(task, **kwargs)
-        self.average, self.zero_division = average, zero_division
+        self.average, self.zero_division, self.interval = average, zero_division, interval
 
     def compute(self) -> Tensor:
         """Specificity over everything seen (NaN with a warning before any sample)."""
         return _specificity_compute(self.confmat, self.task, self.average, self.zero_division)
+
+    def confidence_interval(self) -> tuple[Tensor, Tensor]:
+        """Binomial ``(lower, upper)`` at ``confidence_level`` (default 0.95) with the ``interval`` method.
+
+        Per class (binary: scalars; ``average="micro"``: of the pooled counts), as
+        :func:`lightning_evalkit.functional.specificity_confidence_interval`. A collective under DDP: call it on
+        every rank.
+        """
+        level = 0.95 if self.confidence_level is None else self.confidence_level
+        confmat = self.confusion_counts()
+        _, lower, upper = _rate_interval(confmat, self.task, "specificity", self.average, level, self.interval)
+        return lower, upper
 
 
 class ConfusionMatrix(_ConfusionMetric):
@@ -354,10 +400,30 @@ class AUROC(_CurveMetric):
 
     higher_is_better = True
 
-    def __init__(self, task: str | None = None, *, average: str = "macro", max_fpr: float | None = None, **kwargs: Any):
+    def __init__(
+        self,
+        task: str | None = None,
+        *,
+        average: str = "macro",
+        max_fpr: float | None = None,
+        confidence_level: float | None = None,
+        **kwargs: Any,
+    ):
         check_choice("average", average, AVERAGES)
+        self.confidence_level = None if confidence_level is None else check_level(confidence_level)
         super().__init__(task, **kwargs)
         self.average, self.max_fpr = average, check_max_fpr(max_fpr, self.task)
+
+    def confidence_interval(self) -> tuple[Tensor, Tensor]:
+        """DeLong's ``(lower, upper)`` at ``confidence_level`` (default 0.95), as ``auroc_confidence_interval``.
+
+        Per class for multiclass and multilabel (of the pooled problem with ``average="micro"``). Synced like
+        :meth:`curve_counts`: a collective under DDP, call it on every rank.
+        """
+        level = 0.95 if self.confidence_level is None else self.confidence_level
+        with self.sync_context(dist_sync_fn=self.dist_sync_fn, should_sync=not self._is_synced):
+            args = (self.task, self.columns, self._grid(), self.input_format, self.average, self.max_fpr, level)
+            return _auroc_interval_compute(self._curve_state(), *args)
 
     def compute(self) -> Tensor:
         """AUROC over everything seen (NaN with a warning before any sample or with one class present)."""

@@ -25,7 +25,7 @@ from torch import Tensor
 from lightning_evalkit._checks import check_same_shape
 from lightning_evalkit.functional._exact import class_problems
 from lightning_evalkit.functional._inputs import check_classification_args, check_task, format_scores
-from lightning_evalkit.functional.curves import ThresholdCounts, _curve_counts_compute
+from lightning_evalkit.functional.curves import ThresholdCounts, _curve_counts_compute, _micro_counts
 
 
 def check_level(level: object) -> float:
@@ -282,3 +282,24 @@ def delong_test(
     scores_a, flat_target = format_scores(preds_a, target, task, columns, ignore_index, input_format)
     scores_b, _ = format_scores(preds_b, target, task, columns, ignore_index, input_format)
     return _delong_tests(scores_a, scores_b, flat_target, task, columns, input_format)
+
+
+def _auroc_interval_compute(
+    state: tuple[Tensor, ...],
+    task: str,
+    columns: int,
+    thresholds: Tensor | None,
+    input_format: str,
+    average: str,
+    max_fpr: float | None,
+    level: float,
+) -> tuple[Tensor, Tensor]:
+    """``(lower, upper)`` for AUROC's state: per class, or of the pooled problem with ``average="micro"``."""
+    if max_fpr is not None:
+        raise ValueError(f"Expected `max_fpr` to be None for DeLong's interval (full AUC only), but got {max_fpr}.")
+    if task != "binary" and average == "micro":
+        counts, shape = [_micro_counts(state, task, columns, thresholds, input_format)], "binary"
+    else:
+        counts, shape = _curve_counts_compute(state, task, columns, thresholds, input_format), task
+    _, lower, upper = _delong_intervals(counts, shape, level)
+    return lower, upper
