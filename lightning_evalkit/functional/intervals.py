@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 from lightning_evalkit._checks import check_same_shape
-from lightning_evalkit.functional._exact import class_problems
+from lightning_evalkit.functional._exact import _runs, class_problems, pooled_problem, sort_problem
 from lightning_evalkit.functional._inputs import check_classification_args, check_task, format_scores
 from lightning_evalkit.functional.curves import ThresholdCounts, _curve_counts_compute, _micro_counts
 
@@ -130,13 +130,43 @@ def _stack_per_class(values: Sequence[tuple[Tensor, ...]], task: str) -> tuple[T
     return tuple(v[0] for v in stacked) if task == "binary" else stacked
 
 
-def _delong_intervals(counts: list[ThresholdCounts], task: str, level: float) -> tuple[Tensor, Tensor, Tensor]:
-    """Per-class ``(auc, lower, upper)`` from per-class counts; scalars for binary, (C,) otherwise."""
-    level = check_level(level)
-    per_class = [delong_interval_from_counts(c, level) for c in counts]
+def _delong_intervals(runs: list[tuple[Tensor, Tensor]], task: str, level: float) -> tuple[Tensor, Tensor, Tensor]:
+    """Per-class ``(auc, lower, upper)`` from per-class run counts; scalars for binary, (C,) otherwise."""
+    per_class = [_normal_interval(*_auc_and_variance(pos, neg), level) for pos, neg in runs]
     result = _stack_per_class(per_class, task)
     _warn_one_class(result[0].reshape(-1), "The AUROC confidence interval")
     return result[0], result[1], result[2]
+
+
+def _exact_runs(values: Tensor, positive: Tensor) -> tuple[Tensor, Tensor]:
+    """Positives and negatives per distinct value, ascending: one sort, walked as AUROC's exact AUC walks it."""
+    parts = [
+        (run_positives, run_sizes - run_positives)
+        for _, run_positives, run_sizes in _runs(sort_problem(values, positive))
+    ]
+    if not parts:
+        empty = torch.zeros(0, dtype=torch.long, device=values.device)
+        return empty, empty.clone()
+    return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+
+
+def _state_runs(
+    state: tuple[Tensor, ...], task: str, columns: int, thresholds: Tensor | None, input_format: str, micro: bool
+) -> list[tuple[Tensor, Tensor]]:
+    """Per-class (or pooled, with ``micro``) run counts from an AUROC state: exact values or a histogram."""
+    if thresholds is not None:
+        counts = (
+            [_micro_counts(state, task, columns, thresholds, input_format)]
+            if micro
+            else _curve_counts_compute(state, task, columns, thresholds, input_format)
+        )
+        return [_runs_from_counts(c) for c in counts]
+    if micro:
+        return [_exact_runs(*pooled_problem(state[0], state[1], task, columns, input_format))]
+    return [
+        _exact_runs(values, positive)
+        for values, positive in class_problems(state[0], state[1], task, columns, input_format)
+    ]
 
 
 def auroc_confidence_interval(
@@ -173,8 +203,8 @@ def auroc_confidence_interval(
     task = check_task(task)
     columns = check_classification_args(task, num_classes, num_labels, ignore_index, input_format)
     scores, flat_target = format_scores(preds, target, task, columns, ignore_index, input_format)
-    counts = _curve_counts_compute((scores, flat_target), task, columns, None, input_format)
-    return _delong_intervals(counts, task, level)
+    runs = _state_runs((scores, flat_target), task, columns, None, input_format, micro=False)
+    return _delong_intervals(runs, task, level)
 
 
 def _paired_components(scores_a: Tensor, scores_b: Tensor, positive: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -297,9 +327,7 @@ def _auroc_interval_compute(
     """``(lower, upper)`` for AUROC's state: per class, or of the pooled problem with ``average="micro"``."""
     if max_fpr is not None:
         raise ValueError(f"Expected `max_fpr` to be None for DeLong's interval (full AUC only), but got {max_fpr}.")
-    if task != "binary" and average == "micro":
-        counts, shape = [_micro_counts(state, task, columns, thresholds, input_format)], "binary"
-    else:
-        counts, shape = _curve_counts_compute(state, task, columns, thresholds, input_format), task
-    _, lower, upper = _delong_intervals(counts, shape, level)
+    micro = task != "binary" and average == "micro"
+    runs = _state_runs(state, task, columns, thresholds, input_format, micro)
+    _, lower, upper = _delong_intervals(runs, "binary" if micro else task, level)
     return lower, upper
