@@ -21,6 +21,7 @@ from lightning_evalkit._padding import (
     take_first,
     with_image_ids,
 )
+from lightning_evalkit.functional.intervals import check_level
 from lightning_evalkit.plotting import _class_name, figure_to_rgb, plot_confusion_matrix
 
 __all__ = ["EvalCallback", "EvalCallbackWarning"]
@@ -143,6 +144,9 @@ class EvalCallback(_CallbackBase):
             ``"pr_curve_plugin"``, ``"detection_pr"``, ``"per_class_ap"``.
         class_names: names of the classes: a list indexed by class (label for detection) or a dict
             label -> name.
+        confidence_level: when set, also log ``<name>_ci_lower`` and ``<name>_ci_upper`` for every metric with
+            a ``confidence_interval()`` (AUROC: DeLong; Sensitivity, Specificity: binomial), at this level
+            unless the metric sets its own ``confidence_level``.
 
     Example:
         >>> from lightning_evalkit import AUROC
@@ -162,8 +166,10 @@ class EvalCallback(_CallbackBase):
         plot_every_n_epochs: int = 1,
         plots: bool | list[str] = True,
         class_names: list[str] | dict[int, str] | None = None,
+        confidence_level: float | None = None,
     ) -> None:
         _check_metrics(metrics)
+        self.confidence_level = None if confidence_level is None else check_level(confidence_level)
         for name, value in (("preds_key", preds_key), ("target_key", target_key), ("prefix", prefix)):
             if not isinstance(value, str):
                 raise TypeError(f"Expected `{name}` to be a str, but got {type(value).__name__}.")
@@ -302,6 +308,7 @@ class EvalCallback(_CallbackBase):
 
     def _finish_epoch(self, trainer: Any, pl_module: Any, prefix: str, plot: bool) -> None:
         results = {name: metric.compute() for name, metric in self._items()}  # a collective: every rank
+        results.update(_confidence_intervals(self._items(), self.confidence_level))
         for key, value in _scalars(results, self.class_names):
             pl_module.log(
                 prefix + key,
@@ -435,3 +442,22 @@ def _scalars(results: Mapping[str, Any], class_names: Any) -> Iterator[tuple[str
             for index, item in enumerate(value.reshape(-1).tolist()):
                 label = int(labels.reshape(-1)[index]) if labels is not None and labels.numel() > index else index
                 yield f"{key}/{_class_name(class_names, label)}", float(item)
+
+
+# ---------------------------------------------------------------- clinical statistics (issue 9)
+def _confidence_intervals(items: Iterable[tuple[str, Metric]], level: float | None) -> dict[str, Any]:
+    """``<name>_ci_lower`` and ``<name>_ci_upper`` of every metric with ``confidence_interval()``.
+
+    Each call is a collective under DDP; every rank walks the metrics in the same order.
+    """
+    if level is None:
+        return {}
+    bounds: dict[str, Any] = {}
+    for name, metric in items:
+        interval = getattr(metric, "confidence_interval", None)
+        if not callable(interval):
+            continue
+        if getattr(metric, "confidence_level", None) is None:
+            metric.confidence_level = level
+        bounds[f"{name}_ci_lower"], bounds[f"{name}_ci_upper"] = interval()
+    return bounds
