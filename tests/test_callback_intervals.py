@@ -9,7 +9,14 @@ import pytest
 import torch
 
 from lightning_evalkit import AUROC, EvalCallback, Sensitivity
-from lightning_evalkit.functional import auroc_confidence_interval, sensitivity_confidence_interval
+from lightning_evalkit.functional import (
+    auroc_confidence_interval,
+    curve_counts,
+    optimal_threshold,
+    roc,
+    sensitivity_confidence_interval,
+)
+from lightning_evalkit.functional.operating_points import operating_point_from_counts
 from tests._events import read_events, scalars
 from tests._score_models import ScoreDataset, ScoreModulePL, epoch_scores
 from tests.test_callback import make_trainer
@@ -24,6 +31,7 @@ def test_confidence_level_logs_interval_bounds(tmp_path: Path) -> None:
         },
         plots=False,
         confidence_level=0.9,
+        operating_point="closest_topleft",
     )
     trainer = make_trainer("pytorch_lightning", tmp_path, [callback])
     trainer.fit(ScoreModulePL(val_size=101))
@@ -40,8 +48,17 @@ def test_confidence_level_logs_interval_bounds(tmp_path: Path) -> None:
         )
         np.testing.assert_allclose(scalars(events, "val/sensitivity_ci_lower")[epoch], float(lower), rtol=1e-6)
         np.testing.assert_allclose(scalars(events, "val/sensitivity_ci_upper")[epoch], float(upper), rtol=1e-6)
+        point = operating_point_from_counts(curve_counts(scores, data.labels, "binary")[0], "closest_topleft", 0.9)
+        assert point["threshold"] == optimal_threshold(*roc(scores, data.labels, "binary"), "closest_topleft")[0]
+        for key, value in point.items():
+            np.testing.assert_allclose(scalars(events, f"val/auroc_op_{key}")[epoch], float(value), rtol=1e-6)
 
 
 def test_bad_confidence_level_is_rejected() -> None:
     with pytest.raises(ValueError, match="Expected `level` to be a float in \\(0, 1\\)"):
         EvalCallback({"auroc": AUROC(task="binary")}, confidence_level=1.5)
+
+
+def test_bad_operating_point_is_rejected() -> None:
+    with pytest.raises(ValueError, match="Expected `operating_point` to be one of"):
+        EvalCallback({"auroc": AUROC(task="binary")}, operating_point="top_left")

@@ -14,12 +14,14 @@ from sklearn.metrics import roc_curve
 
 from lightning_evalkit import SensitivityAtSpecificity, SpecificityAtSensitivity
 from lightning_evalkit.functional import (
+    curve_counts,
     optimal_threshold,
     roc,
     sensitivity_at_specificity,
     specificity_at_sensitivity,
     youden_threshold,
 )
+from lightning_evalkit.functional.operating_points import operating_point_from_counts
 
 
 def _sklearn_scan(scores: np.ndarray, target: np.ndarray, maximise: str, minimum: float) -> tuple[float, float]:
@@ -159,3 +161,16 @@ def test_best_threshold_equals_proc_on_asah(reference_dir: Path, criterion: str,
 def test_unknown_criterion_is_rejected() -> None:
     with pytest.raises(ValueError, match="Expected `criterion` to be one of"):
         optimal_threshold(torch.zeros(2), torch.ones(2), torch.ones(2), criterion="top_left")
+
+
+def test_operating_point_with_intervals_on_asah_equals_proc_and_statsmodels(reference_dir: Path) -> None:
+    from statsmodels.stats.proportion import proportion_confint
+
+    scores, target, _ = _asah_s100b(reference_dir)
+    counts = curve_counts(scores, target, task="binary", input_format="scores")[0]
+    point = operating_point_from_counts(counts, "youden", level=0.95)
+    assert (float(point["sensitivity"]), float(point["specificity"])) == (26 / 41, 58 / 72)  # pROC's best
+    for rate, successes, trials in (("sensitivity", 26, 41), ("specificity", 58, 72)):
+        expected = proportion_confint(successes, trials, alpha=0.05, method="wilson")
+        bounds = (float(point[f"{rate}_ci_lower"]), float(point[f"{rate}_ci_upper"]))
+        assert bounds == pytest.approx(expected, abs=1e-12)

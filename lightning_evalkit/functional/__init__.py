@@ -21,6 +21,7 @@ from lightning_evalkit.functional.intervals import (
     delong_test,
 )
 from lightning_evalkit.functional.operating_points import (
+    operating_point_from_counts,
     optimal_threshold,
     sensitivity_at_specificity,
     specificity_at_sensitivity,
@@ -44,6 +45,7 @@ __all__ = [
     "mask_iou",
     "mean_average_precision",
     "mean_iou",
+    "operating_point_from_counts",
     "optimal_threshold",
     "precision_recall_from_counts",
     "roc",

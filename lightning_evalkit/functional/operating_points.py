@@ -15,6 +15,7 @@ from torch import Tensor
 
 from lightning_evalkit._checks import check_choice
 from lightning_evalkit.functional._inputs import check_task
+from lightning_evalkit.functional.binomial import binomial_interval
 from lightning_evalkit.functional.curves import ThresholdCounts, _totals
 from lightning_evalkit.functional.roc import _curve_counts_compute, _curve_state
 
@@ -176,6 +177,50 @@ def optimal_threshold(
         (tensor(0.4000), tensor(0.8750), tensor(0.7500))
     """
     check_choice("criterion", criterion, CRITERIA)
-    distance = (1 - tpr).square() + fpr.square()
-    best = torch.argmax(tpr - fpr) if criterion == "youden" else torch.argmin(distance)
+    best = _best_index(fpr, tpr, criterion)
     return thresholds[best], tpr[best], 1 - fpr[best]
+
+
+def _best_index(fpr: Tensor, tpr: Tensor, criterion: str) -> int:
+    distance = (1 - tpr).square() + fpr.square()
+    return int(torch.argmax(tpr - fpr) if criterion == "youden" else torch.argmin(distance))
+
+
+def operating_point_from_counts(
+    counts: ThresholdCounts, criterion: str = "youden", level: float | None = None, interval: str = "wilson"
+) -> dict[str, Tensor]:
+    """The :func:`optimal_threshold` point of one class's counts, with binomial intervals when ``level`` is set.
+
+    Returns:
+        ``{"threshold", "sensitivity", "specificity"}`` (float64 scalars), plus ``"sensitivity_ci_lower"``,
+        ``"sensitivity_ci_upper"``, ``"specificity_ci_lower"`` and ``"specificity_ci_upper"`` with ``level``.
+        NaN where a class is absent.
+
+    Example:
+        >>> import torch
+        >>> from lightning_evalkit.functional import curve_counts
+        >>> preds = torch.tensor([0.1, 0.4, 0.35, 0.8, 0.7], dtype=torch.float64)
+        >>> counts = curve_counts(preds, torch.tensor([0, 0, 1, 1, 0]), task="binary")
+        >>> point = operating_point_from_counts(counts[0], "closest_topleft")
+        >>> point["threshold"].item(), point["sensitivity"].item(), point["specificity"].item()
+        (0.8, 0.5, 1.0)
+    """
+    check_choice("criterion", criterion, CRITERIA)
+    n_pos, n_neg = _totals(counts)
+    if n_pos == 0 or n_neg == 0:
+        nan = torch.tensor(float("nan"), dtype=torch.float64)
+        keys = ["threshold", "sensitivity", "specificity"]
+        if level is not None:
+            keys += [f"{r}_ci_{b}" for r in ("sensitivity", "specificity") for b in ("lower", "upper")]
+        return {key: nan.clone() for key in keys}
+    sensitivity, specificity, thresholds = _rates_high_to_low(counts)
+    best = _best_index(1 - specificity, sensitivity, criterion)
+    point = {"threshold": thresholds[best], "sensitivity": sensitivity[best], "specificity": specificity[best]}
+    if level is not None:
+        # the point's counts: index 0 is the threshold inf (nothing positive), index i > 0 is counts[-i]
+        tp = counts.tp.new_zeros(()) if best == 0 else counts.tp[-best]
+        tn = counts.tn.new_full((), n_neg) if best == 0 else counts.tn[-best]
+        for rate, successes, trials in (("sensitivity", tp, n_pos), ("specificity", tn, n_neg)):
+            lower, upper = binomial_interval(successes, torch.tensor(trials), level, interval)
+            point[f"{rate}_ci_lower"], point[f"{rate}_ci_upper"] = lower, upper
+    return point
