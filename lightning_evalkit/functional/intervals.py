@@ -80,17 +80,37 @@ def _auc_and_variance(pos: Tensor, neg: Tensor) -> tuple[Tensor, Tensor]:
 
     The variance is NaN too with a single positive or a single negative (a sample variance of one value).
     """
-    n_pos, n_neg = int(pos.sum()), int(neg.sum())
+    return _chunked_auc_and_variance([(pos, neg)])
+
+
+def _chunked_auc_and_variance(chunks: list[tuple[Tensor, Tensor]]) -> tuple[Tensor, Tensor]:
+    """:func:`_auc_and_variance` over consecutive chunks of runs (ascending), never concatenated.
+
+    Per run, ``t = 2 * negatives below + tied negatives`` (= 2N V10) and ``u = 2 * positives above + tied
+    positives`` (= 2P V01), in integers; 2U = sum of P_r t_r is exact, then the centred sums are float64.
+    """
+    n_pos, n_neg = sum(int(p.sum()) for p, _ in chunks), sum(int(q.sum()) for _, q in chunks)
     nan = torch.tensor(float("nan"), dtype=torch.float64)
     if n_pos == 0 or n_neg == 0:
         return nan, nan.clone()
-    twice_area, v10, v01 = _placements(pos, neg)
-    auc = twice_area.double() / (2.0 * n_pos * n_neg)
+    twice_u, negatives_before, positives_after = 0, 0, n_pos
+    placements = []
+    for pos, neg in chunks:
+        t = neg.cumsum(0).add_(negatives_before).mul_(2).sub_(neg)
+        u = pos.cumsum(0).sub_(positives_after).mul_(-2).add_(pos)
+        twice_u += int((pos * t).sum())  # integer dot (torch.dot has no integer CUDA kernel)
+        negatives_before, positives_after = negatives_before + int(neg.sum()), positives_after - int(pos.sum())
+        placements.append((t, u))
+    auc = torch.tensor(twice_u, dtype=torch.float64) / (2.0 * n_pos * n_neg)
     if n_pos < 2 or n_neg < 2:
         return auc, nan
-    s10 = (pos.double() * (v10 - auc).square()).sum() / (n_pos - 1)
-    s01 = (neg.double() * (v01 - auc).square()).sum() / (n_neg - 1)
-    return auc, s10 / n_pos + s01 / n_neg
+    s10 = s01 = 0.0
+    for (pos, neg), (t, u) in zip(chunks, placements, strict=True):
+        s10 += float(torch.dot(pos.double(), t.double().sub_(2.0 * n_neg * float(auc)).square_()))
+        s01 += float(torch.dot(neg.double(), u.double().sub_(2.0 * n_pos * float(auc)).square_()))
+    s10 /= 4.0 * n_neg * n_neg * (n_pos - 1)
+    s01 /= 4.0 * n_pos * n_pos * (n_neg - 1)
+    return auc, torch.tensor(s10 / n_pos + s01 / n_neg, dtype=torch.float64)
 
 
 def delong_interval_from_counts(counts: ThresholdCounts, level: float = 0.95) -> tuple[Tensor, Tensor, Tensor]:
@@ -130,37 +150,33 @@ def _stack_per_class(values: Sequence[tuple[Tensor, ...]], task: str) -> tuple[T
     return tuple(v[0] for v in stacked) if task == "binary" else stacked
 
 
-def _delong_intervals(runs: list[tuple[Tensor, Tensor]], task: str, level: float) -> tuple[Tensor, Tensor, Tensor]:
-    """Per-class ``(auc, lower, upper)`` from per-class run counts; scalars for binary, (C,) otherwise."""
-    per_class = [_normal_interval(*_auc_and_variance(pos, neg), level) for pos, neg in runs]
+def _delong_intervals(
+    runs: list[list[tuple[Tensor, Tensor]]], task: str, level: float
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Per-class ``(auc, lower, upper)`` from per-class chunks of run counts; scalars for binary, (C,) otherwise."""
+    per_class = [_normal_interval(*_chunked_auc_and_variance(chunks), level) for chunks in runs]
     result = _stack_per_class(per_class, task)
     _warn_one_class(result[0].reshape(-1), "The AUROC confidence interval")
     return result[0], result[1], result[2]
 
 
-def _exact_runs(values: Tensor, positive: Tensor) -> tuple[Tensor, Tensor]:
-    """Positives and negatives per distinct value, ascending: one sort, walked as AUROC's exact AUC walks it."""
-    parts = [
-        (run_positives, run_sizes - run_positives)
-        for _, run_positives, run_sizes in _runs(sort_problem(values, positive))
-    ]
-    if not parts:
-        empty = torch.zeros(0, dtype=torch.long, device=values.device)
-        return empty, empty.clone()
-    return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+def _exact_runs(values: Tensor, positive: Tensor) -> list[tuple[Tensor, Tensor]]:
+    """Chunks of (positives, negatives) per distinct value, ascending: one sort, walked as AUROC's exact AUC."""
+    walk = _runs(sort_problem(values, positive))
+    return [(run_positives, run_sizes - run_positives) for _, run_positives, run_sizes in walk]
 
 
 def _state_runs(
     state: tuple[Tensor, ...], task: str, columns: int, thresholds: Tensor | None, input_format: str, micro: bool
-) -> list[tuple[Tensor, Tensor]]:
-    """Per-class (or pooled, with ``micro``) run counts from an AUROC state: exact values or a histogram."""
+) -> list[list[tuple[Tensor, Tensor]]]:
+    """Per-class (or pooled, with ``micro``) chunks of run counts from an AUROC state: exact values or a histogram."""
     if thresholds is not None:
         counts = (
             [_micro_counts(state, task, columns, thresholds, input_format)]
             if micro
             else _curve_counts_compute(state, task, columns, thresholds, input_format)
         )
-        return [_runs_from_counts(c) for c in counts]
+        return [[_runs_from_counts(c)] for c in counts]
     if micro:
         return [_exact_runs(*pooled_problem(state[0], state[1], task, columns, input_format))]
     return [
