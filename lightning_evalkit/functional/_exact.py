@@ -21,7 +21,7 @@ from torch.nn.functional import one_hot
 
 from lightning_evalkit.functional._inputs import log_normaliser64, sigmoid64, softmax_column64
 
-_CHUNK = 1 << 18
+_CHUNK = 1 << 20
 _INT_OF = {torch.float32: torch.int32, torch.float64: torch.int64}
 
 
@@ -38,10 +38,15 @@ class SortedProblem(NamedTuple):
     dtype: torch.dtype
 
 
-def _value_keys(values: Tensor) -> Tensor:
-    """Signed integers that order like the floats: non-negative bits as they are, negative ones sign-flipped."""
+def _value_keys(values: Tensor, signed: bool = True) -> Tensor:
+    """Signed integers that order like the floats: non-negative bits as they are, negative ones sign-flipped.
+
+    ``signed=False`` promises no negative value and skips the flip.
+    """
     int_dtype = _INT_OF[values.dtype]
     bits = (values + 0.0).view(int_dtype)  # a contiguous copy; adding 0.0 turns -0.0 into +0.0
+    if not signed:
+        return bits
     width = torch.iinfo(int_dtype).bits
     return bits.bitwise_xor_((bits >> (width - 1)) & torch.iinfo(int_dtype).max)
 
@@ -63,13 +68,9 @@ def _sort_in_place(keys: Tensor) -> Tensor:
 
 def sort_problem(values: Tensor, positive: Tensor) -> SortedProblem:
     """Sort one binary problem's float32 or float64 values, carrying each label along."""
-    keys = _value_keys(values)
-    if keys.numel():
-        low, high = (int(v) for v in torch.aminmax(keys))
-    else:
-        low = high = 0
-    half = 1 << (torch.iinfo(keys.dtype).bits - 2)
-    if not (-half <= low and high < half):  # no free bit for the label at this width
+    low, high = (float(v) for v in torch.aminmax(values)) if values.numel() else (0.0, 0.0)
+    keys = _value_keys(values, signed=low < 0)
+    if not -2.0 < low <= high < 2.0:  # |value| < 2 leaves the top bit of the key free for the label
         if keys.dtype == torch.int32:
             keys = keys.long()
         else:
@@ -137,22 +138,50 @@ def exact_counts(problem: SortedProblem, sigmoid_thresholds: bool = False) -> tu
 def exact_auc(problem: SortedProblem) -> tuple[Tensor, int]:
     """``(AUC, number of positives)`` straight from the sorted problem; AUC NaN when one class is absent.
 
-    Twice the Mann-Whitney U with ties counted one half, ``sum over runs of P_r * (2 * N_below + N_r)``, is
-    summed in integers: it equals twice the trapezoidal area under the ROC curve times P * N exactly.
+    The AUC is the Mann-Whitney U with ties counted one half over P * N, summed in integers, so it equals
+    the trapezoidal area under the ROC curve up to the final division.
     """
-    twice_u = torch.zeros((), dtype=torch.long, device=problem.keys.device)
-    negatives_below = torch.zeros_like(twice_u)
-    n_positive = torch.zeros_like(twice_u)
+    twice_u, n_pos, n_neg = _twice_u_packed(problem) if problem.labels is None else _twice_u_runs(problem)
+    if n_pos == 0 or n_neg == 0:
+        return torch.tensor(float("nan"), dtype=torch.float64), n_pos
+    return torch.tensor(twice_u / (2.0 * n_pos * n_neg), dtype=torch.float64), n_pos
+
+
+def _twice_u_packed(problem: SortedProblem) -> tuple[int, int, int]:
+    """2U from packed keys, where a run's negatives sort before its positives.
+
+    A positive at position i then has ``i - (positives before it)`` negatives at or below its value, so
+    ``2U = 2 * (sum of positive positions - P (P - 1) / 2) - sum over runs of P_r * N_r``; the correction
+    needs only the runs holding both labels, found where a key is followed by itself plus one.
+    """
+    keys, total = problem.keys, problem.keys.numel()
+    position_sum, n_pos, ties = 0, 0, 0
+    for lo in range(0, total, _CHUNK):
+        hi = min(lo + _CHUNK, total)
+        label = keys[lo:hi] & 1
+        n_pos += int(label.sum())
+        position_sum += int((label * torch.arange(lo, hi, device=keys.device)).sum())
+        window = keys[lo : min(hi + 1, total)]
+        mixed = (window[1:] - window[:-1] == 1) & ((window[:-1] & 1) == 0)
+        if bool(mixed.any()):
+            last_negative = mixed.nonzero().squeeze(1) + lo  # then the run's first positive
+            run_key = keys[last_negative]
+            negatives = last_negative + 1 - torch.searchsorted(keys, run_key)
+            positives = torch.searchsorted(keys, run_key + 1, right=True) - (last_negative + 1)
+            ties += int((negatives * positives).sum())
+    return 2 * (position_sum - n_pos * (n_pos - 1) // 2) - ties, n_pos, total - n_pos
+
+
+def _twice_u_runs(problem: SortedProblem) -> tuple[int, int, int]:
+    """2U run by run, ``sum over runs of P_r * (2 * N_below + N_r)`` (any label order within a run)."""
+    twice_u, negatives_below, n_pos = 0, 0, 0
     for _, run_positives, run_sizes in _runs(problem):
         run_negatives = run_sizes - run_positives
         below = negatives_below + (run_negatives.cumsum(0) - run_negatives)
-        twice_u += (run_positives * (2 * below + run_negatives)).sum()
-        negatives_below += run_negatives.sum()
-        n_positive += run_positives.sum()
-    n_pos, n_neg = int(n_positive), int(negatives_below)
-    if n_pos == 0 or n_neg == 0:
-        return torch.tensor(float("nan"), dtype=torch.float64), n_pos
-    return twice_u.double().cpu() / (2.0 * n_pos * n_neg), n_pos
+        twice_u += int((run_positives * (2 * below + run_negatives)).sum())
+        negatives_below += int(run_negatives.sum())
+        n_pos += int(run_positives.sum())
+    return twice_u, n_pos, negatives_below
 
 
 def class_problems(
