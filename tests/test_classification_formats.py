@@ -16,6 +16,7 @@ from sklearn import metrics as skm
 
 import lightning_evalkit as ek
 from lightning_evalkit import functional as F
+from lightning_evalkit.functional import _exact
 
 SETTINGS = settings(max_examples=40, deadline=None)
 DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
@@ -220,3 +221,35 @@ def test_every_metric_takes_scores(metric_type):
     metric = metric_type(task="multilabel", num_labels=2, input_format="scores", **kwargs)
     metric.update(torch.tensor([[-3.0, 5.0], [2.0, -0.5], [7.0, 1.0]]), torch.tensor([[0, 1], [1, 0], [1, 0]]))
     metric.compute()
+
+
+@pytest.mark.parametrize("chunk", [5, 64])
+def test_chunked_walk_and_class_blocks_equal_sklearn(monkeypatch, chunk):
+    """Chunks of the sorted keys and blocks of classes cut anywhere, runs of ties crossing their edges."""
+    monkeypatch.setattr(_exact, "_CHUNK", chunk)
+    monkeypatch.setattr(_exact, "_BLOCK_ELEMENTS", 2 * 150)  # two classes per block
+    rng = np.random.default_rng(chunk)
+    target = torch.from_numpy(rng.integers(0, 2, 150))
+    for values in (np.round(rng.random(150), 1), np.round(rng.normal(0, 1e3, 150), -2)):
+        fmt = "probs" if values.min() >= 0 else "scores"
+        for dtype in (torch.float32, torch.float64):  # float64 beyond +-2 takes the float sort
+            preds = torch.from_numpy(values).to(dtype)
+            expected = skm.roc_auc_score(target.numpy(), preds.double().numpy())
+            assert abs(float(F.auroc(preds, target, task="binary", input_format=fmt)) - expected) <= 1e-12
+            fpr, tpr, _ = F.roc(preds, target, task="binary", input_format=fmt)
+            ref_fpr, ref_tpr, _ = skm.roc_curve(target.numpy(), preds.double().numpy())
+            np.testing.assert_allclose(fpr.numpy(), ref_fpr, rtol=0, atol=1e-12)
+            np.testing.assert_allclose(tpr.numpy(), ref_tpr, rtol=0, atol=1e-12)
+    labels = torch.from_numpy(rng.integers(0, 2, (150, 5)))
+    labels[rng.random((150, 5)) < 0.1] = -1
+    scores = torch.from_numpy(np.round(rng.random((150, 5)), 1))
+    got = F.auroc(scores, labels, task="multilabel", num_labels=5, average="none", ignore_index=-1)
+    kept = [labels[:, c] >= 0 for c in range(5)]
+    expected = [skm.roc_auc_score(labels[k, c].numpy(), scores[k, c].numpy()) for c, k in enumerate(kept)]
+    np.testing.assert_allclose(got.numpy(), expected, rtol=0, atol=1e-12)
+    classes = torch.from_numpy(rng.integers(0, 5, 150))
+    logits = torch.from_numpy(np.round(rng.normal(0, 2, (150, 5)), 1))
+    got = F.auroc(logits, classes, task="multiclass", num_classes=5, average="none", input_format="logits")
+    probs = torch.softmax(logits, 1).numpy()
+    expected = [skm.roc_auc_score(classes.numpy() == c, probs[:, c]) for c in range(5)]
+    np.testing.assert_allclose(got.numpy(), expected, rtol=0, atol=1e-12)

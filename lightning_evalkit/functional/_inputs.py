@@ -125,13 +125,12 @@ def sigmoid64(logits: Tensor) -> Tensor:
 
 
 def log_normaliser64(logits: Tensor) -> Tensor:
-    """Per-row float64 logsumexp of (M, C) logits: ``softmax[:, c] = exp(logits[:, c] - lse)``."""
+    """Per-row float64 logsumexp of (M, C) logits: ``softmax[:, c] = exp(logits[:, c] - lse)``.
+
+    Subtraction and exp give the same bits for a value wherever it sits, so exact mode (one class column at a
+    time) and binned mode (whole batches) compute identical probabilities.
+    """
     return logits.to(torch.float64).logsumexp(-1)
-
-
-def softmax_column64(logits: Tensor, column: int, lse: Tensor) -> Tensor:
-    """One class column of the float64 softmax, computed element by element from the row's logsumexp."""
-    return (logits[:, column].to(torch.float64) - lse).exp_()
 
 
 def to_probabilities(values: Tensor, task: str, input_format: str) -> Tensor:

@@ -22,7 +22,7 @@ from torch import Tensor
 from lightning_evalkit._checks import check_finite, format_shape
 from lightning_evalkit.functional._exact import (
     class_problems,
-    exact_auc,
+    exact_class_aucs,
     exact_counts,
     pooled_problem,
     ranks_logits,
@@ -148,12 +148,7 @@ def _per_class_aucs(
         return torch.stack([_auc_from_counts(c) for c in per_class]), torch.stack(
             [c.tp[0] + c.fn[0] for c in per_class]
         )
-    aucs, positives = [], []
-    for values, positive in class_problems(state[0], state[1], task, columns, input_format):
-        auc, n_pos = exact_auc(sort_problem(values, positive))
-        aucs.append(auc)
-        positives.append(n_pos)
-    return torch.stack(aucs), torch.tensor(positives)
+    return exact_class_aucs(state[0], state[1], task, columns, input_format)
 
 
 def roc_from_counts(counts: ThresholdCounts, drop_intermediate: bool = True) -> tuple[Tensor, Tensor, Tensor]:
