@@ -1,6 +1,7 @@
 """lightning_evalkit: exact, fast, DDP-correct metrics and TensorBoard curves for PyTorch Lightning."""
 
 from lightning_evalkit.classification import AUROC, ROC, ConfusionMatrix, Sensitivity, Specificity
+from lightning_evalkit.clinical import DeLongTest, SensitivityAtSpecificity, SpecificityAtSensitivity
 from lightning_evalkit.detection import MeanAveragePrecision, MeanIoU
 from lightning_evalkit.intersection import (
     CompleteIntersectionOverUnion,
@@ -18,6 +19,7 @@ __all__ = [
     "CompleteIntersectionOverUnion",
     "ConfusionMatrix",
     "DistanceIntersectionOverUnion",
+    "DeLongTest",
     "EvalCallback",
     "GeneralizedIntersectionOverUnion",
     "IntersectionOverUnion",
@@ -25,7 +27,9 @@ __all__ = [
     "MeanAveragePrecision",
     "MeanIoU",
     "Sensitivity",
+    "SensitivityAtSpecificity",
     "Specificity",
+    "SpecificityAtSensitivity",
 ]
 
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from torchmetrics import Metric, MetricCollection
 
 from lightning_evalkit import _callback_plots as plots_
-from lightning_evalkit._checks import check_positive_int
+from lightning_evalkit._checks import check_choice, check_positive_int
 from lightning_evalkit._padding import (
     PaddingTracker,
     dataloaders_as_list,
@@ -21,6 +21,8 @@ from lightning_evalkit._padding import (
     take_first,
     with_image_ids,
 )
+from lightning_evalkit.functional.intervals import check_level
+from lightning_evalkit.functional.operating_points import CRITERIA, operating_point_from_counts
 from lightning_evalkit.plotting import _class_name, figure_to_rgb, plot_confusion_matrix
 
 __all__ = ["EvalCallback", "EvalCallbackWarning"]
@@ -143,6 +145,12 @@ class EvalCallback(_CallbackBase):
             ``"pr_curve_plugin"``, ``"detection_pr"``, ``"per_class_ap"``.
         class_names: names of the classes: a list indexed by class (label for detection) or a dict
             label -> name.
+        confidence_level: when set, also log ``<name>_ci_lower`` and ``<name>_ci_upper`` for every metric with
+            a ``confidence_interval()`` (AUROC: DeLong; Sensitivity, Specificity: binomial), at this level
+            unless the metric sets its own ``confidence_level``.
+        operating_point: "youden" or "closest_topleft": also log, for every binary ROC or AUROC, the best
+            point by that criterion as ``<name>_op_threshold``, ``<name>_op_sensitivity`` and
+            ``<name>_op_specificity`` (with ``confidence_level``, their Wilson bounds ``..._ci_lower/upper``).
 
     Example:
         >>> from lightning_evalkit import AUROC
@@ -162,8 +170,14 @@ class EvalCallback(_CallbackBase):
         plot_every_n_epochs: int = 1,
         plots: bool | list[str] = True,
         class_names: list[str] | dict[int, str] | None = None,
+        confidence_level: float | None = None,
+        operating_point: str | None = None,
     ) -> None:
         _check_metrics(metrics)
+        self.confidence_level = None if confidence_level is None else check_level(confidence_level)
+        if operating_point is not None:
+            check_choice("operating_point", operating_point, CRITERIA)
+        self.operating_point = operating_point
         for name, value in (("preds_key", preds_key), ("target_key", target_key), ("prefix", prefix)):
             if not isinstance(value, str):
                 raise TypeError(f"Expected `{name}` to be a str, but got {type(value).__name__}.")
@@ -302,6 +316,8 @@ class EvalCallback(_CallbackBase):
 
     def _finish_epoch(self, trainer: Any, pl_module: Any, prefix: str, plot: bool) -> None:
         results = {name: metric.compute() for name, metric in self._items()}  # a collective: every rank
+        results.update(_confidence_intervals(self._items(), self.confidence_level))
+        results.update(_operating_points(self._items(), self.operating_point, self.confidence_level))
         for key, value in _scalars(results, self.class_names):
             pl_module.log(
                 prefix + key,
@@ -435,3 +451,38 @@ def _scalars(results: Mapping[str, Any], class_names: Any) -> Iterator[tuple[str
             for index, item in enumerate(value.reshape(-1).tolist()):
                 label = int(labels.reshape(-1)[index]) if labels is not None and labels.numel() > index else index
                 yield f"{key}/{_class_name(class_names, label)}", float(item)
+
+
+# ---------------------------------------------------------------- clinical statistics (issue 9)
+def _confidence_intervals(items: Iterable[tuple[str, Metric]], level: float | None) -> dict[str, Any]:
+    """``<name>_ci_lower`` and ``<name>_ci_upper`` of every metric with ``confidence_interval()``.
+
+    Each call is a collective under DDP; every rank walks the metrics in the same order.
+    """
+    if level is None:
+        return {}
+    bounds: dict[str, Any] = {}
+    for name, metric in items:
+        interval = getattr(metric, "confidence_interval", None)
+        if not callable(interval):
+            continue
+        if getattr(metric, "confidence_level", None) is None:
+            metric.confidence_level = level
+        bounds[f"{name}_ci_lower"], bounds[f"{name}_ci_upper"] = interval()
+    return bounds
+
+
+def _operating_points(
+    items: Iterable[tuple[str, Metric]], criterion: str | None, level: float | None
+) -> dict[str, Any]:
+    """``<name>_op_<key>`` of the best point of every binary curve metric (collectives under DDP)."""
+    if criterion is None:
+        return {}
+    points: dict[str, Any] = {}
+    for name, metric in items:
+        if getattr(metric, "task", None) != "binary" or not callable(getattr(metric, "curve_counts", None)):
+            continue
+        counts = metric.curve_counts()[0]  # type: ignore[operator]
+        for key, value in operating_point_from_counts(counts, criterion, level).items():
+            points[f"{name}_op_{key}"] = value
+    return points

@@ -7,11 +7,23 @@ Two small bases, one per state layout:
 
 Every state is a tensor reduced with "sum" or "cat", so a synced compute does one collective per state
 however many batches there were.
+
+Two guards keep a number right whatever the surrounding code does to a module:
+
+- dtype casts (Lightning's ``precision="bf16-true"`` / ``"16-true"``, ``.to(dtype)``, ``.half()``,
+  ``set_dtype``) move the metric's tensors to the new device but never change their dtype: counts stay
+  int64, thresholds float64 and exact values as stored;
+- each state's name carries a digest of the arguments that decide what the state means (task, classes,
+  threshold, input format, ignore_index, binned thresholds), so a ``MetricCollection`` puts two metrics in
+  one compute group only when their states truly mean the same (Sensitivity and Specificity with equal
+  arguments, exact ROC and AUROC of one task and format), never two thresholds of one metric.
 """
 
 from __future__ import annotations
 
+import hashlib
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -23,10 +35,14 @@ from lightning_evalkit._checks import check_choice
 from lightning_evalkit.functional._inputs import (
     AVERAGES,
     check_classification_args,
+    check_task,
     check_threshold,
     format_labels,
     format_scores,
 )
+
+# clinical statistics (issue 9): confidence intervals of AUROC, Sensitivity and Specificity
+from lightning_evalkit.functional.binomial import INTERVALS, _rate_interval
 from lightning_evalkit.functional.confusion import (
     NORMALIZATIONS,
     _confusion_matrix_compute,
@@ -40,10 +56,22 @@ from lightning_evalkit.functional.curves import (
     ThresholdCounts,
     _auroc_compute,
     _curve_counts_compute,
-    _micro_counts,
+    check_max_fpr,
     resolve_thresholds,
 )
+from lightning_evalkit.functional.intervals import _auroc_interval_compute, check_level
 from lightning_evalkit.functional.roc import _curve_update, _roc_compute, exact_score_dtype
+
+
+def _keep_dtypes_apply(metric: Metric, fn: Callable, exclude_state: Any = "") -> Any:
+    """``Metric._apply`` that follows only the device ``fn`` moves tensors to, never a dtype it casts to."""
+    device = fn(torch.zeros(1, device=metric.device)).device
+    return Metric._apply(metric, lambda t: t.to(device), exclude_state)
+
+
+def _state_name(base: str, *meaning: object) -> str:
+    """``base`` plus a digest of the arguments that give the state its meaning (see the module docstring)."""
+    return f"{base}_{hashlib.blake2b(repr(meaning).encode(), digest_size=4).hexdigest()}"
 
 
 class _ConfusionMetric(Metric):
@@ -51,11 +79,11 @@ class _ConfusionMetric(Metric):
 
     is_differentiable = False
     full_state_update = False
-    confmat: Tensor
+    _apply = _keep_dtypes_apply
 
     def __init__(
         self,
-        task: str,
+        task: str | None = None,
         threshold: float = 0.5,
         num_classes: int | None = None,
         num_labels: int | None = None,
@@ -65,11 +93,23 @@ class _ConfusionMetric(Metric):
     ) -> None:
         super().__init__(**kwargs)
         self.columns = check_classification_args(task, num_classes, num_labels, ignore_index, input_format)
-        self.task, self.num_classes, self.num_labels = task, num_classes, num_labels
-        self.threshold = check_threshold(threshold)
+        self.task: str = check_task(task)
+        self.num_classes, self.num_labels = num_classes, num_labels
+        self.threshold = check_threshold(threshold, input_format)
         self.ignore_index, self.input_format = ignore_index, input_format
-        shape = confusion_shape(task, self.columns)
-        self.add_state("confmat", default=torch.zeros(shape, dtype=torch.long), dist_reduce_fx="sum")
+        shape = confusion_shape(self.task, self.columns)
+        cut = None if task == "multiclass" else self.threshold  # multiclass takes the arg-max
+        self._confmat_name = _state_name("confmat", task, self.columns, cut, ignore_index, input_format)
+        self.add_state(self._confmat_name, default=torch.zeros(shape, dtype=torch.long), dist_reduce_fx="sum")
+
+    @property
+    def confmat(self) -> Tensor:
+        """The accumulated confusion counts (the state, under its argument-specific name)."""
+        return getattr(self, self._confmat_name)
+
+    @confmat.setter
+    def confmat(self, value: Tensor) -> None:
+        setattr(self, self._confmat_name, value)
 
     def update(self, preds: Tensor, target: Tensor) -> None:
         """Validate one batch and add its confusion counts (nothing changes if validation fails)."""
@@ -102,14 +142,37 @@ class Sensitivity(_ConfusionMetric):
 
     higher_is_better = True
 
-    def __init__(self, task: str, *, average: str = "macro", zero_division: float | str = 0.0, **kwargs: Any):
+    def __init__(
+        self,
+        task: str | None = None,
+        *,
+        average: str = "macro",
+        zero_division: float | str = 0.0,
+        confidence_level: float | None = None,
+        interval: str = "wilson",
+        **kwargs: Any,
+    ):
         check_rate_args(average, zero_division)
+        check_choice("interval", interval, INTERVALS)
+        self.confidence_level = None if confidence_level is None else check_level(confidence_level)
         super().__init__(task, **kwargs)
-        self.average, self.zero_division = average, zero_division
+        self.average, self.zero_division, self.interval = average, zero_division, interval
 
     def compute(self) -> Tensor:
         """Sensitivity over everything seen (NaN with a warning before any sample)."""
         return _sensitivity_compute(self.confmat, self.task, self.average, self.zero_division)
+
+    def confidence_interval(self) -> tuple[Tensor, Tensor]:
+        """Binomial ``(lower, upper)`` at ``confidence_level`` (default 0.95) with the ``interval`` method.
+
+        Per class (binary: scalars; ``average="micro"``: of the pooled counts), as
+        :func:`lightning_evalkit.functional.sensitivity_confidence_interval`. A collective under DDP: call it on
+        every rank.
+        """
+        level = 0.95 if self.confidence_level is None else self.confidence_level
+        confmat = self.confusion_counts()
+        _, lower, upper = _rate_interval(confmat, self.task, "sensitivity", self.average, level, self.interval)
+        return lower, upper
 
 
 class Specificity(_ConfusionMetric):
@@ -127,14 +190,37 @@ class Specificity(_ConfusionMetric):
 
     higher_is_better = True
 
-    def __init__(self, task: str, *, average: str = "macro", zero_division: float | str = 0.0, **kwargs: Any):
+    def __init__(
+        self,
+        task: str | None = None,
+        *,
+        average: str = "macro",
+        zero_division: float | str = 0.0,
+        confidence_level: float | None = None,
+        interval: str = "wilson",
+        **kwargs: Any,
+    ):
         check_rate_args(average, zero_division)
+        check_choice("interval", interval, INTERVALS)
+        self.confidence_level = None if confidence_level is None else check_level(confidence_level)
         super().__init__(task, **kwargs)
-        self.average, self.zero_division = average, zero_division
+        self.average, self.zero_division, self.interval = average, zero_division, interval
 
     def compute(self) -> Tensor:
         """Specificity over everything seen (NaN with a warning before any sample)."""
         return _specificity_compute(self.confmat, self.task, self.average, self.zero_division)
+
+    def confidence_interval(self) -> tuple[Tensor, Tensor]:
+        """Binomial ``(lower, upper)`` at ``confidence_level`` (default 0.95) with the ``interval`` method.
+
+        Per class (binary: scalars; ``average="micro"``: of the pooled counts), as
+        :func:`lightning_evalkit.functional.specificity_confidence_interval`. A collective under DDP: call it on
+        every rank.
+        """
+        level = 0.95 if self.confidence_level is None else self.confidence_level
+        confmat = self.confusion_counts()
+        _, lower, upper = _rate_interval(confmat, self.task, "specificity", self.average, level, self.interval)
+        return lower, upper
 
 
 class ConfusionMatrix(_ConfusionMetric):
@@ -153,7 +239,7 @@ class ConfusionMatrix(_ConfusionMetric):
 
     higher_is_better = None
 
-    def __init__(self, task: str, *, normalize: str | None = None, **kwargs: Any):
+    def __init__(self, task: str | None = None, *, normalize: str | None = None, **kwargs: Any):
         check_choice("normalize", normalize, NORMALIZATIONS)
         super().__init__(task, **kwargs)
         self.normalize = normalize
@@ -164,18 +250,20 @@ class ConfusionMatrix(_ConfusionMetric):
 
 
 class _CurveMetric(CatStateMetric):
-    """Accumulates what a threshold curve needs: a (C, 2, T + 1) histogram (binned) or every score (exact)."""
+    """Accumulates what a threshold curve needs: a (C, 2, T + 1) histogram (binned) or every value (exact).
+
+    Exact mode keeps, per sample, the input values as given (float32, or float64 for float64 input: 4 or 8
+    bytes per class column) and the int64 target (8 bytes; multilabel one per label).
+    """
 
     is_differentiable = False
     full_state_update = False
     thresholds: Tensor
-    histogram: Tensor
-    scores: list[Tensor]
-    target: list[Tensor]
+    _apply = _keep_dtypes_apply
 
     def __init__(
         self,
-        task: str,
+        task: str | None = None,
         thresholds: int | list[float] | Tensor | None = None,
         num_classes: int | None = None,
         num_labels: int | None = None,
@@ -185,21 +273,28 @@ class _CurveMetric(CatStateMetric):
     ) -> None:
         super().__init__(**kwargs)
         self.columns = check_classification_args(task, num_classes, num_labels, ignore_index, input_format)
-        self.task, self.num_classes, self.num_labels = task, num_classes, num_labels
+        self.task: str = check_task(task)
+        self.num_classes, self.num_labels = num_classes, num_labels
         self.ignore_index, self.input_format = ignore_index, input_format
-        grid = resolve_thresholds(thresholds)
+        grid = resolve_thresholds(thresholds, input_format)
         self.binned = grid is not None
-        # a buffer, so the thresholds follow the metric's device
+        # a buffer, so the thresholds follow the metric's device (and, by _apply, never its dtype casts)
         self.register_buffer("thresholds", grid if grid is not None else torch.empty(0), persistent=False)
         self._templates = {}
+        meaning = (task, self.columns, ignore_index, input_format)
         if grid is not None:
+            self._histogram_name = _state_name("histogram", *meaning, grid.tolist())
             bins = torch.zeros(self.columns, 2, grid.numel() + 1, dtype=torch.long)
-            self.add_state("histogram", default=bins, dist_reduce_fx="sum")
+            self.add_state(self._histogram_name, default=bins, dist_reduce_fx="sum")
         else:
+            self._values_name, self._target_name = _state_name("scores", *meaning), _state_name("target", *meaning)
             score_shape = (0,) if task == "binary" else (0, self.columns)
             target_shape = (0, self.columns) if task == "multilabel" else (0,)
             self._add_cat_states(
-                {"scores": torch.empty(score_shape), "target": torch.empty(target_shape, dtype=torch.long)}
+                {
+                    self._values_name: torch.empty(score_shape, dtype=torch.float32),
+                    self._target_name: torch.empty(target_shape, dtype=torch.long),
+                }
             )
 
     def _grid(self) -> Tensor | None:
@@ -207,15 +302,16 @@ class _CurveMetric(CatStateMetric):
 
     def update(self, preds: Tensor, target: Tensor) -> None:
         """Validate one batch and add it to the state (nothing changes if validation fails)."""
-        scores, flat_target = format_scores(
+        values, flat_target = format_scores(
             preds, target, self.task, self.columns, self.ignore_index, self.input_format
         )
-        added = _curve_update(scores, flat_target, self.task, self.columns, self._grid(), exact_score_dtype(preds))
+        grid, score_dtype = self._grid(), exact_score_dtype(preds)
+        added = _curve_update(values, flat_target, self.task, self.columns, grid, score_dtype, self.input_format)
         if self.binned:
-            self.histogram += added[0]
+            getattr(self, self._histogram_name).add_(added[0])
         else:
-            self.scores.append(added[0])
-            self.target.append(added[1])
+            getattr(self, self._values_name).append(added[0])
+            getattr(self, self._target_name).append(added[1])
 
     def _before_sync(self, process_group: Any | None) -> None:
         """Agree on one score dtype across ranks (one scalar all-reduce) before the exact states are gathered.
@@ -225,21 +321,25 @@ class _CurveMetric(CatStateMetric):
         """
         if self.binned:
             return
-        scores = self.scores if isinstance(self.scores, list) else [self.scores]
+        stored = getattr(self, self._values_name)
+        scores = stored if isinstance(stored, list) else [stored]
         wide = torch.tensor(int(any(s.dtype == torch.float64 for s in scores)), device=self.device)
         torch.distributed.all_reduce(wide, op=torch.distributed.ReduceOp.MAX, group=process_group)
         score_dtype = torch.float64 if bool(wide) else torch.float32
-        self._templates["scores"] = self._templates["scores"].to(score_dtype)
-        self.scores = [s.to(score_dtype) for s in scores]
+        self._templates[self._values_name] = self._templates[self._values_name].to(score_dtype)
+        setattr(self, self._values_name, [s.to(score_dtype) for s in scores])
 
     def _curve_state(self) -> tuple[Tensor, ...]:
         if self.binned:
-            return (self.histogram,)
-        return self._cat_state("scores"), self._cat_state("target")
+            return (getattr(self, self._histogram_name),)
+        return self._cat_state(self._values_name), self._cat_state(self._target_name)
 
     def _warn_if_empty(self) -> None:
-        state = self._curve_state()
-        seen = int(state[0].sum()) if self.binned else state[0].shape[0]
+        if self.binned:
+            seen = int(getattr(self, self._histogram_name).sum())
+        else:
+            stored = getattr(self, self._values_name)
+            seen = sum(s.shape[0] for s in stored) if isinstance(stored, list) else stored.shape[0]
         if seen == 0:
             warnings.warn(
                 f"{type(self).__name__}: compute() was called before any sample was seen; returning NaN.",
@@ -252,7 +352,7 @@ class _CurveMetric(CatStateMetric):
         Binary gives a list of one. In exact mode there is one threshold per distinct score.
         """
         with self.sync_context(dist_sync_fn=self.dist_sync_fn, should_sync=not self._is_synced):
-            return _curve_counts_compute(self._curve_state(), self.task, self.columns, self._grid())
+            return _curve_counts_compute(self._curve_state(), self.task, self.columns, self._grid(), self.input_format)
 
 
 class ROC(_CurveMetric):
@@ -274,14 +374,14 @@ class ROC(_CurveMetric):
 
     higher_is_better = None
 
-    def __init__(self, task: str, *, drop_intermediate: bool = True, **kwargs: Any):
+    def __init__(self, task: str | None = None, *, drop_intermediate: bool = True, **kwargs: Any):
         super().__init__(task, **kwargs)
         self.drop_intermediate = drop_intermediate
 
     def compute(self) -> tuple[Tensor, Tensor, Tensor] | tuple[list[Tensor], ...]:
         """The curve over everything seen."""
         self._warn_if_empty()
-        per_class = _curve_counts_compute(self._curve_state(), self.task, self.columns, self._grid())
+        per_class = _curve_counts_compute(self._curve_state(), self.task, self.columns, self._grid(), self.input_format)
         return _roc_compute(per_class, self.task, self.drop_intermediate)
 
 
@@ -300,16 +400,35 @@ class AUROC(_CurveMetric):
 
     higher_is_better = True
 
-    def __init__(self, task: str, *, average: str = "macro", **kwargs: Any):
+    def __init__(
+        self,
+        task: str | None = None,
+        *,
+        average: str = "macro",
+        max_fpr: float | None = None,
+        confidence_level: float | None = None,
+        **kwargs: Any,
+    ):
         check_choice("average", average, AVERAGES)
+        self.confidence_level = None if confidence_level is None else check_level(confidence_level)
         super().__init__(task, **kwargs)
-        self.average = average
+        self.average, self.max_fpr = average, check_max_fpr(max_fpr, self.task)
+
+    def confidence_interval(self) -> tuple[Tensor, Tensor]:
+        """DeLong's ``(lower, upper)`` at ``confidence_level`` (default 0.95), as ``auroc_confidence_interval``.
+
+        Per class for multiclass and multilabel (of the pooled problem with ``average="micro"``). Synced like
+        :meth:`curve_counts`: a collective under DDP, call it on every rank.
+        """
+        level = 0.95 if self.confidence_level is None else self.confidence_level
+        with self.sync_context(dist_sync_fn=self.dist_sync_fn, should_sync=not self._is_synced):
+            args = (self.task, self.columns, self._grid(), self.input_format, self.average, self.max_fpr, level)
+            return _auroc_interval_compute(self._curve_state(), *args)
 
     def compute(self) -> Tensor:
         """AUROC over everything seen (NaN with a warning before any sample or with one class present)."""
         self._warn_if_empty()
         state = self._curve_state()
-        per_class = _curve_counts_compute(state, self.task, self.columns, self._grid())
-        pooled = self.task != "binary" and self.average == "micro"
-        micro = _micro_counts(state, self.task, self.columns, self._grid()) if pooled else None
-        return _auroc_compute(per_class, micro, self.task, self.average)
+        return _auroc_compute(
+            state, self.task, self.columns, self._grid(), self.input_format, self.average, self.max_fpr
+        )

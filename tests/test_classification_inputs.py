@@ -58,7 +58,8 @@ BINARY_BAD = [
         torch.tensor([0.1, 1.5, 0.3]),
         torch.tensor([0, 1, 1]),
         ValueError,
-        "Expected `preds` (probabilities; pass input_format='logits' for raw scores) to lie in [0, 1], but got 1.5.",
+        "Expected `preds` (probabilities; pass input_format='logits' or 'scores' for unbounded values) "
+        "to lie in [0, 1], but got 1.5.",
     ),
     ([0.1, 0.2], torch.tensor([0, 1]), TypeError, "Expected `preds` to be a torch.Tensor, but got list."),
 ]
@@ -158,7 +159,7 @@ def test_multilabel_shape_and_ignore_index_messages():
         (
             {"task": "binary", "input_format": "probabilities"},
             ValueError,
-            "Expected `input_format` to be one of 'probs', 'logits', but got 'probabilities'.",
+            "Expected `input_format` to be one of 'probs', 'logits', 'scores', but got 'probabilities'.",
         ),
         (
             {"task": "binary", "ignore_index": 0.5},

@@ -150,7 +150,8 @@ def _sklearn_specificity(y: np.ndarray, predicted: np.ndarray, classes: int, ave
         tn, fp = matrices[:, 0, 0].sum(), matrices[:, 0, 1].sum()
         return tn / (tn + fp) if tn + fp else zero_division
     weights = np.bincount(y, minlength=classes) if average == "weighted" else np.ones(classes)
-    defined = ~np.isnan(per_class) & (weights > 0)
+    present = np.isin(np.arange(classes), np.union1d(y, predicted))  # absent classes are left out, as sklearn
+    defined = ~np.isnan(per_class) & (weights > 0) & present
     return np.average(per_class[defined], weights=weights[defined]) if defined.any() else np.nan
 
 
@@ -167,8 +168,10 @@ def test_multiclass_sensitivity_specificity_equal_sklearn(case, average, zero_di
         sens = _split_update(ek.Sensitivity(**kwargs), torch.from_numpy(p), torch.from_numpy(y), cuts)
         spec = _split_update(ek.Specificity(**kwargs), torch.from_numpy(p), torch.from_numpy(y), cuts)
         zd = np.nan if zero_division == "nan" else zero_division
+        # scikit-learn's default labels (those in y or predicted) for averages: absent classes are left out
+        labels = list(range(classes)) if average in ("none", "micro") else None
         expected = skm.recall_score(
-            y, predicted, labels=list(range(classes)), average=None if average == "none" else average, zero_division=zd
+            y, predicted, labels=labels, average=None if average == "none" else average, zero_division=zd
         )
     np.testing.assert_allclose(sens.numpy(), expected, rtol=0, atol=1e-12)
     expected_spec = _sklearn_specificity(y, predicted, classes, average, zd)

@@ -1,5 +1,10 @@
 """Functional twins of the metric classes: the same code, run on one batch of data."""
 
+from lightning_evalkit.functional.binomial import (
+    binomial_interval,
+    sensitivity_confidence_interval,
+    specificity_confidence_interval,
+)
 from lightning_evalkit.functional.boxes import box_area, box_convert, box_iou, mask_iou
 from lightning_evalkit.functional.confusion import confusion_matrix, sensitivity, specificity
 from lightning_evalkit.functional.curves import (
@@ -19,11 +24,25 @@ from lightning_evalkit.functional.intersection import (
     intersection_over_union,
     plain_box_iou,
 )
+from lightning_evalkit.functional.intervals import (
+    auroc_confidence_interval,
+    delong_covariance,
+    delong_interval_from_counts,
+    delong_test,
+)
+from lightning_evalkit.functional.operating_points import (
+    operating_point_from_counts,
+    optimal_threshold,
+    sensitivity_at_specificity,
+    specificity_at_sensitivity,
+)
 from lightning_evalkit.functional.roc import auroc, curve_counts, roc
 
 __all__ = [
     "ThresholdCounts",
     "auroc",
+    "auroc_confidence_interval",
+    "binomial_interval",
     "box_area",
     "box_convert",
     "box_iou",
@@ -35,16 +54,25 @@ __all__ = [
     "distance_intersection_over_union",
     "generalized_box_iou",
     "generalized_intersection_over_union",
+    "delong_covariance",
+    "delong_interval_from_counts",
+    "delong_test",
     "intersection_over_union",
     "mask_iou",
     "matched_intersection_over_union",
     "mean_average_precision",
     "mean_iou",
     "plain_box_iou",
+    "operating_point_from_counts",
+    "optimal_threshold",
     "precision_recall_from_counts",
     "roc",
     "roc_from_counts",
     "sensitivity",
+    "sensitivity_at_specificity",
+    "sensitivity_confidence_interval",
     "specificity",
+    "specificity_at_sensitivity",
+    "specificity_confidence_interval",
     "youden_threshold",
 ]

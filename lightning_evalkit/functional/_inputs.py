@@ -4,13 +4,19 @@ Formatting validates one batch completely and returns flat tensors; it never tou
 classes call it before they change anything.
 
 Layouts after formatting (M = number of scored elements):
-    binary:     scores (M,),   target (M,)    in {0, 1}; ignore_index entries dropped
-    multiclass: scores (M, C), target (M,)    in [0, C); ignore_index entries dropped
-    multilabel: scores (M, L), target (M, L)  in {0, 1}, or -1 where target was ignore_index
+    binary:     values (M,),   target (M,)    in {0, 1}; ignore_index entries dropped
+    multiclass: values (M, C), target (M,)    in [0, C); ignore_index entries dropped
+    multilabel: values (M, L), target (M, L)  in {0, 1}, or -1 where target was ignore_index
+
+The values are the input itself, checked and never transformed: probabilities, logits or raw scores, float32
+(float16, bfloat16 and integer input widened, which is exact) or float64. Logits become probabilities only
+where a probability is compared with a threshold (:func:`to_probabilities`, float64), so ranking them never
+merges distinct inputs into ties.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import torch
@@ -29,13 +35,22 @@ from lightning_evalkit._checks import (
 Task = Literal["binary", "multiclass", "multilabel"]
 TASKS = ("binary", "multiclass", "multilabel")
 AVERAGES = ("macro", "micro", "weighted", "none")
-INPUT_FORMATS = ("probs", "logits")
+INPUT_FORMATS = ("probs", "logits", "scores")
+
+
+def check_task(task: str | None) -> str:
+    """Validate ``task`` (required: the metrics never infer it from the data) and return it."""
+    check_choice("task", task, TASKS)
+    return str(task)
 
 
 def check_classification_args(
-    task: str, num_classes: int | None, num_labels: int | None, ignore_index: int | None, input_format: str
+    task: str | None, num_classes: int | None, num_labels: int | None, ignore_index: int | None, input_format: str
 ) -> int:
     """Validate the arguments every classification metric takes.
+
+    Binary and multilabel targets are 0/1, so an ``ignore_index`` of 0 or 1 would drop every negative or every
+    positive: it is an error. A multiclass ``ignore_index`` may be a real class index, which is then left out.
 
     Returns:
         The number of score columns: 1 for binary, ``num_classes`` or ``num_labels`` otherwise.
@@ -44,6 +59,11 @@ def check_classification_args(
     check_choice("input_format", input_format, INPUT_FORMATS)
     if ignore_index is not None and (isinstance(ignore_index, bool) or not isinstance(ignore_index, int)):
         raise TypeError(f"Expected `ignore_index` to be an int or None, but got {type(ignore_index).__name__}.")
+    if task != "multiclass" and ignore_index in (0, 1):
+        raise ValueError(
+            f"Expected `ignore_index` to be neither 0 nor 1 with task={task!r} (it would drop every "
+            f"{'negative' if ignore_index == 0 else 'positive'} target), but got {ignore_index}."
+        )
     if task == "binary":
         return 1
     name, value = ("num_classes", num_classes) if task == "multiclass" else ("num_labels", num_labels)
@@ -53,12 +73,17 @@ def check_classification_args(
     return value
 
 
-def check_threshold(threshold: float) -> float:
-    """Validate a decision threshold: a float in [0, 1]; a score ``>= threshold`` is positive."""
+def check_threshold(threshold: float, input_format: str = "probs") -> float:
+    """Validate a decision threshold; a value ``>= threshold`` is positive.
+
+    Probabilities and logits take a probability in [0, 1]; raw scores any finite float, in score units.
+    """
+    want = "a finite float" if input_format == "scores" else "a float in [0, 1]"
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
-        raise TypeError(f"Expected `threshold` to be a float in [0, 1], but got {type(threshold).__name__}.")
-    if not 0.0 <= threshold <= 1.0:
-        raise ValueError(f"Expected `threshold` to be a float in [0, 1], but got {threshold}.")
+        raise TypeError(f"Expected `threshold` to be {want}, but got {type(threshold).__name__}.")
+    inside = math.isfinite(threshold) if input_format == "scores" else 0.0 <= threshold <= 1.0
+    if not inside:
+        raise ValueError(f"Expected `threshold` to be {want}, but got {threshold}.")
     return float(threshold)
 
 
@@ -79,19 +104,42 @@ def _check_target_values(target: Tensor, high: int, ignore_index: int | None) ->
         raise ValueError(f"Expected `target` to contain only {allowed}, but got {bad}.")
 
 
-def _scores_from_preds(preds: Tensor, input_format: str, class_dim: int | None) -> Tensor:
-    """Turn float preds into probabilities: checked as they are, or logits through sigmoid or softmax.
-
-    Probabilities keep their dtype (float32 or float64); logits are transformed in float64, which keeps
-    sigmoid and softmax from saturating to exact ties early.
-    """
-    if input_format == "logits":
+def _check_values(preds: Tensor, input_format: str) -> Tensor:
+    """Check float preds as the format requires: probabilities in [0, 1], logits and scores finite."""
+    if input_format != "probs":
         check_finite("preds", preds)
-        scores = preds.to(torch.float64)
-        return scores.softmax(class_dim) if class_dim is not None else scores.sigmoid()
-    note = "(probabilities; pass input_format='logits' for raw scores)"
+        return preds
+    note = "(probabilities; pass input_format='logits' or 'scores' for unbounded values)"
     check_finite("preds", preds, within=(0.0, 1.0), range_note=note)
     return preds
+
+
+def sigmoid64(logits: Tensor) -> Tensor:
+    """float64 ``1 / (1 + exp(-x))``, the same for a value wherever it sits in a tensor.
+
+    torch's vectorised sigmoid and its scalar tail loop differ in the last bit for some inputs; exp, add and
+    divide do not, so the probability of a logit never depends on the batch it came in. Injective only for
+    |x| below about 36 (1 - 2**-53 is the largest probability under 1): beyond, distinct logits share 1.0.
+    """
+    return (logits.to(torch.float64).neg().exp_() + 1.0).reciprocal_()
+
+
+def log_normaliser64(logits: Tensor) -> Tensor:
+    """Per-row float64 logsumexp of (M, C) logits: ``softmax[:, c] = exp(logits[:, c] - lse)``.
+
+    Subtraction and exp give the same bits for a value wherever it sits, so exact mode (one class column at a
+    time) and binned mode (whole batches) compute identical probabilities.
+    """
+    return logits.to(torch.float64).logsumexp(-1)
+
+
+def to_probabilities(values: Tensor, task: str, input_format: str) -> Tensor:
+    """Formatted values as probabilities where the format is logits (float64); others are returned as they are."""
+    if input_format != "logits":
+        return values
+    if task != "multiclass":
+        return sigmoid64(values)
+    return (values.to(torch.float64) - log_normaliser64(values).unsqueeze(-1)).exp_()
 
 
 def threshold_in_dtype(thresholds: Tensor, dtype: torch.dtype) -> Tensor:
@@ -127,7 +175,7 @@ def _class_last(x: Tensor, columns: int) -> Tensor:
 def format_scores(
     preds: object, target: object, task: str, columns: int, ignore_index: int | None, input_format: str
 ) -> tuple[Tensor, Tensor]:
-    """Validate one batch of scores and return ``(scores, target)`` in the flat layout of this module."""
+    """Validate one batch and return ``(values, target)`` in the flat layout of this module (values untransformed)."""
     preds, target = _check_preds_tensor(preds, target)
     if task == "multiclass":
         if not preds.is_floating_point():
@@ -136,7 +184,7 @@ def format_scores(
         _check_target_values(target, columns, ignore_index)
         scores, flat_target = _class_last(_as_float(preds), columns), target.reshape(-1)
         keep = None if ignore_index is None else flat_target != ignore_index
-        scores = _scores_from_preds(scores if keep is None else scores[keep], input_format, class_dim=-1)
+        scores = _check_values(scores if keep is None else scores[keep], input_format)
         return scores, (flat_target if keep is None else flat_target[keep]).long()
     check_same_shape("preds", preds, "target", target)
     if task == "multilabel":
@@ -146,12 +194,12 @@ def format_scores(
         scores, flat_target = _class_last(_as_float(preds), columns), _class_last(target, columns).long()
         if ignore_index is not None:
             flat_target = flat_target.masked_fill(flat_target == ignore_index, -1)
-        return _scores_from_preds(scores, input_format, class_dim=None), flat_target
+        return _check_values(scores, input_format), flat_target
     scores, flat_target = _as_float(preds).reshape(-1), target.reshape(-1).long()
     if ignore_index is not None:
         keep = flat_target != ignore_index
         scores, flat_target = scores[keep], flat_target[keep]
-    return _scores_from_preds(scores, input_format, class_dim=None), flat_target
+    return _check_values(scores, input_format), flat_target
 
 
 def format_labels(
@@ -165,8 +213,8 @@ def format_labels(
 ) -> tuple[Tensor, Tensor]:
     """Validate one batch and return hard ``(predicted, target)`` labels in the flat layout of this module.
 
-    Binary and multilabel scores are positive iff ``score >= threshold``; multiclass takes the arg-max of the
-    scores, or accepts integer class predictions shaped like ``target``.
+    Binary and multilabel values are positive iff ``value >= threshold`` (logits: their float64 sigmoid);
+    multiclass takes the arg-max of the values, or accepts integer class predictions shaped like ``target``.
     """
     if task == "multiclass" and isinstance(preds, Tensor) and not preds.is_floating_point():
         _, target_t = _check_preds_tensor(preds, target)
@@ -181,6 +229,7 @@ def format_labels(
     scores, flat_target = format_scores(preds, target, task, columns, ignore_index, input_format)
     if task == "multiclass":
         return scores.argmax(dim=-1), flat_target
+    scores = to_probabilities(scores, task, input_format)
     cut = threshold_in_dtype(torch.tensor(threshold, dtype=torch.float64, device=scores.device), scores.dtype)
     return (scores >= cut).long(), flat_target
 

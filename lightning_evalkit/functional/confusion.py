@@ -15,6 +15,7 @@ from lightning_evalkit._checks import check_choice
 from lightning_evalkit.functional._inputs import (
     AVERAGES,
     check_classification_args,
+    check_task,
     check_threshold,
     format_labels,
 )
@@ -54,6 +55,19 @@ def per_class_counts(confmat: Tensor, task: str) -> tuple[Tensor, Tensor, Tensor
     return cells[:, 3], cells[:, 1], cells[:, 0], cells[:, 2]
 
 
+def _absent_classes(confmat: Tensor, task: str) -> Tensor | None:
+    """Multiclass classes neither in the target nor predicted (no TP, FP or FN), or None for other tasks.
+
+    scikit-learn's macro averages see only the labels present in target or predictions, and torchmetrics'
+    multiclass recall and specificity give such classes zero weight; so do we. The decision is made on the
+    counts compute() sees, which under DDP are the synced ones.
+    """
+    if task != "multiclass":
+        return None
+    tp, fp, _, fn = per_class_counts(confmat, task)
+    return (tp + fp + fn) == 0
+
+
 def _average_rates(
     numerator: Tensor,
     denominator: Tensor,
@@ -61,21 +75,27 @@ def _average_rates(
     average: str,
     zero_division: float | str,
     name: str,
+    absent: Tensor | None = None,
 ) -> Tensor:
-    """Per-class ``numerator / denominator`` reduced by ``average`` (scikit-learn's zero_division rules)."""
+    """Per-class ``numerator / denominator`` reduced by ``average`` (scikit-learn's zero_division rules).
+
+    ``absent`` classes are reported with ``average="none"`` and left out of macro and weighted averages.
+    """
     fill = float("nan") if zero_division == "nan" else float(zero_division)
     numerator, denominator = numerator.double(), denominator.double()
     if average == "micro":
         total = denominator.sum()
         return numerator.sum() / total if total > 0 else torch.tensor(fill, dtype=torch.float64)
     undefined = denominator == 0
+    if absent is not None and average != "none":
+        undefined = undefined & ~absent
     if bool(undefined.any()):
         classes = undefined.nonzero().flatten().tolist()
         warnings.warn(f"{name} is undefined for classes {classes} (zero denominator); set to {fill}.", stacklevel=3)
     rates = torch.where(undefined, torch.full_like(numerator, fill), numerator / denominator.clamp_min(1))
     if average == "none":
         return rates
-    defined = ~rates.isnan()
+    defined = ~rates.isnan() if absent is None else ~rates.isnan() & ~absent
     weights = support.double() if average == "weighted" else torch.ones_like(rates)
     weights = weights * defined
     if weights.sum() == 0:
@@ -94,7 +114,8 @@ def _sensitivity_compute(confmat: Tensor, task: str, average: str, zero_division
     if confmat.sum() == 0:
         return _empty_result(task, confmat.shape[0], average, "Sensitivity")
     tp, _, _, fn = per_class_counts(confmat, task)
-    result = _average_rates(tp, tp + fn, tp + fn, average, zero_division, "Sensitivity")
+    absent = _absent_classes(confmat, task)
+    result = _average_rates(tp, tp + fn, tp + fn, average, zero_division, "Sensitivity", absent)
     return result.squeeze(0) if task == "binary" else result
 
 
@@ -103,7 +124,8 @@ def _specificity_compute(confmat: Tensor, task: str, average: str, zero_division
     if confmat.sum() == 0:
         return _empty_result(task, confmat.shape[0], average, "Specificity")
     tp, fp, tn, fn = per_class_counts(confmat, task)
-    result = _average_rates(tn, tn + fp, tp + fn, average, zero_division, "Specificity")
+    absent = _absent_classes(confmat, task)
+    result = _average_rates(tn, tn + fp, tp + fn, average, zero_division, "Specificity", absent)
     return result.squeeze(0) if task == "binary" else result
 
 
@@ -130,15 +152,16 @@ def check_rate_args(average: str, zero_division: float | str) -> None:
 def _confusion_from_preds(
     preds: Tensor,
     target: Tensor,
-    task: str,
+    task: str | None,
     threshold: float,
     num_classes: int | None,
     num_labels: int | None,
     ignore_index: int | None,
     input_format: str,
 ) -> tuple[Tensor, int]:
+    task = check_task(task)
     columns = check_classification_args(task, num_classes, num_labels, ignore_index, input_format)
-    threshold = check_threshold(threshold)
+    threshold = check_threshold(threshold, input_format)
     predicted, flat_target = format_labels(preds, target, task, columns, ignore_index, input_format, threshold)
     return _confusion_update(predicted, flat_target, task, columns), columns
 
@@ -146,7 +169,7 @@ def _confusion_from_preds(
 def confusion_matrix(
     preds: Tensor,
     target: Tensor,
-    task: str,
+    task: str | None = None,
     threshold: float = 0.5,
     num_classes: int | None = None,
     num_labels: int | None = None,
@@ -161,11 +184,15 @@ def confusion_matrix(
             multilabel (N, L, ...) scores.
         target: integer labels: binary and multilabel shaped like ``preds``, multiclass (N, ...).
         task: "binary", "multiclass" or "multilabel".
-        threshold: a binary or multilabel score is positive iff ``score >= threshold``.
+        threshold: a binary or multilabel value is positive iff ``value >= threshold``: a probability in
+            [0, 1] (logits: compared as their float64 sigmoid), or any finite float in score units with
+            ``input_format="scores"``.
         num_classes: number of classes (multiclass).
         num_labels: number of labels (multilabel).
-        ignore_index: target value whose elements are left out.
-        input_format: "probs" (checked to lie in [0, 1]) or "logits" (sigmoid or softmax applied).
+        ignore_index: target value whose elements are left out (binary and multilabel: neither 0 nor 1;
+            multiclass: may be a class index, whose samples are then left out).
+        input_format: "probs" (checked to lie in [0, 1]), "logits" (float64 sigmoid before the threshold;
+            multiclass takes the arg-max) or "scores" (any finite value, untransformed).
         normalize: None (counts), "true" (rows sum to 1), "pred" (columns sum to 1) or "all".
 
     Returns:
@@ -178,6 +205,7 @@ def confusion_matrix(
         tensor([[1, 1],
                 [1, 1]])
     """
+    task = check_task(task)
     check_choice("normalize", normalize, NORMALIZATIONS)
     confmat, _ = _confusion_from_preds(
         preds, target, task, threshold, num_classes, num_labels, ignore_index, input_format
@@ -188,7 +216,7 @@ def confusion_matrix(
 def sensitivity(
     preds: Tensor,
     target: Tensor,
-    task: str,
+    task: str | None = None,
     threshold: float = 0.5,
     num_classes: int | None = None,
     num_labels: int | None = None,
@@ -203,7 +231,8 @@ def sensitivity(
         average: over classes: "macro" (mean), "micro" (pooled counts; for multiclass this is accuracy),
             "weighted" (mean weighted by each class's positives), "none" (one value per class). Binary ignores it.
         zero_division: value for a class with no positives: 0.0 (scikit-learn's default, with a warning),
-            1.0, or "nan" (left out of averages).
+            1.0, or "nan" (left out of averages). A multiclass class absent from both target and predictions
+            is left out of macro and weighted averages, as scikit-learn and torchmetrics do; "none" reports it.
 
     Returns:
         A float64 scalar, or (C,) with ``average="none"``. NaN, with a warning, when no sample was given.
@@ -213,6 +242,7 @@ def sensitivity(
         >>> sensitivity(torch.tensor([0.9, 0.2, 0.6, 0.4]), torch.tensor([1, 0, 0, 1]), task="binary")
         tensor(0.5000, dtype=torch.float64)
     """
+    task = check_task(task)
     check_rate_args(average, zero_division)
     confmat, _ = _confusion_from_preds(
         preds, target, task, threshold, num_classes, num_labels, ignore_index, input_format
@@ -223,7 +253,7 @@ def sensitivity(
 def specificity(
     preds: Tensor,
     target: Tensor,
-    task: str,
+    task: str | None = None,
     threshold: float = 0.5,
     num_classes: int | None = None,
     num_labels: int | None = None,
@@ -234,7 +264,8 @@ def specificity(
 ) -> Tensor:
     """Specificity, the true-negative rate: TN / (TN + FP), one-vs-rest per class.
 
-    Args are those of :func:`sensitivity`; "weighted" weighs each class by its positives (TP + FN).
+    Args are those of :func:`sensitivity`; "weighted" weighs each class by its positives (TP + FN). A
+    multiclass class absent from both target and predictions is left out of macro and weighted averages.
 
     Returns:
         A float64 scalar, or (C,) with ``average="none"``. NaN, with a warning, when no sample was given.
@@ -244,6 +275,7 @@ def specificity(
         >>> specificity(torch.tensor([0.9, 0.2, 0.6, 0.4]), torch.tensor([1, 0, 0, 1]), task="binary")
         tensor(0.5000, dtype=torch.float64)
     """
+    task = check_task(task)
     check_rate_args(average, zero_division)
     confmat, _ = _confusion_from_preds(
         preds, target, task, threshold, num_classes, num_labels, ignore_index, input_format

@@ -18,10 +18,17 @@ from typing import NamedTuple
 
 import torch
 from torch import Tensor
-from torch.nn.functional import one_hot
 
 from lightning_evalkit._checks import check_finite, format_shape
-from lightning_evalkit.functional._inputs import threshold_in_dtype
+from lightning_evalkit.functional._exact import (
+    class_problems,
+    exact_class_aucs,
+    exact_counts,
+    pooled_problem,
+    ranks_logits,
+    sort_problem,
+)
+from lightning_evalkit.functional._inputs import threshold_in_dtype, to_probabilities
 
 
 class ThresholdCounts(NamedTuple):
@@ -37,11 +44,12 @@ class ThresholdCounts(NamedTuple):
     fn: Tensor
 
 
-def resolve_thresholds(thresholds: int | list[float] | Tensor | None) -> Tensor | None:
+def resolve_thresholds(thresholds: int | list[float] | Tensor | None, input_format: str = "probs") -> Tensor | None:
     """Turn the ``thresholds`` argument into a sorted float64 tensor, or None for exact mode.
 
-    An int T gives T evenly spaced thresholds from 0 to 1; a list or tensor must be 1-D, strictly increasing
-    and within [0, 1].
+    For probabilities and logits (thresholds in probability units) an int T gives T evenly spaced thresholds
+    from 0 to 1, and a list or tensor must lie within [0, 1]. Raw scores have no natural range: they take
+    only explicit values, in score units. A list or tensor must be 1-D, finite and strictly increasing.
 
     Example:
         >>> resolve_thresholds(5)
@@ -50,6 +58,11 @@ def resolve_thresholds(thresholds: int | list[float] | Tensor | None) -> Tensor 
     if thresholds is None:
         return None
     if isinstance(thresholds, int) and not isinstance(thresholds, bool):
+        if input_format == "scores":
+            raise ValueError(
+                "Expected `thresholds` to be None or a list or tensor of score values with "
+                f"input_format='scores' (raw scores have no range to space thresholds in), but got {thresholds}."
+            )
         if thresholds < 2:
             raise ValueError(f"Expected `thresholds` as an int to be >= 2, but got {thresholds}.")
         return torch.linspace(0, 1, thresholds, dtype=torch.float64)
@@ -62,14 +75,20 @@ def resolve_thresholds(thresholds: int | list[float] | Tensor | None) -> Tensor 
         raise ValueError(
             f"Expected `thresholds` to be 1-D with at least 2 values, but got {format_shape(thresholds.shape)}."
         )
-    check_finite("thresholds", thresholds, within=(0.0, 1.0))
+    check_finite("thresholds", thresholds, within=None if input_format == "scores" else (0.0, 1.0))
     if not bool((thresholds[1:] > thresholds[:-1]).all()):
         raise ValueError(f"Expected `thresholds` to be strictly increasing, but got {thresholds.tolist()}.")
     return thresholds.to(torch.float64)
 
 
-def _binned_update(scores: Tensor, target: Tensor, task: str, columns: int, thresholds: Tensor) -> Tensor:
-    """Histogram (C, 2, T + 1): [class, is_positive, number of thresholds the score reaches]."""
+def _binned_update(
+    values: Tensor, target: Tensor, task: str, columns: int, thresholds: Tensor, input_format: str = "probs"
+) -> Tensor:
+    """Histogram (C, 2, T + 1): [class, is_positive, number of thresholds the value reaches].
+
+    Logits are compared as their float64 probabilities, the numbers the exact curve's thresholds are.
+    """
+    scores = to_probabilities(values, task, input_format)
     n_bins = thresholds.numel() + 1
     grid = threshold_in_dtype(thresholds, scores.dtype)
     reached = torch.searchsorted(grid, scores.contiguous(), right=True)
@@ -95,67 +114,41 @@ def _binned_counts(histogram: Tensor, thresholds: Tensor) -> list[ThresholdCount
     return [ThresholdCounts(thresholds, tp[c], fp[c], tn[c], fn[c]) for c in range(histogram.shape[0])]
 
 
-def _sort_with_labels(scores: Tensor, positive: Tensor) -> tuple[Tensor, Tensor]:
-    """Scores in ascending order with their labels, from one sort of integer keys.
-
-    For non-negative floats the IEEE bit pattern orders like the value, so key = bits * 2 + label sorts the
-    scores and carries each label along: no float sort and no gather of labels. torch sorts integers with a
-    radix sort, several times faster than a float sort on CPU. Probabilities lie in [0, 1], so the shifted
-    bits of float32 fit in int32 and those of float64 in int64.
-    """
-    int_dtype = torch.int32 if scores.dtype == torch.float32 else torch.int64
-    bits = (scores + 0.0).view(int_dtype)  # adding 0.0 turns -0.0 into +0.0
-    keys = torch.sort((bits << 1) | positive.to(int_dtype)).values
-    return (keys >> 1).view(scores.dtype), (keys & 1).bool()
+def _exact_counts(values: Tensor, positive: Tensor, sigmoid_thresholds: bool = False) -> ThresholdCounts:
+    """Counts at each distinct value of one binary problem (thresholds: the values, or their sigmoid)."""
+    return ThresholdCounts(*exact_counts(sort_problem(values, positive), sigmoid_thresholds))
 
 
-def _exact_counts(scores: Tensor, positive: Tensor) -> ThresholdCounts:
-    """Counts at each distinct score of one binary problem (scores must be probabilities in [0, 1])."""
-    sorted_scores, is_positive = _sort_with_labels(scores, positive)
-    total = sorted_scores.numel()
-    starts_run = torch.ones(total, dtype=torch.bool, device=scores.device)
-    torch.ne(sorted_scores[1:], sorted_scores[:-1], out=starts_run[1:])
-    starts = starts_run.nonzero().squeeze(1)
-    positives_below = is_positive.cumsum(0)[starts] - is_positive[starts].long()
-    n_positive = is_positive.sum()  # int64, like the cumulative sum of bools
-    tp = n_positive - positives_below
-    fp = (total - starts) - tp
-    thresholds = sorted_scores[starts].to(torch.float64)
-    return ThresholdCounts(thresholds, tp, fp, (total - n_positive) - fp, n_positive - tp)
-
-
-def _class_problems(scores: Tensor, target: Tensor, task: str, columns: int) -> list[tuple[Tensor, Tensor]]:
-    """One-vs-rest (scores, is_positive) per class from the exact state."""
-    if task == "binary":
-        return [(scores, target == 1)]
-    if task == "multiclass":
-        return [(scores[:, c], target == c) for c in range(columns)]
-    problems = []
-    for c in range(columns):
-        kept = target[:, c] >= 0
-        problems.append((scores[kept, c], target[kept, c] == 1))
-    return problems
-
-
-def _micro_counts(state: tuple[Tensor, ...], task: str, columns: int, thresholds: Tensor | None) -> ThresholdCounts:
+def _micro_counts(
+    state: tuple[Tensor, ...], task: str, columns: int, thresholds: Tensor | None, input_format: str = "probs"
+) -> ThresholdCounts:
     """Counts of the pooled problem: every (sample, class) pair is one binary decision."""
     if thresholds is not None:
         return _binned_counts(state[0].sum(0, keepdim=True), thresholds)[0]
-    scores, target = state
-    if task == "multiclass":
-        return _exact_counts(scores.reshape(-1), one_hot(target, columns).reshape(-1) == 1)
-    kept = target >= 0
-    return _exact_counts(scores[kept], target[kept] == 1)
+    values, positive = pooled_problem(state[0], state[1], task, columns, input_format)
+    return _exact_counts(values, positive, ranks_logits(task, input_format))
 
 
 def _curve_counts_compute(
-    state: tuple[Tensor, ...], task: str, columns: int, thresholds: Tensor | None
+    state: tuple[Tensor, ...], task: str, columns: int, thresholds: Tensor | None, input_format: str = "probs"
 ) -> list[ThresholdCounts]:
-    """Per-class counts from the state: ``(histogram,)`` when binned, ``(scores, target)`` when exact."""
+    """Per-class counts from the state: ``(histogram,)`` when binned, ``(values, target)`` when exact."""
     if thresholds is not None:
         return _binned_counts(state[0], thresholds)
-    scores, target = state
-    return [_exact_counts(s, p) for s, p in _class_problems(scores, target, task, columns)]
+    sigmoid = ranks_logits(task, input_format)
+    return [_exact_counts(v, p, sigmoid) for v, p in class_problems(state[0], state[1], task, columns, input_format)]
+
+
+def _per_class_aucs(
+    state: tuple[Tensor, ...], task: str, columns: int, thresholds: Tensor | None, input_format: str = "probs"
+) -> tuple[Tensor, Tensor]:
+    """``(AUC, positives)`` per class. Exact mode takes each AUC from the sorted values, one class at a time."""
+    if thresholds is not None:
+        per_class = _binned_counts(state[0], thresholds)
+        return torch.stack([_auc_from_counts(c) for c in per_class]), torch.stack(
+            [c.tp[0] + c.fn[0] for c in per_class]
+        )
+    return exact_class_aucs(state[0], state[1], task, columns, input_format)
 
 
 def roc_from_counts(counts: ThresholdCounts, drop_intermediate: bool = True) -> tuple[Tensor, Tensor, Tensor]:
@@ -263,12 +256,28 @@ def _auc_from_counts(counts: ThresholdCounts) -> Tensor:
     return twice_area.double() / (2.0 * n_pos * n_neg)
 
 
-def _auroc_compute(per_class: list[ThresholdCounts], micro: ThresholdCounts | None, task: str, average: str) -> Tensor:
-    """Reduce per-class AUCs; NaN classes (one class present) are left out of macro and weighted means."""
+def _auroc_compute(
+    state: tuple[Tensor, ...],
+    task: str,
+    columns: int,
+    thresholds: Tensor | None,
+    input_format: str,
+    average: str,
+    max_fpr: float | None = None,
+) -> Tensor:
+    """AUROC from the state: binary (optionally partial, up to ``max_fpr``), micro, or per-class averaged."""
+    if max_fpr is not None and max_fpr < 1:
+        counts = _curve_counts_compute(state, task, columns, thresholds, input_format)[0]
+        return _warn_if_undefined(_partial_auc(counts, max_fpr).unsqueeze(0), "the binary problem")[0]
     if task != "binary" and average == "micro":
-        assert micro is not None
-        return _warn_if_undefined(_auc_from_counts(micro).unsqueeze(0), "the pooled (micro) problem")[0]
-    aucs = _warn_if_undefined(torch.stack([_auc_from_counts(c) for c in per_class]), "classes")
+        micro = _auc_from_counts(_micro_counts(state, task, columns, thresholds, input_format))
+        return _warn_if_undefined(micro.unsqueeze(0), "the pooled (micro) problem")[0]
+    aucs, positives = _per_class_aucs(state, task, columns, thresholds, input_format)
+    return _average_aucs(_warn_if_undefined(aucs, "classes"), positives, task, average)
+
+
+def _average_aucs(aucs: Tensor, positives: Tensor, task: str, average: str) -> Tensor:
+    """Reduce per-class AUCs; NaN classes (one class present) are left out of macro and weighted means."""
     if task == "binary":
         return aucs[0]
     if average == "none":
@@ -281,11 +290,42 @@ def _auroc_compute(per_class: list[ThresholdCounts], micro: ThresholdCounts | No
             f"AUROC: {average} average taken over the {int(defined.sum())} classes where it is defined.",
             stacklevel=3,
         )
-    weights = (
-        torch.stack([c.tp[0] + c.fn[0] for c in per_class]).double() if average == "weighted" else torch.ones_like(aucs)
-    )
+    weights = positives.double() if average == "weighted" else torch.ones_like(aucs)
     weights = weights * defined
     return (aucs.nan_to_num() * weights).sum() / weights.sum()
+
+
+def check_max_fpr(max_fpr: float | None, task: str) -> float | None:
+    """Validate ``max_fpr``: None, or a float in (0, 1] with task="binary"."""
+    if max_fpr is None:
+        return None
+    if isinstance(max_fpr, bool) or not isinstance(max_fpr, (int, float)):
+        raise TypeError(f"Expected `max_fpr` to be None or a float in (0, 1], but got {type(max_fpr).__name__}.")
+    if not 0 < max_fpr <= 1:
+        raise ValueError(f"Expected `max_fpr` to be None or a float in (0, 1], but got {max_fpr}.")
+    if task != "binary":
+        raise ValueError(f"Expected `max_fpr` only with task='binary' (partial AUC is binary), but got task={task!r}.")
+    return float(max_fpr)
+
+
+def _partial_auc(counts: ThresholdCounts, max_fpr: float) -> Tensor:
+    """McClish-standardised area up to ``max_fpr``, as scikit-learn's ``roc_auc_score(max_fpr=...)``.
+
+    The curve is cut at ``max_fpr`` by linear interpolation; the area is rescaled so that 0.5 is chance and
+    1 perfect: ``0.5 * (1 + (area - max_fpr**2 / 2) / (max_fpr - max_fpr**2 / 2))``.
+    """
+    n_pos, n_neg = _totals(counts)
+    if n_pos == 0 or n_neg == 0:
+        return torch.tensor(float("nan"), dtype=torch.float64)
+    fpr, tpr, _ = roc_from_counts(counts)
+    stop = int(torch.searchsorted(fpr, torch.tensor([max_fpr], dtype=torch.float64), right=True))
+    x0, x1, y0, y1 = fpr[stop - 1], fpr[stop], tpr[stop - 1], tpr[stop]
+    cut = y0 + (y1 - y0) * (max_fpr - x0) / (x1 - x0)
+    fpr = torch.cat([fpr[:stop], fpr.new_full((1,), max_fpr)])
+    tpr = torch.cat([tpr[:stop], cut.reshape(1)])
+    area = torch.trapezoid(tpr, fpr)
+    min_area, max_area = 0.5 * max_fpr**2, max_fpr
+    return 0.5 * (1 + (area - min_area) / (max_area - min_area))
 
 
 def _warn_if_undefined(aucs: Tensor, what: str) -> Tensor:
