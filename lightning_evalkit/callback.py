@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from torchmetrics import Metric, MetricCollection
@@ -21,7 +20,7 @@ from lightning_evalkit._padding import (
     take_first,
     with_image_ids,
 )
-from lightning_evalkit.plotting import _class_name, figure_to_rgb, plot_confusion_matrix
+from lightning_evalkit.plotting import _class_name, figure_to_rgb
 
 __all__ = ["EvalCallback", "EvalCallbackWarning"]
 
@@ -320,7 +319,7 @@ class EvalCallback(_CallbackBase):
 
     def _plot(self, trainer: Any, prefix: str, results: Mapping[str, Any]) -> None:
         # Counts are gathered on every rank (each call is a collective); only rank 0 draws.
-        sources = self._plot_sources(results)
+        sources = plots_.plot_sources(list(self._items()), results, self.plots, self.class_names)
         if not trainer.is_global_zero:
             return
         loggers: list[Any] = [lg for lg in trainer.loggers if isinstance(lg, _tensorboard_logger_types())]
@@ -342,7 +341,7 @@ class EvalCallback(_CallbackBase):
 
         Each figure is built, rendered, written and dropped before the next one, so at most one is alive.
         """
-        for tag, build in self._figure_builders(sources):
+        for tag, build in plots_.figure_builders(sources, self.plots, self.class_names):
             try:
                 image = figure_to_rgb(build())
             except Exception as error:  # a plot must never stop a training run
@@ -353,46 +352,6 @@ class EvalCallback(_CallbackBase):
         for tag, data in sources.get("pr_curve_plugin", []):
             for writer in writers:
                 _add_pr_curve(writer, prefix + tag, data, step)
-
-    def _plot_sources(self, results: Mapping[str, Any]) -> dict[str, Any]:
-        """Gather what the plots need: threshold counts, confusion counts, detection arrays (collectives)."""
-        sources: dict[str, Any] = {}
-        items = list(self._items())
-        wants_curves = {"roc", "sensitivity_specificity", "precision_recall", "pr_curve_plugin"} & set(self.plots)
-        curve: Any = next((m for _, m in items if callable(getattr(m, "curve_counts", None))), None)
-        if curve is not None and wants_curves:
-            task, counts = getattr(curve, "task", "binary"), curve.curve_counts()
-            sources["curve"] = (task, counts)
-            if "pr_curve_plugin" in self.plots:
-                sources["pr_curve_plugin"] = plots_.pr_curve_plugin_data(counts, task, self.class_names)
-        confusion_metrics: list[Any] = [m for _, m in items if callable(getattr(m, "confusion_counts", None))]
-        # Prefer a ConfusionMatrix: Sensitivity/Specificity may use another threshold than the user expects.
-        confusion_metrics.sort(key=lambda m: type(m).__name__ != "ConfusionMatrix")
-        if confusion_metrics and "confusion_matrix" in self.plots:
-            sources["confusion"] = confusion_metrics[0].confusion_counts()
-        metrics = dict(items)
-        for name, result in results.items():
-            if isinstance(result, Mapping) and "precision" in result:
-                sources["detection"] = (result, metrics[name])
-                break
-        return sources
-
-    def _figure_builders(self, sources: Mapping[str, Any]) -> list[tuple[str, Callable[[], Any]]]:
-        builders: list[tuple[str, Callable[[], Any]]] = []
-        if "curve" in sources:
-            task, counts = sources["curve"]
-            if task == "binary":
-                builders += plots_.binary_figures(counts[0], self.plots)
-            elif "roc" in self.plots:
-                builders.append(("roc", partial(plots_.one_vs_rest_figure, counts, self.class_names)))
-        if "confusion" in sources:
-            builders.append(
-                ("confusion_matrix", partial(plot_confusion_matrix, sources["confusion"], self.class_names))
-            )
-        if "detection" in sources:
-            result, metric = sources["detection"]
-            builders += plots_.detection_figures(result, metric, self.class_names, self.plots)
-        return builders
 
     def _warn_once(self, trainer: Any, key: str, message: str) -> None:
         if key in self._warned:
