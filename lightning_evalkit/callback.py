@@ -319,7 +319,7 @@ class EvalCallback(_CallbackBase):
 
     def _plot(self, trainer: Any, prefix: str, results: Mapping[str, Any]) -> None:
         # Counts are gathered on every rank (each call is a collective); only rank 0 draws.
-        sources = plots_.plot_sources(list(self._items()), results, self.plots, self.class_names)
+        sources = self._plot_sources(results)
         if not trainer.is_global_zero:
             return
         loggers: list[Any] = [lg for lg in trainer.loggers if isinstance(lg, _tensorboard_logger_types())]
@@ -352,6 +352,10 @@ class EvalCallback(_CallbackBase):
         for tag, data in sources.get("pr_curve_plugin", []):
             for writer in writers:
                 _add_pr_curve(writer, prefix + tag, data, step)
+
+    def _plot_sources(self, results: Mapping[str, Any]) -> dict[str, Any]:
+        """What the plots of ``results`` need (a collective on every rank); see ``_callback_plots.plot_sources``."""
+        return plots_.plot_sources(list(self._items()), results, self.plots, self.class_names)
 
     def _warn_once(self, trainer: Any, key: str, message: str) -> None:
         if key in self._warned:
