@@ -41,7 +41,9 @@ def synced_compute(metric: Metric, distributed: bool) -> Any:
     """``metric.compute()`` on the states of every rank, even when built with ``sync_on_compute=False``."""
     if not distributed or metric.sync_on_compute or metric._is_synced:
         return metric.compute()
-    # compute() will not sync itself (its own sync is off) and restores the local states after computing.
+    # compute() will not sync itself (its own sync is off) and restores the local states after computing;
+    # a value it cached from a local compute() must not be returned for the synced states.
+    metric._computed = None
     with metric.sync_context(dist_sync_fn=metric.dist_sync_fn, should_sync=True):
         return metric.compute()
 
