@@ -34,7 +34,7 @@ OutputTransform = Callable[[Any, Any], tuple[Any, Any]]
 
 
 class EvalCallbackWarning(UserWarning):
-    """A warning from EvalCallback (no TensorBoardLogger, DDP padding it cannot undo, a plot that failed)."""
+    """A warning from EvalCallback (no image logger, samples not evaluated exactly once, undefined values, a plot)."""
 
 
 def _callback_base() -> type:
@@ -122,8 +122,12 @@ class EvalCallback(_CallbackBase):
     The metrics are updated in ``on_validation_batch_end`` (and ``on_test_batch_end``) from what
     ``validation_step`` returns, computed and synced on every rank at the end of the epoch, logged with
     ``pl_module.log`` (so ModelCheckpoint and EarlyStopping can monitor them, e.g. ``"val/auroc"``), then
-    reset. Curves go to every TensorBoardLogger of the trainer, from rank 0. Under DDP the samples that
-    DistributedSampler repeats to pad the last batches are dropped, so N processes log the one-process values.
+    reset. Curves go, from rank 0, to every logger that takes images (TensorBoard, W&B, MLflow, any logger
+    with ``log_image``) at the step of that epoch's scalars. Under DDP the samples that DistributedSampler
+    repeats to pad the last batches are dropped and the states are synced whatever the metrics' sync
+    settings, so N processes log the one-process values. Each validation dataloader gets its own copy of
+    the metrics, logged as ``val/<name>/dataloader_idx_<i>`` when there are several. Undefined values
+    (NaN, COCO's -1) are not logged; a warning lists them.
 
     Args:
         metrics: name -> metric, or a MetricCollection. Names become the logged keys after ``prefix``.

@@ -4,10 +4,11 @@ Every row runs a real Trainer (CPU; several devices through gloo with ``strategy
 ``MatrixModule``, whose predictions are the dataset's own scores, so the one-device value is known without
 training: the same metrics updated once with every sample in float32 (and checked against scikit-learn).
 
-Rows marked ``full`` (``pytest.mark.full_matrix``) run only with ``EVALKIT_FULL_MATRIX=1``; the default rows are a
-representative subset that keeps the suite within budget: DDP with sync off on two loaders, DDP drop_last,
-a DDP rank that sees only padding (metric warnings as on one device), limit_val_batches, bf16-true, compute
-groups on, resume. Run everything with ``EVALKIT_FULL_MATRIX=1 python -m pytest tests/test_trainer_matrix.py``.
+Rows marked ``full`` (``pytest.mark.full_matrix``) run only with ``EVALKIT_FULL_MATRIX=1``. By default every
+one-device row runs (about a second each) and three 2-process rows, the costly ones (a process start each):
+sync off + dist_sync_on_step + compute_on_cpu on two loaders of different sizes, drop_last, and a rank that
+sees only padding (metric warnings as on one device). Run everything with
+``EVALKIT_FULL_MATRIX=1 python -m pytest tests/test_trainer_matrix.py``.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ class Row:
 
 
 ROWS = [
-    # --- the default subset
+    # --- one-device rows run by default, 2-process rows only where not marked full
     Row(
         "ddp2-two-loaders-sync-off",
         devices=2,
@@ -69,21 +70,21 @@ ROWS = [
     Row("bf16-true", precision="bf16-true"),
     Row("groups-on", metrics="groups_on", xfail=NEEDS_GROUPS_FIX),
     Row("resume", resume=True),
-    # --- the full matrix
-    Row("one-device", full=True),
+    # --- more rows
+    Row("one-device"),
     Row("ddp2", devices=2, full=True),
     Row("ddp3-odd", devices=3, val_sizes=(46,), full=True),
     Row("ddp2-sync-off", devices=2, sync={"sync_on_compute": False}, full=True),
     Row("ddp2-sync-on-step", devices=2, sync={"dist_sync_on_step": True}, full=True),
     Row("ddp2-compute-on-cpu", devices=2, sync={"compute_on_cpu": True}, full=True),
-    Row("two-loaders", val_sizes=(45, 20), full=True),
-    Row("drop-last", drop_last=True, warns="do not cover the whole dataset", full=True),
+    Row("two-loaders", val_sizes=(45, 20)),
+    Row("drop-last", drop_last=True, warns="do not cover the whole dataset"),
     Row("ddp2-limit-val-batches", devices=2, limit=2, warns="under DDP the batches run differ", full=True),
     Row("ddp3-rank-of-padding", devices=3, val_sizes=(2,), same_warnings=True, full=True),
-    Row("16-true", precision="16-true", full=True),
-    Row("bf16-mixed", precision="bf16-mixed", full=True),
+    Row("16-true", precision="16-true"),
+    Row("bf16-mixed", precision="bf16-mixed"),
     Row("ddp2-bf16-true", devices=2, precision="bf16-true", full=True),
-    Row("groups-off", metrics="groups_off", full=True),
+    Row("groups-off", metrics="groups_off"),
     Row("ddp2-groups-on", devices=2, metrics="groups_on", full=True, xfail=NEEDS_GROUPS_FIX),
     Row("ddp2-resume", devices=2, resume=True, full=True),
 ]
