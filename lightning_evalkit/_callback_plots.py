@@ -170,3 +170,51 @@ def detection_figures(
             )
         )
     return builders
+
+
+def plot_sources(
+    items: Sequence[tuple[str, Any]], results: Mapping[str, Any], plots: Sequence[str], class_names: ClassNames
+) -> dict[str, Any]:
+    """Gather what the plots need: threshold counts, confusion counts, detection arrays (collectives).
+
+    ``items`` are the callback's (name, metric) pairs, ``results`` their computed values, ``plots`` the wanted
+    plot names. Every rank must call this (the counts are gathered), even though only rank 0 draws.
+    """
+    sources: dict[str, Any] = {}
+    wants_curves = {"roc", "sensitivity_specificity", "precision_recall", "pr_curve_plugin"} & set(plots)
+    curve: Any = next((m for _, m in items if callable(getattr(m, "curve_counts", None))), None)
+    if curve is not None and wants_curves:
+        task, counts = getattr(curve, "task", "binary"), curve.curve_counts()
+        sources["curve"] = (task, counts)
+        if "pr_curve_plugin" in plots:
+            sources["pr_curve_plugin"] = pr_curve_plugin_data(counts, task, class_names)
+    confusion_metrics: list[Any] = [m for _, m in items if callable(getattr(m, "confusion_counts", None))]
+    # Prefer a ConfusionMatrix: Sensitivity/Specificity may use another threshold than the user expects.
+    confusion_metrics.sort(key=lambda m: type(m).__name__ != "ConfusionMatrix")
+    if confusion_metrics and "confusion_matrix" in plots:
+        sources["confusion"] = confusion_metrics[0].confusion_counts()
+    metrics = dict(items)
+    for name, result in results.items():
+        if isinstance(result, Mapping) and "precision" in result:
+            sources["detection"] = (result, metrics[name])
+            break
+    return sources
+
+
+def figure_builders(sources: Mapping[str, Any], plots: Sequence[str], class_names: ClassNames) -> FigureBuilders:
+    """(tag, builder) pairs for every wanted plot that ``sources`` (from :func:`plot_sources`) can draw."""
+    builders: FigureBuilders = []
+    if "curve" in sources:
+        task, counts = sources["curve"]
+        if task == "binary":
+            builders += binary_figures(counts[0], plots)
+        elif "roc" in plots:
+            builders.append(("roc", partial(one_vs_rest_figure, counts, class_names)))
+    if "confusion" in sources:
+        builders.append(
+            ("confusion_matrix", partial(plotting.plot_confusion_matrix, sources["confusion"], class_names))
+        )
+    if "detection" in sources:
+        result, metric = sources["detection"]
+        builders += detection_figures(result, metric, class_names, plots)
+    return builders

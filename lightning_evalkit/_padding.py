@@ -149,3 +149,74 @@ class PaddingTracker:
         if real is None:
             return batch_size
         return max(0, min(batch_size, real - seen))
+
+
+def lacks_image_ids(target: Any) -> bool:
+    """Whether ``target`` is a batch of detection targets (a list of dicts) without ``image_id``."""
+    is_detection = isinstance(target, list | tuple) and bool(target) and all(isinstance(t, Mapping) for t in target)
+    return is_detection and not all("image_id" in item for item in target)
+
+
+def _loader_drop_last(dataloader: Any) -> str | None:
+    """Why the DataLoader's own ``drop_last=True`` leaves samples out on this process, or None when it does not."""
+    batch_sampler = getattr(dataloader, "batch_sampler", None)
+    if not getattr(batch_sampler, "drop_last", False):
+        return None
+    try:
+        size, batch = len(batch_sampler.sampler), int(batch_sampler.batch_size)  # type: ignore[union-attr]
+    except (TypeError, AttributeError):
+        return "its DataLoader has drop_last=True"
+    if size % batch == 0:
+        return None
+    return f"its DataLoader has drop_last=True, which leaves out the last {size % batch} of {size} samples"
+
+
+def coverage_problems(
+    dataloader: Any, index: int, limit: int | float | None, limit_name: str, world_size: int
+) -> list[tuple[str, str]]:
+    """(key, warning) for each reason the metrics of dataloader ``index`` will not see every sample exactly once.
+
+    ``limit`` is the number of batches Lightning runs from this dataloader (``trainer.num_val_batches[index]``).
+
+    Example:
+        >>> from torch.utils.data import DataLoader
+        >>> [key for key, _ in coverage_problems(DataLoader(range(5), batch_size=2, drop_last=True), 0, 2, "", 1)]
+        ['drop-last-0']
+    """
+    problems = []
+    dropped = _loader_drop_last(dataloader)
+    if dropped is not None:
+        where = "on each process " if world_size > 1 else ""
+        problems.append(
+            (
+                f"drop-last-{index}",
+                f"EvalCallback's metrics for dataloader {index} do not cover the whole dataset: {dropped} "
+                f"{where}(the values differ from a run over every sample). Use drop_last=False for evaluation.",
+            )
+        )
+    try:
+        length = len(dataloader)
+    except TypeError:
+        length = None
+    if limit is not None and length is not None and limit < length:
+        ddp = " and under DDP the batches run differ from one device's" if world_size > 1 else ""
+        problems.append(
+            (
+                f"limit-{index}",
+                f"EvalCallback's metrics for dataloader {index} cover {int(limit)} of its {length} batches "
+                f"({limit_name}){ddp}, so they are not the values over the whole dataset.",
+            )
+        )
+    if world_size > 1:
+        real, reason = real_sample_count(dataloader)
+        if real is None:
+            problems.append(
+                (
+                    f"padding-{index}",
+                    "EvalCallback cannot tell which samples DistributedSampler repeated to pad "
+                    f"dataloader {index} ({reason}), so under DDP its metrics may count some samples "
+                    "twice or miss some. Use a map-style dataset with Lightning's default sampler "
+                    "(use_distributed_sampler=True) to get exactly the single-device values.",
+                )
+            )
+    return problems

@@ -4,26 +4,31 @@ from __future__ import annotations
 
 import importlib
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from functools import partial
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+import torch
 from torchmetrics import Metric, MetricCollection
 
 from lightning_evalkit import _callback_plots as plots_
 from lightning_evalkit._checks import check_choice, check_positive_int
+from lightning_evalkit._metric_sets import MetricSet
 from lightning_evalkit._padding import (
     PaddingTracker,
+    coverage_problems,
     dataloaders_as_list,
     dataset_indices,
+    lacks_image_ids,
     num_samples,
     real_sample_count,
     take_first,
     with_image_ids,
 )
+from lightning_evalkit._results import check_sync_settings, compute_quietly, scalars
+from lightning_evalkit._sinks import TensorBoardSink, logging_step, sinks_for
 from lightning_evalkit.functional.intervals import check_level
 from lightning_evalkit.functional.operating_points import CRITERIA, operating_point_from_counts
-from lightning_evalkit.plotting import _class_name, figure_to_rgb, plot_confusion_matrix
+from lightning_evalkit.plotting import figure_to_rgb
 
 __all__ = ["EvalCallback", "EvalCallbackWarning"]
 
@@ -31,7 +36,7 @@ OutputTransform = Callable[[Any, Any], tuple[Any, Any]]
 
 
 class EvalCallbackWarning(UserWarning):
-    """A warning from EvalCallback (no TensorBoardLogger, DDP padding it cannot undo, a plot that failed)."""
+    """A warning from EvalCallback (no image logger, samples not evaluated exactly once, undefined values, a plot)."""
 
 
 def _callback_base() -> type:
@@ -55,16 +60,6 @@ if TYPE_CHECKING:
     from pytorch_lightning import Callback as _CallbackBase
 else:
     _CallbackBase = _callback_base()
-
-
-def _tensorboard_logger_types() -> tuple[type, ...]:
-    types = []
-    for package in ("pytorch_lightning", "lightning.pytorch"):
-        try:
-            types.append(importlib.import_module(f"{package}.loggers").TensorBoardLogger)
-        except (ImportError, AttributeError):
-            continue
-    return tuple(types)
 
 
 def _check_metrics(metrics: Any) -> None:
@@ -129,8 +124,12 @@ class EvalCallback(_CallbackBase):
     The metrics are updated in ``on_validation_batch_end`` (and ``on_test_batch_end``) from what
     ``validation_step`` returns, computed and synced on every rank at the end of the epoch, logged with
     ``pl_module.log`` (so ModelCheckpoint and EarlyStopping can monitor them, e.g. ``"val/auroc"``), then
-    reset. Curves go to every TensorBoardLogger of the trainer, from rank 0. Under DDP the samples that
-    DistributedSampler repeats to pad the last batches are dropped, so N processes log the one-process values.
+    reset. Curves go, from rank 0, to every logger that takes images (TensorBoard, W&B, MLflow, any logger
+    with ``log_image``) at the step of that epoch's scalars. Under DDP the samples that DistributedSampler
+    repeats to pad the last batches are dropped and the states are synced whatever the metrics' sync
+    settings, so N processes log the one-process values. Each validation dataloader gets its own copy of
+    the metrics, logged as ``val/<name>/dataloader_idx_<i>`` when there are several. Undefined values
+    (NaN, COCO's -1) are not logged; a warning lists them.
 
     Args:
         metrics: name -> metric, or a MetricCollection. Names become the logged keys after ``prefix``.
@@ -190,17 +189,18 @@ class EvalCallback(_CallbackBase):
             )
         check_positive_int("plot_every_n_epochs", plot_every_n_epochs)
         self.plots = _check_plots(plots)
-        self.collection = metrics if isinstance(metrics, MetricCollection) else None
-        self.metrics: dict[str, Metric] = dict(
-            metrics.items(keep_base=False) if isinstance(metrics, MetricCollection) else metrics.items()
-        )
+        self._sets = {0: MetricSet(metrics)}  # one per evaluation dataloader, cloned from the first on demand
+        self.collection, self.metrics = self._sets[0].collection, self._sets[0].metrics
         _check_class_names(class_names, self.metrics)
         self.preds_key, self.target_key, self.output_transform = preds_key, target_key, output_transform
         self.prefix, self.test_prefix, self.plot_every_n_epochs = prefix, test_prefix, plot_every_n_epochs
         self.class_names = class_names
         self._padding = PaddingTracker()
         self._dataset_indices: dict[int, list[int] | None] = {}
+        self._num_dataloaders = 1
+        self._kept: dict[int, int] = {}
         self._warned: set[str] = set()
+        self._warning_registry: dict[Any, Any] = {}
 
     @property
     def state_key(self) -> str:
@@ -209,28 +209,31 @@ class EvalCallback(_CallbackBase):
 
     # ------------------------------------------------------------------ hooks
     def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
-        """Move the metrics to the module's device."""
+        """Check the metrics' sync settings and move the metrics to the module's device."""
+        check_sync_settings(self.metrics, trainer.world_size)
         self._to_device(pl_module)
 
     def on_validation_epoch_start(self, trainer: Any, pl_module: Any) -> None:
         """Reset the metrics and count each dataloader's real samples on this rank."""
-        self._start_epoch(trainer, pl_module, trainer.val_dataloaders)
+        limits = None if trainer.sanity_checking else getattr(trainer, "num_val_batches", None)
+        self._start_epoch(trainer, pl_module, trainer.val_dataloaders, limits, "limit_val_batches")
 
     def on_test_epoch_start(self, trainer: Any, pl_module: Any) -> None:
         """Reset the metrics and count each dataloader's real samples on this rank."""
-        self._start_epoch(trainer, pl_module, trainer.test_dataloaders)
+        limits = getattr(trainer, "num_test_batches", None)
+        self._start_epoch(trainer, pl_module, trainer.test_dataloaders, limits, "limit_test_batches")
 
     def on_validation_batch_end(
         self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0
     ) -> None:
         """Update the metrics with this batch's real (not padded) samples."""
-        self._update(outputs, batch, dataloader_idx)
+        self._update(trainer, outputs, batch, dataloader_idx)
 
     def on_test_batch_end(
         self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0
     ) -> None:
         """Update the metrics with this batch's real (not padded) samples."""
-        self._update(outputs, batch, dataloader_idx)
+        self._update(trainer, outputs, batch, dataloader_idx)
 
     def on_validation_epoch_end(self, trainer: Any, pl_module: Any) -> None:
         """Compute, log and (every n-th epoch, on rank 0) plot the metrics, then reset them."""
@@ -246,27 +249,27 @@ class EvalCallback(_CallbackBase):
 
     # ------------------------------------------------------------------ update
     def _to_device(self, pl_module: Any) -> None:
-        for metric in self.metrics.values():
-            metric.to(pl_module.device)
+        for metric_set in self._sets.values():
+            metric_set.to(pl_module.device)
 
-    def _start_epoch(self, trainer: Any, pl_module: Any, dataloaders: Any) -> None:
+    def _start_epoch(self, trainer: Any, pl_module: Any, dataloaders: Any, limits: Any, limit_name: str) -> None:
+        loaders = dataloaders_as_list(dataloaders)
+        self._num_dataloaders = max(1, len(loaders))
+        for index in range(1, self._num_dataloaders):
+            if index not in self._sets:
+                self._sets[index] = self._sets[0].clone()
         self._to_device(pl_module)
         self._reset()
+        self._kept = {}
         real_counts: dict[int, int | None] = {}
         self._dataset_indices = {}
-        if trainer.world_size > 1:
-            for index, dataloader in enumerate(dataloaders_as_list(dataloaders)):
+        for index, dataloader in enumerate(loaders):
+            limit = limits[index] if isinstance(limits, list | tuple) and index < len(limits) else None
+            for key, message in coverage_problems(dataloader, index, limit, limit_name, trainer.world_size):
+                self._warn_once(trainer, key, message)
+            if trainer.world_size > 1:
                 self._dataset_indices[index] = dataset_indices(dataloader)
-                real_counts[index], reason = real_sample_count(dataloader)
-                if real_counts[index] is None:
-                    self._warn_once(
-                        trainer,
-                        f"padding-{index}",
-                        "EvalCallback cannot tell which samples DistributedSampler repeated to pad "
-                        f"dataloader {index} ({reason}), so under DDP its metrics may count some samples "
-                        "twice or miss some. Use a map-style dataset with Lightning's default sampler "
-                        "(use_distributed_sampler=True) to get exactly the single-device values.",
-                    )
+                real_counts[index], _ = real_sample_count(dataloader)
         self._padding.start(real_counts)
 
     def _extract(self, outputs: Any, batch: Any) -> tuple[Any, Any]:
@@ -285,7 +288,7 @@ class EvalCallback(_CallbackBase):
             )
         return outputs[self.preds_key], outputs[self.target_key]
 
-    def _update(self, outputs: Any, batch: Any, dataloader_idx: int) -> None:
+    def _update(self, trainer: Any, outputs: Any, batch: Any, dataloader_idx: int) -> None:
         preds, target = self._extract(outputs, batch)
         size = num_samples(preds)
         position = self._padding.position(dataloader_idx)
@@ -294,34 +297,70 @@ class EvalCallback(_CallbackBase):
             return
         if keep < size:
             preds, target = take_first(preds, keep), take_first(target, keep)
-        indices = self._dataset_indices.get(dataloader_idx)
-        if indices is not None:  # under DDP: detection ties across images rank as on one device
-            target = with_image_ids(target, indices[position : position + keep])
-        if self.collection is not None:
-            self.collection.update(preds, target)
-        else:
-            for metric in self.metrics.values():
-                metric.update(preds, target)
+        if trainer.world_size > 1:
+            indices = self._dataset_indices.get(dataloader_idx)
+            if indices is not None:  # detection ties across images rank as on one device
+                target = with_image_ids(target, indices[position : position + keep])
+            elif lacks_image_ids(target):
+                self._warn_once(trainer, f"image-id-{dataloader_idx}", unordered_detection_message(dataloader_idx))
+        self._kept[dataloader_idx] = self._kept.get(dataloader_idx, 0) + keep
+        self._set(dataloader_idx).update(preds, target)
+
+    def _set(self, dataloader_idx: int) -> MetricSet:
+        if dataloader_idx not in self._sets:  # a dataloader the epoch start did not list
+            self._sets[dataloader_idx] = self._sets[0].clone()
+        return self._sets[dataloader_idx]
 
     def _reset(self) -> None:
-        for metric in self.metrics.values():
-            metric.reset()
+        for metric_set in self._sets.values():
+            metric_set.reset()
 
     # ------------------------------------------------------------------ compute, log, plot
     def _items(self) -> Iterable[tuple[str, Metric]]:
-        if self.collection is not None:
-            # copy_state: members of one compute group share the state the collection updated.
-            return self.collection.items(keep_base=False, copy_state=True)
-        return self.metrics.items()
+        return self._sets[0].items()
+
+    def _mark_ranks_that_saw_nothing(self, trainer: Any, pl_module: Any) -> None:
+        """A rank whose batches were all padding must not warn "compute before update" when others updated."""
+        if trainer.world_size <= 1:
+            return
+        local = torch.tensor(
+            [self._kept.get(index, 0) for index in range(self._num_dataloaders)], device=pl_module.device
+        )
+        total = trainer.strategy.reduce(local.clone(), reduce_op="sum")
+        for index in range(self._num_dataloaders):
+            if int(local[index]) == 0 and int(total[index]) > 0:
+                self._set(index).mark_updated()
 
     def _finish_epoch(self, trainer: Any, pl_module: Any, prefix: str, plot: bool) -> None:
-        results = {name: metric.compute() for name, metric in self._items()}  # a collective: every rank
-        results.update(_confidence_intervals(self._items(), self.confidence_level))
-        results.update(_operating_points(self._items(), self.operating_point, self.confidence_level))
-        for key, value in _scalars(results, self.class_names):
+        self._mark_ranks_that_saw_nothing(trainer, pl_module)
+        skipped: list[str] = []
+        for index in range(self._num_dataloaders):
+            suffix = f"/dataloader_idx_{index}" if self._num_dataloaders > 1 else ""
+            items = list(self._set(index).items())
+            results = compute_quietly(  # a collective: every rank
+                items, trainer.world_size > 1, trainer.is_global_zero, self._warning_registry
+            )
+            results.update(_confidence_intervals(items, self.confidence_level))
+            results.update(_operating_points(items, self.operating_point, self.confidence_level))
+            skipped += self._log_scalars(pl_module, results, prefix, suffix)
+            if plot and self.plots:
+                self._plot(trainer, prefix, suffix, items, results)
+        if skipped:
+            self._warn_once(trainer, "undefined:" + ",".join(skipped), undefined_message(skipped))
+        self._reset()
+
+    def _log_scalars(self, pl_module: Any, results: Mapping[str, Any], prefix: str, suffix: str) -> list[str]:
+        skipped = []
+        for key, value, undefined in scalars(results, self.class_names):
+            name = prefix + key + suffix
+            if undefined:
+                skipped.append(name)
             pl_module.log(
-                prefix + key,
-                value,
+                name,
+                float("nan") if undefined else value,
+                # An undefined value reaches no logger, but replaces last epoch's value in callback_metrics,
+                # so ModelCheckpoint/EarlyStopping never act on a stale number.
+                logger=not undefined,
                 on_step=False,
                 on_epoch=True,
                 batch_size=1,
@@ -330,85 +369,57 @@ class EvalCallback(_CallbackBase):
                 reduce_fx="max",
                 add_dataloader_idx=False,
             )
-        if plot and self.plots:
-            self._plot(trainer, prefix, results)
-        self._reset()
+        return skipped
 
-    def _plot(self, trainer: Any, prefix: str, results: Mapping[str, Any]) -> None:
+    def _plot(
+        self, trainer: Any, prefix: str, suffix: str, items: list[tuple[str, Metric]], results: Mapping[str, Any]
+    ) -> None:
         # Counts are gathered on every rank (each call is a collective); only rank 0 draws.
-        sources = self._plot_sources(results)
+        sources = plots_.plot_sources(items, results, self.plots, self.class_names)
         if not trainer.is_global_zero:
             return
-        loggers: list[Any] = [lg for lg in trainer.loggers if isinstance(lg, _tensorboard_logger_types())]
-        if not loggers:
+        sinks = sinks_for(trainer.loggers)
+        if not sinks:
             self._warn_once(
                 trainer,
-                "no-tensorboard",
-                "EvalCallback found no TensorBoardLogger in trainer.loggers, so it writes no curve plots "
-                "(the scalars are still logged). Pass logger=TensorBoardLogger(...) to the Trainer, or "
-                "plots=False.",
+                "no-image-logger",
+                "EvalCallback found no logger that takes images in trainer.loggers (TensorBoardLogger, "
+                "WandbLogger, MLFlowLogger or any logger with `log_image`), so it writes no curve plots (the "
+                "scalars are still logged). Pass such a logger to the Trainer, or plots=False.",
             )
             return
-        self.write_plots([logger.experiment for logger in loggers], prefix, sources, trainer.global_step, trainer)
+        self.write_plots(sinks, prefix, sources, logging_step(trainer), trainer, suffix)
 
     def write_plots(
-        self, writers: Sequence[Any], prefix: str, sources: Mapping[str, Any], step: int, trainer: Any = None
+        self,
+        sinks: Sequence[Any],
+        prefix: str,
+        sources: Mapping[str, Any],
+        step: int,
+        trainer: Any = None,
+        suffix: str = "",
     ) -> None:
-        """Draw the plots of ``sources`` and write them to TensorBoard SummaryWriters (rank 0's half).
+        """Draw the plots of ``sources`` and send them to every sink (rank 0's half of the plotting).
 
-        Each figure is built, rendered, written and dropped before the next one, so at most one is alive.
+        ``sinks`` are image sinks (``lightning_evalkit._sinks``) or TensorBoard SummaryWriters. Each figure is
+        built, rendered, sent and dropped before the next one, so at most one is alive.
         """
-        for tag, build in self._figure_builders(sources):
+        sinks = [sink if hasattr(sink, "pr_curve") else TensorBoardSink(sink) for sink in sinks]
+        for tag, build in plots_.figure_builders(sources, self.plots, self.class_names):
             try:
                 image = figure_to_rgb(build())
             except Exception as error:  # a plot must never stop a training run
                 self._warn_once(trainer, f"plot-{tag}", f"EvalCallback could not draw {tag!r}: {error!r}")
                 continue
-            for writer in writers:
-                writer.add_image(prefix + tag, image, step, dataformats="HWC")
+            for sink in sinks:
+                sink.image(prefix + tag + suffix, image, step)
         for tag, data in sources.get("pr_curve_plugin", []):
-            for writer in writers:
-                _add_pr_curve(writer, prefix + tag, data, step)
+            for sink in sinks:
+                sink.pr_curve(prefix + tag + suffix, data, step)
 
     def _plot_sources(self, results: Mapping[str, Any]) -> dict[str, Any]:
-        """Gather what the plots need: threshold counts, confusion counts, detection arrays (collectives)."""
-        sources: dict[str, Any] = {}
-        items = list(self._items())
-        wants_curves = {"roc", "sensitivity_specificity", "precision_recall", "pr_curve_plugin"} & set(self.plots)
-        curve: Any = next((m for _, m in items if callable(getattr(m, "curve_counts", None))), None)
-        if curve is not None and wants_curves:
-            task, counts = getattr(curve, "task", "binary"), curve.curve_counts()
-            sources["curve"] = (task, counts)
-            if "pr_curve_plugin" in self.plots:
-                sources["pr_curve_plugin"] = plots_.pr_curve_plugin_data(counts, task, self.class_names)
-        confusion_metrics: list[Any] = [m for _, m in items if callable(getattr(m, "confusion_counts", None))]
-        # Prefer a ConfusionMatrix: Sensitivity/Specificity may use another threshold than the user expects.
-        confusion_metrics.sort(key=lambda m: type(m).__name__ != "ConfusionMatrix")
-        if confusion_metrics and "confusion_matrix" in self.plots:
-            sources["confusion"] = confusion_metrics[0].confusion_counts()
-        metrics = dict(items)
-        for name, result in results.items():
-            if isinstance(result, Mapping) and "precision" in result:
-                sources["detection"] = (result, metrics[name])
-                break
-        return sources
-
-    def _figure_builders(self, sources: Mapping[str, Any]) -> list[tuple[str, Callable[[], Any]]]:
-        builders: list[tuple[str, Callable[[], Any]]] = []
-        if "curve" in sources:
-            task, counts = sources["curve"]
-            if task == "binary":
-                builders += plots_.binary_figures(counts[0], self.plots)
-            elif "roc" in self.plots:
-                builders.append(("roc", partial(plots_.one_vs_rest_figure, counts, self.class_names)))
-        if "confusion" in sources:
-            builders.append(
-                ("confusion_matrix", partial(plot_confusion_matrix, sources["confusion"], self.class_names))
-            )
-        if "detection" in sources:
-            result, metric = sources["detection"]
-            builders += plots_.detection_figures(result, metric, self.class_names, self.plots)
-        return builders
+        """What the plots of ``results`` need (a collective on every rank); see ``_callback_plots.plot_sources``."""
+        return plots_.plot_sources(list(self._items()), results, self.plots, self.class_names)
 
     def _warn_once(self, trainer: Any, key: str, message: str) -> None:
         if key in self._warned:
@@ -418,39 +429,23 @@ class EvalCallback(_CallbackBase):
             warnings.warn(message, EvalCallbackWarning, stacklevel=2)
 
 
-def _add_pr_curve(writer: Any, tag: str, data: Mapping[str, Any], step: int) -> None:
-    writer.add_pr_curve_raw(
-        tag,
-        data["tp"],
-        data["fp"],
-        data["tn"],
-        data["fn"],
-        data["precision"],
-        data["recall"],
-        global_step=step,
-        num_thresholds=len(data["tp"]),
+def undefined_message(keys: Sequence[str]) -> str:
+    """The warning for values that are undefined this epoch and so not logged."""
+    return (
+        f"EvalCallback did not log {', '.join(keys)}: undefined this epoch (NaN, or -1, COCO's 'undefined', "
+        "e.g. no ground truth of that size or class). They are absent from the loggers and NaN in "
+        "trainer.callback_metrics, so ModelCheckpoint/EarlyStopping never act on them."
     )
 
 
-def _scalars(results: Mapping[str, Any], class_names: Any) -> Iterator[tuple[str, float]]:
-    """(name, value) for every scalar in the computed results; per-class vectors give one name per class."""
-    seen: set[str] = set()
-    for name, result in results.items():
-        entries = result.items() if isinstance(result, Mapping) else [(name, result)]
-        for key, value in entries:
-            if isinstance(result, Mapping) and key in ("classes", "precision", "recall", "scores"):
-                continue  # labels and extended-summary arrays, not scalars
-            key = f"{name}_{key}" if isinstance(result, Mapping) and key in seen else key
-            seen.add(key)
-            if not hasattr(value, "ndim") or value.ndim > 1:
-                continue
-            if value.ndim == 0:
-                yield key, float(value)
-                continue
-            labels = result.get("classes") if isinstance(result, Mapping) else None
-            for index, item in enumerate(value.reshape(-1).tolist()):
-                label = int(labels.reshape(-1)[index]) if labels is not None and labels.numel() > index else index
-                yield f"{key}/{_class_name(class_names, label)}", float(item)
+def unordered_detection_message(index: int) -> str:
+    """The warning for a shuffled (or unknown-order) detection dataloader without image ids under DDP."""
+    return (
+        f"EvalCallback cannot tell the dataset index of the images of dataloader {index} under DDP (its sampler "
+        "shuffles or is not a DistributedSampler) and its targets carry no `image_id`, so detections with equal "
+        "scores in different images may rank differently than on one device (mAP can differ). Give each target "
+        "an `image_id` (e.g. its dataset index), or validate with shuffle=False."
+    )
 
 
 # ---------------------------------------------------------------- clinical statistics (issue 9)

@@ -15,6 +15,7 @@ from torch.utils.data import DataLoader
 
 import lightning_evalkit
 from lightning_evalkit import EvalCallback
+from lightning_evalkit.callback import EvalCallbackWarning
 from tests._events import read_events, scalars
 from tests.test_callback import make_trainer
 
@@ -124,26 +125,22 @@ def test_map_equals_pycocotools_and_detection_plots_are_written(tmp_path: Path) 
     metric = lightning_evalkit.MeanAveragePrecision(extended_summary=True, class_metrics=True)
     callback = EvalCallback({"map": metric}, class_names=["cat", "dog"])
     trainer = make_trainer("pytorch_lightning", tmp_path, [callback])
-    trainer.fit(FixedDetections())
+    with pytest.warns(EvalCallbackWarning, match="did not log") as record:
+        trainer.fit(FixedDetections())
     events = read_events(tmp_path)
     stats = pycocotools_stats(make_images())
-    for index, key in enumerate(
-        [
-            "map",
-            "map_50",
-            "map_75",
-            "map_small",
-            "map_medium",
-            "map_large",
-            "mar_1",
-            "mar_10",
-            "mar_100",
-            "mar_small",
-            "mar_medium",
-            "mar_large",
-        ]
-    ):
-        np.testing.assert_allclose(scalars(events, f"val/{key}"), [stats[index]] * 2, rtol=1e-6, atol=1e-7)
+    keys = ["map", "map_50", "map_75", "map_small", "map_medium", "map_large"]
+    keys += ["mar_1", "mar_10", "mar_100", "mar_small", "mar_medium", "mar_large"]
+    undefined = [f"val/{key}" for key, value in zip(keys, stats, strict=True) if value == -1]
+    assert undefined, "the data must have an area range without ground truth (pycocotools: -1)"
+    for key, value in zip(keys, stats, strict=True):
+        if value == -1:  # undefined: never logged as data, NaN for ModelCheckpoint/EarlyStopping
+            assert f"val/{key}" not in events.Tags()["scalars"]
+            assert np.isnan(float(trainer.callback_metrics[f"val/{key}"]))
+        else:
+            np.testing.assert_allclose(scalars(events, f"val/{key}"), [value] * 2, rtol=1e-6, atol=1e-7)
+    warned = [str(w.message) for w in record if "did not log" in str(w.message)]
+    assert len(warned) == 1 and all(key in warned[0] for key in undefined)
     assert {"val/map_per_class/cat", "val/map_per_class/dog"} <= set(events.Tags()["scalars"])
     assert len(events.Images("val/detection_pr")) == 2 and len(events.Images("val/per_class_ap")) == 2
 
