@@ -17,7 +17,7 @@ from torchmetrics import Metric
 from lightning_evalkit._cat_states import CatStateMetric
 from lightning_evalkit._checks import check_choice, check_positive_int
 from lightning_evalkit.functional._coco_match import CocoRecords
-from lightning_evalkit.functional._detection_inputs import check_detection_inputs
+from lightning_evalkit.functional._detection_inputs import parse_detection_inputs
 from lightning_evalkit.functional.boxes import BOX_FORMATS
 from lightning_evalkit.functional.detection import (
     AREA_RANGES,
@@ -132,11 +132,9 @@ class MeanAveragePrecision(CatStateMetric):
 
     def update(self, preds: Sequence[dict[str, Tensor]], target: Sequence[dict[str, Tensor]]) -> None:
         """Match a batch of images; ``preds``/``target`` are lists of per-image dicts like torchmetrics'."""
-        check_detection_inputs(preds, target, self.iou_type)
+        batch = parse_detection_inputs(preds, target, self.box_format, (self.iou_type,), device=self.device)
         records = _map_update(
-            preds,
-            target,
-            self.box_format,
+            batch,
             self.iou_type,
             self.iou_thresholds,
             self.max_detection_thresholds,
@@ -215,8 +213,7 @@ class IntersectionOverUnion(CatStateMetric):
 
     def update(self, preds: Sequence[dict[str, Tensor]], target: Sequence[dict[str, Tensor]]) -> None:
         """Pair a batch of images; preds need boxes, scores, labels and target boxes, labels."""
-        check_detection_inputs(preds, target, "bbox")
-        gt_labels, gt_iou = _iou_update(preds, target, self.box_format)
+        gt_labels, gt_iou = _iou_update(parse_detection_inputs(preds, target, self.box_format, device=self.device))
         getattr(self, "gt_labels").append(gt_labels)  # noqa: B009 (a list state; mypy sees a Tensor)
         getattr(self, "gt_iou").append(gt_iou)  # noqa: B009
 

@@ -76,9 +76,9 @@ BAD_PREDS = [
         r"but got box 1 = \[5.0, 1.0, 1.0, 6.0\]",
     ),
     (
-        _with(_pred(), boxes=torch.tensor([[0, 0, 4, 4], [1, 1, 5, 6]])),
+        _with(_pred(), boxes=torch.ones(2, 4, dtype=torch.bool)),
         TypeError,
-        r"Expected `boxes` of image 1 in `preds` to have a floating-point dtype, but got torch.int64",
+        r"Expected `boxes` of image 1 in `preds` to have a real dtype, but got torch.bool",
     ),
     ([1, 2], TypeError, r"Expected `preds\[1\]` to be a dict, but got list"),
 ]
@@ -154,10 +154,10 @@ def test_masks_must_match():
     ):
         metric.update([pred], [gt])
     with pytest.raises(
-        TypeError,
-        match=r"Expected `masks` of image 0 in `target` to have dtype torch\.bool, but got torch\.uint8",
+        ValueError,
+        match=r"Expected `masks` of image 0 in `target` to hold only 0 and 1, but got 2",
     ):
-        metric.update([pred], [_with(gt, masks=torch.zeros(1, 4, 5, dtype=torch.uint8))])
+        metric.update([pred], [_with(gt, masks=torch.full((1, 4, 5), 2, dtype=torch.uint8))])
     with pytest.raises(
         ValueError, match=r"Expected `labels` of image 0 in `target` to have shape \(1,\), but got \(2,\)"
     ):

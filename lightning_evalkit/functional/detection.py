@@ -22,7 +22,7 @@ from lightning_evalkit.functional._coco_match import (
     greedy_match,
     pair_box_iou,
 )
-from lightning_evalkit.functional._detection_inputs import check_detection_inputs, flatten_detection_inputs
+from lightning_evalkit.functional._detection_inputs import DetectionBatch, parse_detection_inputs
 from lightning_evalkit.functional.boxes import BOX_FORMATS
 
 __all__ = ["intersection_over_union", "mean_average_precision", "mean_iou"]
@@ -77,19 +77,17 @@ def _map_check_args(
 
 
 def _map_update(
-    preds: Sequence[dict],
-    target: Sequence[dict],
-    box_format: str,
+    batch: DetectionBatch,
     iou_type: str,
     iou_thresholds: list[float],
     max_detection_thresholds: list[int],
     average: str,
     class_metrics: bool,
 ) -> list[CocoRecords]:
-    """Match a (checked) batch; returns the records to keep: [main] or, for micro with class metrics, [main,
+    """Match a parsed batch; returns the records to keep: [main] or, for micro with class metrics, [main,
     macro]."""
-    device = preds[0]["labels"].device if len(preds) else torch.device("cpu")
-    batch = flatten_detection_inputs(preds, target, iou_type, box_format, device)
+    batch = batch.for_iou_type(iou_type)
+    device = batch.det_scores.device
     thresholds = torch.tensor(iou_thresholds, dtype=torch.float64, device=device)
     ranges = torch.tensor(AREA_RANGES, dtype=torch.float64, device=device)
     max_det = max_detection_thresholds[-1]
@@ -214,8 +212,8 @@ def mean_average_precision(
     ious, recs, max_dets = _map_check_args(
         box_format, iou_type, iou_thresholds, rec_thresholds, max_detection_thresholds, average
     )
-    check_detection_inputs(preds, target, iou_type)
-    records = _map_update(preds, target, box_format, iou_type, ious, max_dets, average, class_metrics)
+    batch = parse_detection_inputs(preds, target, box_format, (iou_type,))
+    records = _map_update(batch, iou_type, ious, max_dets, average, class_metrics)
     return _map_compute(records, ious, recs, max_dets, class_metrics, extended_summary, average)
 
 
@@ -223,10 +221,9 @@ def mean_average_precision(
 _ANY_OVERLAP = torch.tensor([5e-324], dtype=torch.float64)
 
 
-def _iou_update(preds: Sequence[dict], target: Sequence[dict], box_format: str) -> tuple[Tensor, Tensor]:
+def _iou_update(batch: DetectionBatch) -> tuple[Tensor, Tensor]:
     """Pair each ground truth with at most one same-class prediction; return its labels and IoUs (G,)."""
-    device = preds[0]["labels"].device if len(preds) else torch.device("cpu")
-    batch = flatten_detection_inputs(preds, target, "bbox", box_format, device)
+    device = batch.det_scores.device
     batch = batch._replace(gt_crowd=torch.zeros_like(batch.gt_crowd))
     pairs = candidate_pairs(batch, None)
     det_idx, gt_idx = pairs.det_order[pairs.pair_det], pairs.gt_order[pairs.pair_gt]
@@ -291,8 +288,7 @@ def intersection_over_union(
     """
     check_choice("box_format", box_format, BOX_FORMATS)
     _check_unit_floats("iou_threshold", [iou_threshold], [])
-    check_detection_inputs(preds, target, "bbox")
-    gt_labels, gt_iou = _iou_update(preds, target, box_format)
+    gt_labels, gt_iou = _iou_update(parse_detection_inputs(preds, target, box_format))
     return _iou_compute(gt_labels, gt_iou, iou_threshold, class_metrics)
 
 
