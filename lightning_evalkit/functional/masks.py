@@ -25,7 +25,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from lightning_evalkit.functional.rle import Runs, runs_boxes, runs_from_masks, runs_from_rles
+from lightning_evalkit.functional.rle import RleImage, Runs, runs_boxes, runs_from_masks, runs_from_rles
 
 __all__ = ["mask_iou"]
 
@@ -207,3 +207,89 @@ def mask_iou(
         inter, area_a, area_b = run_intersections(runs_a, runs_b, a_idx, b_idx), runs_a.areas, runs_b.areas
     crowd = None if iscrowd is None else iscrowd.to(a_idx.device).bool()[b_idx]
     return iou_from_counts(inter, area_a[a_idx], area_b[b_idx], crowd).reshape(num_a, num_b)
+
+
+class BatchMasks(NamedTuple):
+    """The masks of one side (detections or ground truths) of a batch, in the form their input calls for:
+    dense input as words per image; as soon as any image of the batch gives RLE, runs for every image."""
+
+    words: list[WordMasks] | None  # one per image (dense input)
+    runs: RunMasks | None  # every mask of the batch (RLE or mixed input)
+    areas: Tensor  # (N,) int64 pixel counts, in batch order
+
+
+MaskInput = Tensor | RleImage  # one image's parsed masks: (N, H, W) bool, or checked RLE dicts
+
+
+def _side_runs(images: Sequence[MaskInput], device: torch.device) -> Runs:
+    """Runs of one side's images in image order: every RLE image decoded at once, dense ones encoded."""
+    rle_images = [m for m in images if isinstance(m, RleImage)]
+    decoded = runs_from_rles(rle_images, device) if rle_images else None
+    parts, first_mask, rle_first = [], 0, 0
+    for masks in images:
+        count = len(masks.counts) if isinstance(masks, RleImage) else masks.shape[0]
+        if isinstance(masks, RleImage):
+            assert decoded is not None
+            keep = (decoded.mask >= rle_first) & (decoded.mask < rle_first + count)
+            part = Runs(
+                decoded.heights[rle_first : rle_first + count],
+                decoded.widths[rle_first : rle_first + count],
+                decoded.mask[keep] - rle_first,
+                decoded.start[keep],
+                decoded.end[keep],
+            )
+            rle_first += count
+        else:
+            part = runs_from_masks(masks.to(device))
+        parts.append(part._replace(mask=part.mask + first_mask))
+        first_mask += count
+    if len(parts) == 1:
+        return parts[0]
+    empty = torch.zeros(0, dtype=torch.long, device=device)
+    return Runs(*(torch.cat([getattr(p, f) for p in parts]) if parts else empty for f in Runs._fields))
+
+
+def batch_masks(
+    det_images: Sequence[MaskInput], gt_images: Sequence[MaskInput], device: torch.device
+) -> tuple[BatchMasks, BatchMasks]:
+    """Prepare both sides' masks (same size per image, checked by the caller) for areas and intersections."""
+    every = [*det_images, *gt_images]
+    if any(isinstance(m, RleImage) and m.counts for m in every):
+        sides = [run_masks(_side_runs(images, device)) for images in (det_images, gt_images)]
+        return tuple(BatchMasks(None, s, s.areas) for s in sides)  # type: ignore[return-value]
+    out = []
+    for images in (det_images, gt_images):
+        dense = [m if isinstance(m, Tensor) else torch.zeros(0, max(m.height, 0), max(m.width, 0)) for m in images]
+        words = [word_masks(m.to(device=device, dtype=torch.bool)) for m in dense]
+        areas = torch.cat([w.areas for w in words]) if words else torch.zeros(0, dtype=torch.long, device=device)
+        out.append(BatchMasks(words, None, areas))
+    return out[0], out[1]
+
+
+def pair_intersections(
+    dets: BatchMasks, gts: BatchMasks, det_idx: Tensor, gt_idx: Tensor, det_image: Tensor, gt_image: Tensor
+) -> Tensor:
+    """(P,) int64 pixels shared by detection det_idx[p] and ground truth gt_idx[p] (batch indices, same image)."""
+    if dets.runs is not None and gts.runs is not None:
+        return run_intersections(dets.runs, gts.runs, det_idx, gt_idx)
+    assert dets.words is not None and gts.words is not None
+    num_images = len(dets.words)
+    det_start = torch.cumsum(torch.bincount(det_image, minlength=num_images), 0) - torch.bincount(
+        det_image, minlength=num_images
+    )
+    gt_start = torch.cumsum(torch.bincount(gt_image, minlength=num_images), 0) - torch.bincount(
+        gt_image, minlength=num_images
+    )
+    image = det_image[det_idx]
+    order = torch.sort(image, stable=True).indices
+    pairs_per_image = torch.bincount(image, minlength=num_images).tolist()
+    out = torch.zeros(det_idx.numel(), dtype=torch.long, device=det_idx.device)
+    start = 0
+    for index, count in enumerate(pairs_per_image):
+        if count:
+            chosen = order[start : start + count]
+            local_det = det_idx[chosen] - det_start[index]
+            local_gt = gt_idx[chosen] - gt_start[index]
+            out[chosen] = word_intersections(dets.words[index], gts.words[index], local_det, local_gt)
+        start += count
+    return out

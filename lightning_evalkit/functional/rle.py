@@ -49,6 +49,11 @@ def _decode_strings(strings: Sequence[bytes], device: torch.device) -> tuple[Ten
     chars = torch.frombuffer(bytearray(joined), dtype=torch.uint8).to(device=device, dtype=torch.long) - 48
     string_of_char = torch.repeat_interleave(torch.arange(len(strings)), lengths).to(device)
     last = (chars & 0x20) == 0  # the character ending a count
+    bad = (chars < 0) | (chars > 63)
+    bad[(torch.cumsum(lengths, 0) - 1)[lengths > 0].to(device)] |= ~last[(torch.cumsum(lengths, 0) - 1)[lengths > 0]]
+    if bool(bad.any()):
+        index = int(string_of_char[bad.nonzero()[0, 0]])
+        raise ValueError(f"Expected compressed RLE counts, but got {strings[index]!r:.60} (string {index}).")
     value_of_char = torch.cumsum(last.long(), 0) - last.long()
     num_values = int(last.sum())
     first_char = _segment_starts(value_of_char, num_values)[:-1]
@@ -72,37 +77,69 @@ def _undo_delta(values: Tensor, group: Tensor, num_groups: int) -> Tensor:
     return out
 
 
-def _check_rle(rle: Any, index: int) -> tuple[int, int, Any]:
+class RleImage(NamedTuple):
+    """One image's masks given as COCO RLE dicts, checked: their common size and their counts."""
+
+    height: int
+    width: int
+    counts: list[Any]  # str, bytes, or a sequence of ints per mask
+    where: str = ""  # where the masks came from, for messages ("of image 3 in `target`")
+
+
+def _rle_size(rle: Any, index: int, where: str) -> tuple[int, int]:
     if not isinstance(rle, dict) or "size" not in rle or "counts" not in rle:
-        raise TypeError(f"Expected RLE {index} to be a dict with keys 'size' and 'counts', but got {rle!r:.80}.")
+        got = type(rle).__name__ if not isinstance(rle, dict) else f"keys {sorted(map(str, rle))}"
+        raise TypeError(f"Expected RLE {index} {where} to be a dict with keys 'size' and 'counts', but got {got}.")
     size = rle["size"]
-    if isinstance(size, Tensor):
-        size = size.tolist()
-    if len(size) != 2 or any(isinstance(v, bool) or int(v) != v or v < 0 for v in size):
-        raise ValueError(f"Expected `size` of RLE {index} to be [height, width] of ints >= 0, but got {size!r}.")
+    try:
+        height, width = (int(v) for v in size)
+    except (TypeError, ValueError):
+        height = width = -1
+    if height < 0 or width < 0 or any(isinstance(v, bool) or v != int(v) for v in size):
+        raise ValueError(
+            f"Expected `size` of RLE {index} {where} to be [height, width] of ints >= 0, but got {size!r}."
+        )
     counts = rle["counts"]
     if not isinstance(counts, str | bytes | list | tuple | Tensor):
-        raise TypeError(f"Expected `counts` of RLE {index} to be a str, bytes or list of ints, but got {counts!r:.80}.")
-    return int(size[0]), int(size[1]), counts
+        raise TypeError(
+            f"Expected `counts` of RLE {index} {where} to be a str, bytes or list of ints, but got "
+            f"{type(counts).__name__}."
+        )
+    return height, width
 
 
-def rle_counts(rles: Sequence[dict], device: torch.device | str = "cpu") -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """Run lengths of COCO RLE dicts: (counts (V,), mask index of each (V,), heights (N,), widths (N,))."""
+def check_rles(rles: Sequence[Any], where: str = "", size: tuple[int, int] | None = None) -> RleImage:
+    """Check a list of COCO RLE dicts that share one size (``size`` when given); -1 x -1 when the list is
+    empty."""
+    sizes = {_rle_size(rle, index, where) for index, rle in enumerate(rles)}
+    if size is not None:
+        sizes.add(size)
+    if len(sizes) > 1:
+        raise ValueError(
+            f"Expected every RLE {where} to have the same size, but got {sorted(sizes)}.".replace("  ", " ")
+        )
+    height, width = sizes.pop() if sizes else (-1, -1)
+    return RleImage(height, width, [rle["counts"] for rle in rles], where)
+
+
+def rle_counts(images: Sequence[RleImage], device: torch.device | str = "cpu") -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Run lengths of checked RLEs, all images at once: (counts (V,), mask index of each (V,), heights (N,),
+    widths (N,))."""
     device = torch.device(device)
-    checked = [_check_rle(rle, i) for i, rle in enumerate(rles)]
-    heights = torch.tensor([c[0] for c in checked], dtype=torch.long, device=device)
-    widths = torch.tensor([c[1] for c in checked], dtype=torch.long, device=device)
-    strings = [i for i, c in enumerate(checked) if isinstance(c[2], str | bytes)]
-    lists = [i for i, c in enumerate(checked) if not isinstance(c[2], str | bytes)]
+    sizes = [(image.height, image.width) for image in images for _ in image.counts]
+    heights = torch.tensor([s[0] for s in sizes], dtype=torch.long, device=device)
+    widths = torch.tensor([s[1] for s in sizes], dtype=torch.long, device=device)
+    every = [c for image in images for c in image.counts]
+    strings = [i for i, c in enumerate(every) if isinstance(c, str | bytes)]
+    lists = [i for i, c in enumerate(every) if not isinstance(c, str | bytes)]
     parts, owners = [], []
     if strings:
-        raw = [c.encode("ascii") if isinstance(c, str) else c for c in (checked[i][2] for i in strings)]
+        raw = [c.encode("ascii") if isinstance(c, str) else c for c in (every[i] for i in strings)]
         values, which = _decode_strings(raw, device)
-        owner = torch.tensor(strings, dtype=torch.long, device=device)[which]
         parts.append(_undo_delta(values, which, len(strings)))
-        owners.append(owner)
+        owners.append(torch.tensor(strings, dtype=torch.long, device=device)[which])
     for i in lists:
-        counts = torch.as_tensor(checked[i][2], dtype=torch.long, device=device).reshape(-1)
+        counts = torch.as_tensor(every[i], dtype=torch.long, device=device).reshape(-1)
         parts.append(counts)
         owners.append(torch.full_like(counts, i))
     counts = torch.cat(parts) if parts else torch.zeros(0, dtype=torch.long, device=device)
@@ -110,18 +147,23 @@ def rle_counts(rles: Sequence[dict], device: torch.device | str = "cpu") -> tupl
     if strings and lists:  # restore mask order
         order = torch.sort(owner, stable=True).indices
         counts, owner = counts[order], owner[order]
-    _check_totals(counts, owner, heights * widths)
+    _check_totals(counts, owner, heights * widths, images)
     return counts, owner, heights, widths
 
 
-def _check_totals(counts: Tensor, owner: Tensor, pixels: Tensor) -> None:
+def _check_totals(counts: Tensor, owner: Tensor, pixels: Tensor, images: Sequence[RleImage]) -> None:
     totals = torch.zeros_like(pixels).index_add_(0, owner, counts)
-    bad = (totals != pixels) | torch.zeros_like(pixels, dtype=torch.bool).index_put_((owner,), counts < 0, True)
+    negative = torch.zeros_like(pixels, dtype=torch.bool).index_put_((owner,), counts < 0, accumulate=True)
+    bad = (totals != pixels) | negative
     if bool(bad.any()):
         i = int(bad.nonzero()[0, 0])
+        for image in images:
+            if i < len(image.counts):
+                break
+            i -= len(image.counts)
         raise ValueError(
-            f"Expected the counts of RLE {i} to be non-negative and sum to height * width = {int(pixels[i])}, "
-            f"but they sum to {int(totals[i])}."
+            f"Expected the counts of RLE {i} {image.where} to be non-negative and sum to height * width = "
+            f"{image.height * image.width}, but got {image.counts[i]!r:.60}.".replace("  ", " ")
         )
 
 
@@ -136,9 +178,12 @@ def runs_from_counts(counts: Tensor, owner: Tensor, heights: Tensor, widths: Ten
     return Runs(heights, widths, owner[keep], end[keep] - counts[keep], end[keep])
 
 
-def runs_from_rles(rles: Sequence[dict], device: torch.device | str = "cpu") -> Runs:
-    """Foreground runs of COCO RLE dicts (compressed or uncompressed counts)."""
-    return runs_from_counts(*rle_counts(rles, device))
+def runs_from_rles(rles: Sequence[dict] | Sequence[RleImage], device: torch.device | str = "cpu") -> Runs:
+    """Foreground runs of COCO RLE dicts (compressed or uncompressed counts), or of checked images of them."""
+    images = [r for r in rles if isinstance(r, RleImage)]
+    if len(images) != len(rles):
+        images = [check_rles([r]) for r in rles]
+    return runs_from_counts(*rle_counts(images, device))
 
 
 def runs_from_masks(masks: Tensor) -> Runs:
@@ -211,7 +256,7 @@ def rle_encode(masks: Tensor) -> list[dict]:
         >>> import torch
         >>> mask = torch.zeros(1, 3, 4, dtype=torch.bool); mask[0, 1:, 1:3] = True
         >>> rle_encode(mask)
-        [{'size': [3, 4], 'counts': b'41O1O4'}]
+        [{'size': [3, 4], 'counts': b'42102'}]
         >>> bool((rle_decode(rle_encode(mask)) == mask).all())
         True
     """
