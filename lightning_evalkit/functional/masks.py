@@ -40,8 +40,6 @@ class WordMasks(NamedTuple):
     lines: int  # L lines per mask (a line is one row, or an equal part of one)
     line_first: Tensor  # (N,) first occupied line; L when the mask is empty
     line_last: Tensor  # (N,) last occupied line; -1 when the mask is empty
-    word_first: Tensor  # (N,) first occupied word position within a line; K when empty
-    word_last: Tensor  # (N,) last occupied word position; -1 when empty
     areas: Tensor  # (N,) int64 pixel counts
 
 
@@ -60,12 +58,13 @@ def _pixel_counts(words: Tensor) -> Tensor:
     return lane_sums.contiguous().view(torch.uint8).reshape(words.shape[0], lanes).sum(-1, dtype=torch.long)
 
 
-def _first_last(occupied: Tensor) -> tuple[Tensor, Tensor]:
-    """First and last True index along dim 1 of (N, S); (S, -1) for rows with none."""
-    size = occupied.shape[1]
-    position = torch.arange(size, device=occupied.device)
-    first = torch.where(occupied, position, size).amin(1) if size else occupied.new_zeros(0, dtype=torch.long)
-    last = torch.where(occupied, position, -1).amax(1) if size else first
+def _segment_ends(group: Tensor, values: Tensor, count: int, empty: int) -> tuple[Tensor, Tensor]:
+    """First and last of ``values`` in each of ``count`` groups of a sorted ``group``; (empty, -1) where none."""
+    sizes = torch.bincount(group, minlength=count)
+    ends = torch.cumsum(sizes, 0)
+    has = sizes > 0
+    first = torch.where(has, values[(ends - sizes).clamp(max=max(values.numel() - 1, 0))], empty)
+    last = torch.where(has, values[(ends - 1).clamp(min=0)], -1)
     return first, last
 
 
@@ -75,20 +74,17 @@ def word_masks(masks: Tensor) -> WordMasks:
     dtype, size, per_line = _word_layout(width)
     lines = height * width // (size * per_line)
     words = masks.contiguous().view(torch.uint8).view(dtype).reshape(num * lines, per_line)
+    empty = torch.zeros(num, dtype=torch.long, device=masks.device)
     if num == 0 or lines == 0 or per_line == 0:
-        empty = torch.zeros(num, dtype=torch.long, device=masks.device)
-        return WordMasks(words, lines, empty + lines, empty - 1, empty + per_line, empty - 1, empty)
-    occupied = (words.amax(1) > 0).reshape(num, lines)  # the one full-frame pass (0/1 bytes: words are >= 0)
-    line_first, line_last = _first_last(occupied)
-    row = occupied.flatten().nonzero()[:, 0]
-    occupied_words = words[row]
+        return WordMasks(words, lines, empty + lines, empty - 1, empty)
+    row = (words.amax(1) > 0).nonzero()[:, 0]  # the one full-frame pass (0/1 bytes: words are >= 0)
+    if row.numel() == 0:
+        return WordMasks(words, lines, empty + lines, empty - 1, empty)
+    occupied_words = words.index_select(0, row)
     mask_of_row = torch.div(row, lines, rounding_mode="floor")
-    areas = torch.zeros(num, dtype=torch.long, device=masks.device)
-    areas.index_add_(0, mask_of_row, _pixel_counts(occupied_words))
-    word_used = torch.zeros(num, per_line, dtype=torch.int32, device=masks.device)
-    word_used.index_add_(0, mask_of_row, (occupied_words != 0).int())
-    word_first, word_last = _first_last(word_used > 0)
-    return WordMasks(words, lines, line_first, line_last, word_first, word_last, areas)
+    line_first, line_last = _segment_ends(mask_of_row, row - mask_of_row * lines, num, lines)
+    areas = empty.index_add(0, mask_of_row, _pixel_counts(occupied_words))
+    return WordMasks(words, lines, line_first, line_last, areas)
 
 
 def _expand_ranges(low: Tensor, high: Tensor) -> tuple[Tensor, Tensor]:
@@ -103,12 +99,10 @@ def word_intersections(a: WordMasks, b: WordMasks, a_idx: Tensor, b_idx: Tensor)
     """(P,) int64 pixels shared by masks a[a_idx[p]] and b[b_idx[p]] of one image (same size)."""
     low = torch.maximum(a.line_first[a_idx], b.line_first[b_idx])
     high = torch.minimum(a.line_last[a_idx], b.line_last[b_idx])
-    words_meet = torch.maximum(a.word_first[a_idx], b.word_first[b_idx]) <= torch.minimum(
-        a.word_last[a_idx], b.word_last[b_idx]
-    )
-    high = torch.where(words_meet, high, low - 1)  # boxes apart: nothing to read
     pair, line = _expand_ranges(low, high)
-    shared = a.words[a_idx[pair] * a.lines + line] & b.words[b_idx[pair] * b.lines + line]
+    shared = a.words.index_select(0, a_idx[pair] * a.lines + line) & b.words.index_select(
+        0, b_idx[pair] * b.lines + line
+    )
     out = torch.zeros(a_idx.numel(), dtype=torch.long, device=a_idx.device)
     return out.index_add_(0, pair, _pixel_counts(shared))
 
@@ -225,28 +219,27 @@ def _side_runs(images: Sequence[MaskInput], device: torch.device) -> Runs:
     """Runs of one side's images in image order: every RLE image decoded at once, dense ones encoded."""
     rle_images = [m for m in images if isinstance(m, RleImage)]
     decoded = runs_from_rles(rle_images, device) if rle_images else None
+    if decoded is not None and len(rle_images) == len(images):
+        return decoded
     parts, first_mask, rle_first = [], 0, 0
     for masks in images:
-        count = len(masks.counts) if isinstance(masks, RleImage) else masks.shape[0]
         if isinstance(masks, RleImage):
             assert decoded is not None
-            keep = (decoded.mask >= rle_first) & (decoded.mask < rle_first + count)
+            count = len(masks.counts)
+            low, high = torch.searchsorted(decoded.mask, torch.tensor([rle_first, rle_first + count], device=device))
             part = Runs(
                 decoded.heights[rle_first : rle_first + count],
                 decoded.widths[rle_first : rle_first + count],
-                decoded.mask[keep] - rle_first,
-                decoded.start[keep],
-                decoded.end[keep],
+                decoded.mask[low:high] - rle_first,
+                decoded.start[low:high],
+                decoded.end[low:high],
             )
             rle_first += count
         else:
-            part = runs_from_masks(masks.to(device))
+            count, part = masks.shape[0], runs_from_masks(masks.to(device))
         parts.append(part._replace(mask=part.mask + first_mask))
         first_mask += count
-    if len(parts) == 1:
-        return parts[0]
-    empty = torch.zeros(0, dtype=torch.long, device=device)
-    return Runs(*(torch.cat([getattr(p, f) for p in parts]) if parts else empty for f in Runs._fields))
+    return Runs(*(torch.cat([getattr(p, field) for p in parts]) for field in Runs._fields))
 
 
 def batch_masks(

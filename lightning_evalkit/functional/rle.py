@@ -20,6 +20,7 @@ from torch import Tensor
 
 __all__ = ["rle_area", "rle_decode", "rle_encode", "rle_to_bbox"]
 
+_COUNTS_TYPES = (str, bytes, list, tuple, Tensor)
 _MAX_CHARS = 13  # a 64-bit count needs at most ceil(64 / 5) characters
 
 
@@ -100,7 +101,7 @@ def _rle_size(rle: Any, index: int, where: str) -> tuple[int, int]:
             f"Expected `size` of RLE {index} {where} to be [height, width] of ints >= 0, but got {size!r}."
         )
     counts = rle["counts"]
-    if not isinstance(counts, str | bytes | list | tuple | Tensor):
+    if not isinstance(counts, _COUNTS_TYPES):
         raise TypeError(
             f"Expected `counts` of RLE {index} {where} to be a str, bytes or list of ints, but got "
             f"{type(counts).__name__}."
@@ -111,7 +112,15 @@ def _rle_size(rle: Any, index: int, where: str) -> tuple[int, int]:
 def check_rles(rles: Sequence[Any], where: str = "", size: tuple[int, int] | None = None) -> RleImage:
     """Check a list of COCO RLE dicts that share one size (``size`` when given); -1 x -1 when the list is
     empty."""
-    sizes = {_rle_size(rle, index, where) for index, rle in enumerate(rles)}
+    try:  # fast path: one pass in C-level comprehensions; anything odd takes the checking path below
+        counts = [rle["counts"] for rle in rles]
+        sizes = {tuple(rle["size"]) for rle in rles}
+        fast = all(isinstance(rle, dict) for rle in rles) and all(isinstance(c, _COUNTS_TYPES) for c in counts)
+        fast = fast and all(len(s) == 2 and all(type(v) is int and v >= 0 for v in s) for s in sizes)
+    except (TypeError, KeyError, IndexError):
+        fast = False
+    if not fast:
+        sizes = {_rle_size(rle, index, where) for index, rle in enumerate(rles)}
     if size is not None:
         sizes.add(size)
     if len(sizes) > 1:
