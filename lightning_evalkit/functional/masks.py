@@ -12,9 +12,15 @@ Two representations, one per kind of input, both exact integer pixel counts:
   ends, read from a cumulative coverage table with ``searchsorted``: work in runs, never in pixels.
 
 Only the pairs the caller asks for are computed (COCO matching asks only for same-class pairs), and pairs whose
-mask boxes do not overlap are skipped (their intersection is 0). Measured on the segm benchmark, this beats a
-float matmul over the full frame by two orders of magnitude, and beats cropping both masks to the overlap box
-and counting with ``torch.sum`` (one small tensor op per pair) by avoiding per-pair Python work.
+occupied lines (dense) or mask boxes (runs) do not overlap are skipped: their intersection is 0.
+
+Why these two (per image of the segm benchmark, 480x640, ~78 masks and ~22 same-class pairs, one thread, on a
+shared 2-core machine): full-frame float matmul over all pairs (the old code) 793 ms; box-cropped AND per pair
+after full-frame ``any`` passes 438 ms; bit-packing the masks alone, before any IoU, 226 ms; encoding dense masks
+to runs in torch then intersecting runs 804 ms; the word scan kept here 10 ms. RLE input never densifies:
+decoding the compressed strings straight into runs and intersecting them costs about as much as the word scan,
+and a batch decodes all its strings in one vectorised pass. Column extents per mask (to also prune pairs side
+by side) were measured and dropped: the per-row ``argmax`` they need cost more than the lines they save.
 """
 
 from __future__ import annotations
