@@ -51,7 +51,8 @@ def _decode_strings(strings: Sequence[bytes], device: torch.device) -> tuple[Ten
     string_of_char = torch.repeat_interleave(torch.arange(len(strings)), lengths).to(device)
     last = (chars & 0x20) == 0  # the character ending a count
     bad = (chars < 0) | (chars > 63)
-    bad[(torch.cumsum(lengths, 0) - 1)[lengths > 0].to(device)] |= ~last[(torch.cumsum(lengths, 0) - 1)[lengths > 0]]
+    string_ends = (torch.cumsum(lengths, 0) - 1)[lengths > 0].to(device)
+    bad[string_ends] |= ~last[string_ends]  # a string must end on a count's last character
     if bool(bad.any()):
         index = int(string_of_char[bad.nonzero()[0, 0]])
         raise ValueError(f"Expected compressed RLE counts, but got {strings[index]!r:.60} (string {index}).")
