@@ -3,10 +3,10 @@
 Two representations, one per kind of input, both exact integer pixel counts:
 
 - ``WordMasks`` (dense bool tensors, one image): the (N, H, W) masks are *viewed* (no copy) as machine words,
-  8 pixels to an int64 when the width allows. One ``amax`` over each line of words finds the lines a mask
-  occupies (the only full-frame pass, at memory speed); areas and intersections then read only occupied lines:
-  the words of two masks are ANDed and summed, each byte of the sum counting the pixels of its lane (a line
-  holds at most 127 words, so no lane overflows), and the lanes are added up at the end.
+  8 pixels to an int64 when the width allows. One sum over each line of words (the only full-frame pass, at
+  memory speed) gives each line's pixel count per byte lane (a line holds at most 127 words, so no lane
+  overflows): hence the areas and the lines a mask occupies. Intersections then read only lines both masks
+  occupy: their words are ANDed and summed the same way.
 - ``Runs`` (COCO RLE input, or mixed input): foreground runs in column-major order, as pycocotools keeps them.
   The intersection of two masks is the sum, over the runs of one, of the other's coverage between the run's
   ends, read from a cumulative coverage table with ``searchsorted``: work in runs, never in pixels.
@@ -67,9 +67,11 @@ def _pixel_counts(words: Tensor) -> Tensor:
 def _segment_ends(group: Tensor, values: Tensor, count: int, empty: int) -> tuple[Tensor, Tensor]:
     """First and last of ``values`` in each of ``count`` groups of a sorted ``group``; (empty, -1) where none."""
     sizes = torch.bincount(group, minlength=count)
+    if values.numel() == 0:
+        return torch.full_like(sizes, empty), torch.full_like(sizes, -1)
     ends = torch.cumsum(sizes, 0)
     has = sizes > 0
-    first = torch.where(has, values[(ends - sizes).clamp(max=max(values.numel() - 1, 0))], empty)
+    first = torch.where(has, values[(ends - sizes).clamp(max=values.numel() - 1)], empty)
     last = torch.where(has, values[(ends - 1).clamp(min=0)], -1)
     return first, last
 
@@ -83,13 +85,13 @@ def word_masks(masks: Tensor) -> WordMasks:
     empty = torch.zeros(num, dtype=torch.long, device=masks.device)
     if num == 0 or lines == 0 or per_line == 0:
         return WordMasks(words, lines, empty + lines, empty - 1, empty)
-    row = (words.amax(1) > 0).nonzero()[:, 0]  # the one full-frame pass (0/1 bytes: words are >= 0)
-    if row.numel() == 0:
-        return WordMasks(words, lines, empty + lines, empty - 1, empty)
-    occupied_words = words.index_select(0, row)
+    # the one full-frame pass: per-line byte-lane sums (no lane carries, see _MAX_LINE_WORDS) give both the
+    # occupied lines and, added up byte by byte, the areas; measured no slower than an amax, and no gather after
+    lane_sums = words.sum(1, dtype=words.dtype)
+    areas = lane_sums.view(torch.uint8).reshape(num, -1).sum(1, dtype=torch.long)
+    row = lane_sums.nonzero()[:, 0]
     mask_of_row = torch.div(row, lines, rounding_mode="floor")
     line_first, line_last = _segment_ends(mask_of_row, row - mask_of_row * lines, num, lines)
-    areas = empty.index_add(0, mask_of_row, _pixel_counts(occupied_words))
     return WordMasks(words, lines, line_first, line_last, areas)
 
 
