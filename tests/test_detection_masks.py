@@ -101,6 +101,22 @@ def test_images_may_mix_rle_tensors_and_empty_masks():
     np.testing.assert_allclose(ours["precision"].numpy(), reference["precision"], rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize("empty", [torch.tensor([]), []])
+def test_an_image_with_nothing_at_all(empty):
+    preds, target = random_masks(4, 3, size=(9, 10))
+    nothing_pred = {
+        "masks": torch.zeros(0, 9, 10, dtype=torch.bool),
+        "scores": torch.zeros(0),
+        "labels": torch.zeros(0),
+    }
+    nothing_gt = {"masks": torch.zeros(0, 9, 10, dtype=torch.bool), "labels": torch.zeros(0, dtype=torch.long)}
+    reference = pycocotools_eval([nothing_pred, *preds], [nothing_gt, *target], iou_type="segm")
+    given_pred, given_gt = {**nothing_pred, "masks": empty}, {**nothing_gt, "masks": empty}
+    ours = mean_average_precision([given_pred, *preds], [given_gt, *target], iou_type="segm", extended_summary=True)
+    np.testing.assert_allclose(ours["precision"].numpy(), reference["precision"], rtol=0, atol=1e-12)
+    assert mask_iou(torch.zeros(2, 0, 3), torch.zeros(1, 0, 3)).tolist() == [[0.0], [0.0]]
+
+
 @pytest.mark.parametrize(
     ("change", "error", "match"),
     [

@@ -79,6 +79,9 @@ def _segment_ends(group: Tensor, values: Tensor, count: int, empty: int) -> tupl
 def word_masks(masks: Tensor) -> WordMasks:
     """View one image's (N, H, W) bool masks as words and find each mask's occupied lines, words and area."""
     num, height, width = masks.shape
+    if height * width == 0:  # masks without pixels: nothing occupied, nothing to view
+        zero = torch.zeros(num, dtype=torch.long, device=masks.device)
+        return WordMasks(torch.zeros(0, 1, dtype=torch.uint8, device=masks.device), 0, zero, zero - 1, zero)
     dtype, size, per_line = _word_layout(width)
     lines = height * width // (size * per_line)
     words = masks.contiguous().view(torch.uint8).view(dtype).reshape(num * lines, per_line)
