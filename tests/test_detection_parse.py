@@ -58,4 +58,6 @@ def test_empty_masks_take_the_other_sides_size():
     pred = {"masks": torch.tensor([]), "scores": torch.tensor([]), "labels": torch.tensor([])}
     gt = {"masks": torch.ones(1, 3, 4, dtype=torch.uint8), "labels": torch.tensor([2])}
     batch = parse_detection_inputs([pred], [gt], iou_types=("segm",))
-    assert batch.det_masks[0].shape == (0, 3, 4) and batch.gt_iou_areas.tolist() == [12.0]
+    det_words, gt_words = batch.det_masks.words[0], batch.gt_masks.words[0]  # dense masks as lines of words
+    assert det_words.words.shape[1:] == gt_words.words.shape[1:] and det_words.lines == gt_words.lines == 3
+    assert batch.det_areas.shape == (0,) and batch.gt_iou_areas.tolist() == [12.0]

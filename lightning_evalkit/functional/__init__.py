@@ -5,7 +5,7 @@ from lightning_evalkit.functional.binomial import (
     sensitivity_confidence_interval,
     specificity_confidence_interval,
 )
-from lightning_evalkit.functional.boxes import box_area, box_convert, box_iou, mask_iou
+from lightning_evalkit.functional.boxes import box_area, box_convert, box_iou
 from lightning_evalkit.functional.confusion import confusion_matrix, sensitivity, specificity
 from lightning_evalkit.functional.curves import (
     ThresholdCounts,
@@ -30,12 +30,14 @@ from lightning_evalkit.functional.intervals import (
     delong_interval_from_counts,
     delong_test,
 )
+from lightning_evalkit.functional.masks import mask_iou
 from lightning_evalkit.functional.operating_points import (
     operating_point_from_counts,
     optimal_threshold,
     sensitivity_at_specificity,
     specificity_at_sensitivity,
 )
+from lightning_evalkit.functional.rle import rle_area, rle_decode, rle_encode, rle_to_bbox
 from lightning_evalkit.functional.roc import auroc, curve_counts, roc
 
 __all__ = [
@@ -66,6 +68,10 @@ __all__ = [
     "operating_point_from_counts",
     "optimal_threshold",
     "precision_recall_from_counts",
+    "rle_area",
+    "rle_decode",
+    "rle_encode",
+    "rle_to_bbox",
     "roc",
     "roc_from_counts",
     "sensitivity",

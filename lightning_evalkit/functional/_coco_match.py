@@ -20,7 +20,8 @@ import torch
 from torch import Tensor
 
 from lightning_evalkit.functional._detection_inputs import DetectionBatch
-from lightning_evalkit.functional.boxes import _paired_box_iou, mask_iou
+from lightning_evalkit.functional.boxes import _paired_box_iou
+from lightning_evalkit.functional.masks import iou_from_counts, pair_intersections
 
 
 class CocoRecords(NamedTuple):
@@ -62,22 +63,11 @@ def _candidate_pairs(det_group: Tensor, gt_group: Tensor) -> tuple[Tensor, Tenso
 
 
 def _pair_mask_iou(batch: DetectionBatch, det_idx: Tensor, gt_idx: Tensor) -> Tensor:
-    """Mask IoU of (original detection index, original gt index) pairs, one (D_i, G_i) matmul per image."""
+    """Mask IoU (crowd-aware) of (original detection index, original gt index) pairs: only these pairs are
+    computed (same image and class), and only where their mask boxes overlap (see functional/masks.py)."""
     assert batch.det_masks is not None and batch.gt_masks is not None
-    device = batch.det_scores.device
-    det_counts = [m.shape[0] for m in batch.det_masks]
-    gt_counts = [m.shape[0] for m in batch.gt_masks]
-    det_start = torch.tensor([0, *det_counts], device=device).cumsum(0)
-    gt_start = torch.tensor([0, *gt_counts], device=device).cumsum(0)
-    block_sizes = [d * g for d, g in zip(det_counts, gt_counts, strict=True)]
-    flat_start = torch.tensor([0, *block_sizes], device=device).cumsum(0)
-    crowd = batch.gt_crowd.split(gt_counts)
-    blocks = [mask_iou(dm, gm, c).flatten() for dm, gm, c in zip(batch.det_masks, batch.gt_masks, crowd, strict=True)]
-    flat = torch.cat(blocks) if blocks else torch.zeros(0, dtype=torch.float64, device=device)
-    image = batch.det_image[det_idx]
-    local_det, local_gt = det_idx - det_start[image], gt_idx - gt_start[image]
-    g_count = torch.tensor(gt_counts, device=device)[image] if gt_counts else image
-    return flat[flat_start[image] + local_det * g_count + local_gt]
+    shared = pair_intersections(batch.det_masks, batch.gt_masks, det_idx, gt_idx, batch.det_image, batch.gt_image)
+    return iou_from_counts(shared, batch.det_areas[det_idx], batch.gt_iou_areas[gt_idx], batch.gt_crowd[gt_idx])
 
 
 def greedy_match(

@@ -18,6 +18,8 @@ from torch import Tensor
 
 from lightning_evalkit._checks import check_finite, check_tensor, format_shape
 from lightning_evalkit.functional.boxes import _to_xyxy, box_area
+from lightning_evalkit.functional.masks import BatchMasks, MaskInput, batch_masks
+from lightning_evalkit.functional.rle import RleImage, check_rles
 
 IOU_TYPE_KEYS = {"bbox": "boxes", "segm": "masks"}
 
@@ -42,8 +44,8 @@ class DetectionBatch(NamedTuple):
     gt_iou_areas: Tensor  # (G,) box area or pixel count, used in the IoU union
     gt_areas: Tensor  # (G,) the target's "area" when given, else gt_iou_areas; decides the area range
     gt_crowd: Tensor  # (G,) bool
-    det_masks: list[Tensor] | None  # per image (D_i, H, W) bool (when masks were parsed)
-    gt_masks: list[Tensor] | None
+    det_masks: BatchMasks | None  # dense masks as words per image, or RLE as runs (see functional/masks.py)
+    gt_masks: BatchMasks | None
     image_ids: Tensor  # (num_images,) int64: the targets' "image_id", or 0 where the targets carry none
     gt_given_area: Tensor  # (G,) float64 the target's "area", NaN where the target has none
 
@@ -52,7 +54,8 @@ class DetectionBatch(NamedTuple):
         if iou_type == self.iou_type:
             return self
         # a batch holding both boxes and masks is parsed as "bbox": only the switch to "segm" is ever needed
-        det_areas, gt_iou_areas = _iou_areas(iou_type, self.det_masks, self.gt_masks)
+        assert iou_type == "segm" and self.det_masks is not None and self.gt_masks is not None
+        det_areas, gt_iou_areas = self.det_masks.areas.double(), self.gt_masks.areas.double()
         gt_areas = torch.where(torch.isnan(self.gt_given_area), gt_iou_areas, self.gt_given_area)
         return self._replace(iou_type=iou_type, det_areas=det_areas, gt_iou_areas=gt_iou_areas, gt_areas=gt_areas)
 
@@ -63,7 +66,7 @@ class _Image(NamedTuple):
     size: int  # number of boxes (or masks)
     labels: Tensor
     boxes: Tensor | None
-    masks: Tensor | None
+    masks: MaskInput | None  # (N, H, W) bool, or checked COCO RLE dicts
     scores: Tensor | None
     iscrowd: Tensor | None
     area: Tensor | None
@@ -111,13 +114,17 @@ def _parse_boxes(value: Any, side: str, index: int) -> Tensor:
     return boxes.to(torch.float64)
 
 
-def _parse_masks(value: Any, side: str, index: int) -> Tensor:
-    """The one place mask input is read: (N, H, W) bool out.
+def _parse_masks(value: Any, side: str, index: int) -> MaskInput:
+    """The one place mask input is read: (N, H, W) bool, or checked COCO RLE dicts, out.
 
-    Accepts bool masks, integer or floating 0/1 masks (pycocotools' ``annToMask`` returns uint8) and an empty
-    ``torch.tensor([])`` (returned as (0, 0, 0); the caller gives it the other side's (H, W)).
+    Accepts bool masks, integer or floating 0/1 masks (pycocotools' ``annToMask`` returns uint8), an empty
+    ``torch.tensor([])`` (returned as (0, 0, 0); the caller gives it the other side's (H, W)), and a list of COCO
+    RLE dicts ``{"size": [h, w], "counts": str | bytes | list of ints}`` as pycocotools' ``mask.encode`` and
+    COCO JSON files hold them (decoded later, batch-wide, straight into runs: never densified).
     """
     where = _where(side, index)
+    if isinstance(value, list | tuple):
+        return check_rles(value, where)
     masks = check_tensor("masks", value, where)
     if _is_empty_vector(masks):
         return torch.zeros(0, 0, 0, dtype=torch.bool, device=masks.device)
@@ -133,6 +140,21 @@ def _parse_masks(value: Any, side: str, index: int) -> Tensor:
         got = f"{bad[0].item():g}" if bad.numel() else "NaN"
         raise ValueError(f"Expected `masks` {where} to hold only 0 and 1, but got {got}.")
     return binary
+
+
+def _mask_count(masks: MaskInput) -> int:
+    return len(masks.counts) if isinstance(masks, RleImage) else masks.shape[0]
+
+
+def _mask_size(masks: MaskInput) -> tuple[int, int]:
+    return (masks.height, masks.width) if isinstance(masks, RleImage) else (masks.shape[1], masks.shape[2])
+
+
+def _with_size(masks: MaskInput, size: tuple[int, int]) -> MaskInput:
+    """An image without masks takes the other side's (H, W)."""
+    if isinstance(masks, RleImage):
+        return masks._replace(height=size[0], width=size[1])
+    return masks.new_zeros((0, *size))
 
 
 def _check_keys(item: Any, keys: Sequence[str], side: str, index: int) -> None:
@@ -166,12 +188,10 @@ def _parse_image(item: Any, side: str, index: int, iou_types: Sequence[str], req
     _check_keys(item, keys, side, index)
     boxes = _parse_boxes(item["boxes"], side, index) if "bbox" in iou_types else None
     masks = _parse_masks(item["masks"], side, index) if "segm" in iou_types else None
-    count = boxes.shape[0] if boxes is not None else masks.shape[0]  # type: ignore[union-attr]
-    if boxes is not None and masks is not None and masks.shape[0] != count:
-        raise ValueError(
-            f"Expected `masks` {_where(side, index)} to have shape ({count}, H, W), but got "
-            f"{format_shape(masks.shape)}."
-        )
+    count = boxes.shape[0] if boxes is not None else _mask_count(masks)  # type: ignore[arg-type]
+    if boxes is not None and masks is not None and _mask_count(masks) != count:
+        got = f"{len(masks.counts)} RLEs" if isinstance(masks, RleImage) else format_shape(masks.shape)
+        raise ValueError(f"Expected `masks` {_where(side, index)} to have shape ({count}, H, W), but got {got}.")
     labels = _parse_vector("labels", item["labels"], count, side, index, "integer")
     scores = iscrowd = area = None
     if is_pred and require_scores:
@@ -189,13 +209,13 @@ def _match_mask_sizes(pred: _Image, gt: _Image, index: int) -> tuple[_Image, _Im
     pred_masks, gt_masks = pred.masks, gt.masks
     assert pred_masks is not None and gt_masks is not None
     if pred.size == 0:
-        pred_masks = pred_masks.new_zeros((0, *gt_masks.shape[1:]))
+        pred_masks = _with_size(pred_masks, _mask_size(gt_masks))
     elif gt.size == 0:
-        gt_masks = gt_masks.new_zeros((0, *pred_masks.shape[1:]))
-    if pred_masks.shape[1:] != gt_masks.shape[1:]:
+        gt_masks = _with_size(gt_masks, _mask_size(pred_masks))
+    if _mask_size(pred_masks) != _mask_size(gt_masks):
         raise ValueError(
             f"Expected `masks` of image {index} in `preds` and `target` to have the same (H, W), but got "
-            f"{format_shape(pred_masks.shape[1:])} and {format_shape(gt_masks.shape[1:])}."
+            f"{format_shape(_mask_size(pred_masks))} and {format_shape(_mask_size(gt_masks))}."
         )
     return pred._replace(masks=pred_masks), gt._replace(masks=gt_masks)
 
@@ -279,15 +299,6 @@ def _image_index(counts: list[int], device: torch.device) -> Tensor:
     return torch.repeat_interleave(torch.arange(len(counts), device=device), sizes)
 
 
-def _iou_areas(iou_type: str, det_masks: list[Tensor] | None, gt_masks: list[Tensor] | None) -> tuple[Tensor, Tensor]:
-    """(det areas, gt areas) of masks, the pixel counts that enter the mask IoU union."""
-    assert iou_type == "segm" and det_masks is not None and gt_masks is not None
-    return tuple(  # type: ignore[return-value]
-        torch.cat([m.flatten(1).sum(1) for m in masks]).double() if masks else torch.zeros(0, dtype=torch.float64)
-        for masks in (det_masks, gt_masks)
-    )
-
-
 def parse_detection_inputs(
     preds: Any,
     target: Any,
@@ -317,13 +328,17 @@ def parse_detection_inputs(
         _check_values("target", gt_images, gt_raw, "boxes", box_format)
         det_boxes, gt_boxes = _to_xyxy(det_raw, box_format), _to_xyxy(gt_raw, box_format)
     if "segm" in iou_types:
-        det_masks = [p.masks.to(device) for p in pred_images if p.masks is not None]
-        gt_masks = [g.masks.to(device) for g in gt_images if g.masks is not None]
+        det_masks, gt_masks = batch_masks(
+            [p.masks for p in pred_images if p.masks is not None],
+            [g.masks for g in gt_images if g.masks is not None],
+            device,
+        )
     iou_type = "bbox" if "bbox" in iou_types else "segm"
     if iou_type == "bbox":  # pycocotools' box area: the given width times height for "xywh"/"cxcywh"
         det_areas, gt_iou_areas = box_area(det_raw, box_format), box_area(gt_raw, box_format)
     else:
-        det_areas, gt_iou_areas = _iou_areas("segm", det_masks, gt_masks)
+        assert det_masks is not None and gt_masks is not None
+        det_areas, gt_iou_areas = det_masks.areas.double(), gt_masks.areas.double()
     given = [g.area for g in gt_images if g.area is not None]
     _check_values("target", gt_images, _cat(given, torch.float64, device), "area", box_format)
     absent = [g.area if g.area is not None else torch.full((g.size,), torch.nan) for g in gt_images]

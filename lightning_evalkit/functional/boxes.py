@@ -1,4 +1,4 @@
-"""Box formats, box and mask areas, pairwise box IoU (plain and COCO crowd) and pairwise mask IoU.
+"""Box formats, box areas and pairwise box IoU (plain and COCO crowd); mask IoU lives in ``masks.py``.
 
 IoU is continuous (no "+1" pixel convention) and computed the way pycocotools computes it: the overlap width
 is ``min(right edges) - max(left edges)``, zero when not positive, and the union is ``(area_a + area_b) -
@@ -14,7 +14,7 @@ from lightning_evalkit._checks import check_choice
 
 BOX_FORMATS = ("xyxy", "xywh", "cxcywh")
 
-__all__ = ["BOX_FORMATS", "box_area", "box_convert", "box_iou", "mask_iou"]
+__all__ = ["BOX_FORMATS", "box_area", "box_convert", "box_iou"]
 
 
 def _to_xyxy(boxes: Tensor, box_format: str) -> Tensor:
@@ -128,37 +128,3 @@ def box_iou(boxes_a: Tensor, boxes_b: Tensor, box_format: str = "xyxy", iscrowd:
     b_xyxy = _to_xyxy(boxes_b, box_format)[None, :, :]
     crowd = None if iscrowd is None else iscrowd.bool()[None, :]
     return _iou_from_parts(_overlap(a_xyxy, b_xyxy), area_a[:, None], area_b[None, :], crowd)
-
-
-def _mask_counts(masks_a: Tensor, masks_b: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """Pixel counts: overlap (N, M), area_a (N,), area_b (M,), exact integers held in float64."""
-    flat_a = masks_a.flatten(1)
-    flat_b = masks_b.flatten(1)
-    # float32 sums of 0/1 are exact below 2**24 pixels; past that use float64
-    dtype = torch.float32 if flat_a.shape[1] < 2**24 else torch.float64
-    overlap = (flat_a.to(dtype) @ flat_b.to(dtype).T).double()
-    return overlap, flat_a.sum(1).double(), flat_b.sum(1).double()
-
-
-def mask_iou(masks_a: Tensor, masks_b: Tensor, iscrowd: Tensor | None = None) -> Tensor:
-    """Pairwise IoU (N, M) between boolean masks_a (N, H, W) and masks_b (M, H, W).
-
-    Args:
-        masks_a: Bool masks (N, H, W), e.g. detections.
-        masks_b: Bool masks (M, H, W), e.g. ground truth.
-        iscrowd: Optional bool (M,): where True the union is replaced by the area of ``masks_a[i]`` (COCO
-        crowd).
-
-    Returns:
-        Float64 tensor (N, M); 0 where masks do not overlap.
-
-    Example:
-        >>> import torch
-        >>> a = torch.zeros(1, 4, 4, dtype=torch.bool); a[0, :2, :2] = True
-        >>> b = torch.zeros(1, 4, 4, dtype=torch.bool); b[0, :2, :] = True
-        >>> mask_iou(a, b)
-        tensor([[0.5000]], dtype=torch.float64)
-    """
-    overlap, area_a, area_b = _mask_counts(masks_a, masks_b)
-    crowd = None if iscrowd is None else iscrowd.bool()[None, :]
-    return _iou_from_parts(overlap, area_a[:, None], area_b[None, :], crowd)
