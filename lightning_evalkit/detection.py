@@ -16,6 +16,7 @@ from torchmetrics import Metric
 
 from lightning_evalkit._cat_states import CatStateMetric
 from lightning_evalkit._checks import check_choice, check_positive_int
+from lightning_evalkit._threads import single_threaded
 from lightning_evalkit.functional._coco_match import CocoRecords
 from lightning_evalkit.functional._detection_inputs import check_detection_inputs
 from lightning_evalkit.functional.boxes import BOX_FORMATS
@@ -130,6 +131,7 @@ class MeanAveragePrecision(CatStateMetric):
             templates.update(_record_templates(prefix, len(self.iou_thresholds)))
         self._add_cat_states(templates)
 
+    @single_threaded
     def update(self, preds: Sequence[dict[str, Tensor]], target: Sequence[dict[str, Tensor]]) -> None:
         """Match a batch of images; ``preds``/``target`` are lists of per-image dicts like torchmetrics'."""
         check_detection_inputs(preds, target, self.iou_type)
@@ -147,6 +149,7 @@ class MeanAveragePrecision(CatStateMetric):
             for name, value in record._asdict().items():
                 getattr(self, prefix + name).append(value)
 
+    @single_threaded
     def compute(self) -> dict[str, Tensor]:
         """Accumulate every image seen (on every rank) into the COCO summary."""
         records = [
