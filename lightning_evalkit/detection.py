@@ -17,6 +17,7 @@ from torchmetrics import Metric
 from lightning_evalkit._cat_states import CatStateMetric
 from lightning_evalkit._checks import check_choice, check_positive_int
 from lightning_evalkit._threads import single_threaded
+from lightning_evalkit.coco import coco_to_tm, tm_to_coco
 from lightning_evalkit.functional._coco_match import CocoRecords
 from lightning_evalkit.functional._detection_inputs import check_detection_inputs
 from lightning_evalkit.functional.boxes import BOX_FORMATS
@@ -103,6 +104,11 @@ class MeanAveragePrecision(CatStateMetric):
     is_differentiable = False
     higher_is_better = True
     full_state_update = False
+    coco_to_tm = staticmethod(coco_to_tm)  # COCO JSON files -> preds, target (lightning_evalkit.coco)
+
+    def tm_to_coco(self, preds: Sequence[dict], target: Sequence[dict], name: str = "tm_map_input") -> None:
+        """Write ``preds``/``target`` as COCO JSON (this metric's box format and iou_type); see coco.tm_to_coco."""
+        tm_to_coco(preds, target, name, self.iou_type, self.box_format)
 
     def __init__(
         self,
