@@ -104,7 +104,16 @@ def _split(values: Tensor, position: np.ndarray, order: np.ndarray, num_images: 
 
 
 def _boxes(anns: list[dict]) -> Tensor:
-    return torch.tensor([a["bbox"] for a in anns], dtype=torch.float64).reshape(-1, 4)
+    return torch.from_numpy(np.array([a["bbox"] for a in anns], dtype=np.float64).reshape(-1, 4))
+
+
+def _column(anns: list[dict], key: str, dtype: Any, default: Any = None) -> Tensor:
+    """One scalar field of every annotation as a tensor (``default`` where it is missing, if given)."""
+    if default is None:
+        values = np.fromiter((a[key] for a in anns), dtype=dtype, count=len(anns))
+    else:
+        values = np.fromiter((a.get(key, default) for a in anns), dtype=dtype, count=len(anns))
+    return torch.from_numpy(values)
 
 
 def _masks(anns: list[dict], order: np.ndarray, images: list[dict], position: np.ndarray, backend: str) -> list:
@@ -120,9 +129,7 @@ def _per_image(anns: list[dict], images: list[dict], image_index: dict, types: t
     """Annotations as one dict of tensors per image (in ``images`` order); keys common to preds and target."""
     position, order = _group_by_image(anns, image_index)
     num_images = len(images)
-    columns: dict[str, list] = {
-        "labels": _split(torch.tensor([a["category_id"] for a in anns], dtype=torch.long), position, order, num_images)
-    }
+    columns: dict[str, list] = {"labels": _split(_column(anns, "category_id", np.int64), position, order, num_images)}
     if "bbox" in types:
         columns["boxes"] = _split(_boxes(anns), position, order, num_images)
     if "segm" in types:
@@ -131,12 +138,10 @@ def _per_image(anns: list[dict], images: list[dict], image_index: dict, types: t
         bounds = np.concatenate([[0], np.cumsum(counts)]).tolist()
         columns["masks"] = [masks[bounds[i] : bounds[i + 1]] for i in range(num_images)]
     if anns and "score" in anns[0]:
-        scores = torch.tensor([a["score"] for a in anns], dtype=torch.float64)
-        columns["scores"] = _split(scores, position, order, num_images)
+        columns["scores"] = _split(_column(anns, "score", np.float64), position, order, num_images)
     else:
-        for key, dtype in (("iscrowd", torch.long), ("area", torch.float64)):
-            values = torch.tensor([a.get(key, 0) for a in anns], dtype=dtype)
-            columns[key] = _split(values, position, order, num_images)
+        for key, dtype in (("iscrowd", np.int64), ("area", np.float64)):
+            columns[key] = _split(_column(anns, key, dtype, 0), position, order, num_images)
     return [{key: column[i] for key, column in columns.items()} for i in range(num_images)]
 
 
@@ -330,7 +335,7 @@ def tm_to_coco(
             json.dump(content, file)
 
 
-def evaluate_coco(gt_json: Any, results_json: Any, iou_type: str = "bbox", images_per_update: int = 1000) -> dict:
+def evaluate_coco(gt_json: Any, results_json: Any, iou_type: str = "bbox", images_per_update: int = 500) -> dict:
     """pycocotools' evaluation of a COCO ground truth and results (paths or parsed), with our metric.
 
     Returns the metric's result dict (with ``extended_summary``); ``stats`` holds the 12 numbers in pycocotools'
