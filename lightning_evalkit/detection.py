@@ -16,8 +16,8 @@ from torchmetrics import Metric
 
 from lightning_evalkit._cat_states import CatStateMetric
 from lightning_evalkit._checks import check_choice, check_positive_int
+from lightning_evalkit._coco_json import coco_to_tm, tm_to_coco
 from lightning_evalkit._threads import single_threaded
-from lightning_evalkit.coco import coco_to_tm, tm_to_coco
 from lightning_evalkit.functional._coco_match import CocoRecords
 from lightning_evalkit.functional._detection_inputs import check_detection_inputs
 from lightning_evalkit.functional.boxes import BOX_FORMATS

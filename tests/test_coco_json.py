@@ -39,37 +39,31 @@ def _pycocotools_summary(gt: str | Path, results: str | Path, iou_type: str) -> 
 
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
-def test_cli_bbox_prints_pycocotools_summary_and_published_stats(reference_dir, tmp_path, capsys) -> None:
+@pytest.mark.parametrize("iou_type", ["bbox", "segm"])
+def test_cli_prints_pycocotools_summary_and_published_stats(reference_dir, tmp_path, capsys, iou_type) -> None:
+    """segm: load_coco passes RLE dicts; until the metric takes RLE input, the command line decodes them."""
     folder = reference_dir / "coco-val2014-100"
     out = tmp_path / "stats.json"
-    main([str(folder / GT), str(folder / RESULTS["bbox"]), "--iou-type", "bbox", "--json", str(out)])
+    main([str(folder / GT), str(folder / RESULTS[iou_type]), "--iou-type", iou_type, "--json", str(out)])
     printed = capsys.readouterr().out.splitlines()
-    expected_lines, expected_stats = _pycocotools_summary(folder / GT, folder / RESULTS["bbox"], "bbox")
+    expected_lines, expected_stats = _pycocotools_summary(folder / GT, folder / RESULTS[iou_type], iou_type)
     assert printed == expected_lines
     stats = json.loads(out.read_text())["stats"]
-    np.testing.assert_allclose(stats, _published(folder)["bbox"], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(stats, _published(folder)[iou_type], rtol=0, atol=1e-12)
     np.testing.assert_allclose(stats, expected_stats, rtol=0, atol=1e-12)
 
 
-@pytest.mark.slow
-@pytest.mark.filterwarnings("ignore::DeprecationWarning")
-def test_load_coco_segm_rle_decoded_in_test_gives_published_stats(reference_dir) -> None:
-    """segm through load_coco's RLE dicts, decoded to bool masks here (the metric takes RLE once segm-speed's
-    RLE input is merged; then the CLI runs segm directly)."""
+def test_load_coco_segm_gives_rle_dicts(reference_dir) -> None:
     folder = reference_dir / "coco-val2014-100"
     preds, target = load_coco(folder / GT, folder / RESULTS["segm"], "segm")
-    for item in [*preds, *target]:
-        rles = [dict(r, counts=r["counts"].encode()) for r in item["masks"]]
-        item["masks"] = torch.from_numpy(mask_utils.decode(rles)).permute(2, 0, 1).bool() if rles else None
-    metric = MeanAveragePrecision(iou_type="segm")
-    for pred, gt in zip(preds, target, strict=True):
-        if pred["masks"] is None:
-            pred["masks"] = torch.zeros(0, *gt["masks"].shape[1:], dtype=torch.bool)
-        metric.update([pred], [gt])
-    result = metric.compute()
-    keys = ["map", "map_50", "map_75", "map_small", "map_medium", "map_large"]
-    keys += ["mar_1", "mar_10", "mar_100", "mar_small", "mar_medium", "mar_large"]
-    np.testing.assert_allclose([float(result[k]) for k in keys], _published(folder)["segm"], rtol=0, atol=1e-6)
+    gt = json.loads((folder / GT).read_text())
+    by_image = sorted(gt["images"], key=lambda image: image["id"])
+    for item, image in zip(target, by_image, strict=True):
+        assert int(item["image_id"]) == image["id"]
+        for rle, area in zip(item["masks"], item["area"].tolist(), strict=True):
+            assert rle["size"] == [image["height"], image["width"]] and isinstance(rle["counts"], str)
+            assert abs(float(mask_utils.area(dict(rle, counts=rle["counts"].encode()))) - area) <= 0.5 * area + 1
+    assert sum(len(p["masks"]) for p in preds) == len(json.loads((folder / RESULTS["segm"]).read_text()))
 
 
 def test_load_coco_keeps_every_gt_image_and_drops_unknown_categories() -> None:
