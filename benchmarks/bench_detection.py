@@ -2,13 +2,21 @@
 and pycocotools (and torchmetrics where torchvision imports), in one process on the same synthetic data.
 
     python benchmarks/bench_detection.py                 # 5000 images, 80 classes, ~7 gt / ~100 dets each
+    python benchmarks/bench_detection.py --images 10000  # twice the data: the time should double
     python benchmarks/bench_detection.py --images 500    # quick run
+    python benchmarks/bench_detection.py --json          # end to end from COCO JSON files on disk
+    python benchmarks/bench_detection.py --background-load 1   # with one busy process on the CPU
 
 Each tool starts from its natural input: ours and torchmetrics from per-image tensor dicts fed in batches of
 ``--batch`` images (as a validation loop does); the COCO tools from in-memory COCO-format dicts (building
 their index, loadRes, evaluate, accumulate and summarize are all timed). Peak memory is the rise of the
 process's resident set size over its level when the tool started, sampled every 2 ms (it covers torch, C++
-and Python allocations). Torch runs on one thread by default (the COCO tools are single-threaded).
+and Python allocations). Torch keeps its default thread count unless ``--threads`` is given (the metric runs its
+own work on one intra-op thread; the COCO tools are single-threaded).
+
+``--json`` times the whole evaluation from a ground-truth file and a results file written to a temporary folder:
+ours is ``lightning_evalkit.coco.evaluate_coco`` (JSON loading, tensors, update, compute), faster-coco-eval and
+pycocotools are ``COCO(gt)`` + ``loadRes(results)`` + evaluate + accumulate + summarize.
 """
 
 from __future__ import annotations
@@ -16,8 +24,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import json
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from typing import Any
@@ -27,8 +37,10 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from anywhere
 from lightning_evalkit import MeanAveragePrecision
+from lightning_evalkit.coco import evaluate_coco
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _harness import add_common_arguments, background_load, describe_load, resolve_device
 from _peak_memory import PeakRss
 
 KEYS = ["map", "map_50", "map_75", "map_small", "map_medium", "map_large"]
@@ -100,10 +112,12 @@ def to_coco(preds: list[dict], target: list[dict], num_classes: int) -> tuple[di
     return {"images": images, "annotations": anns, "categories": categories}, results
 
 
-def run_ours(preds: list[dict], target: list[dict], batch: int) -> list[float]:
-    metric = MeanAveragePrecision(box_format="xywh")
+def run_ours(preds: list[dict], target: list[dict], batch: int, device: torch.device) -> list[float]:
+    metric = MeanAveragePrecision(box_format="xywh").to(device)
     for start in range(0, len(preds), batch):
-        metric.update(preds[start : start + batch], target[start : start + batch])
+        chunk_preds = [{k: v.to(device) for k, v in p.items()} for p in preds[start : start + batch]]
+        chunk_target = [{k: v.to(device) for k, v in t.items()} for t in target[start : start + batch]]
+        metric.update(chunk_preds, chunk_target)
     result = metric.compute()
     return [float(result[key]) for key in KEYS]
 
@@ -118,11 +132,18 @@ def run_torchmetrics(preds: list[dict], target: list[dict], batch: int) -> list[
     return [float(result[key]) for key in KEYS]
 
 
-def _run_coco(coco_cls: Any, eval_cls: Any, gt: dict, results: list[dict]) -> list[float]:
+def run_ours_json(gt_file: str, results_file: str) -> list[float]:
+    return evaluate_coco(gt_file, results_file, "bbox")["stats"].tolist()
+
+
+def _run_coco(coco_cls: Any, eval_cls: Any, gt: dict | str, results: list[dict] | str) -> list[float]:
     with contextlib.redirect_stdout(io.StringIO()):
-        coco_gt = coco_cls()
-        coco_gt.dataset = gt
-        coco_gt.createIndex()
+        if isinstance(gt, str):  # a file: the tool reads it
+            coco_gt = coco_cls(gt)
+        else:
+            coco_gt = coco_cls()
+            coco_gt.dataset = gt
+            coco_gt.createIndex()
         coco_dt = coco_gt.loadRes(results)
         evaluator = eval_cls(coco_gt, coco_dt, "bbox")
         evaluator.evaluate()
@@ -131,13 +152,13 @@ def _run_coco(coco_cls: Any, eval_cls: Any, gt: dict, results: list[dict]) -> li
     return [float(v) for v in evaluator.stats[:12]]
 
 
-def run_faster_coco_eval(gt: dict, results: list[dict]) -> list[float]:
+def run_faster_coco_eval(gt: dict | str, results: list[dict] | str) -> list[float]:
     from faster_coco_eval import COCO, COCOeval_faster
 
     return _run_coco(COCO, COCOeval_faster, gt, results)
 
 
-def run_pycocotools(gt: dict, results: list[dict]) -> list[float]:
+def run_pycocotools(gt: dict | str, results: list[dict] | str) -> list[float]:
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
@@ -152,25 +173,21 @@ def _time(fn: Callable[[], list[float]]) -> tuple[float, float, list[float]]:
     return elapsed, memory.rise_mib, stats
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--images", type=int, default=5000)
-    parser.add_argument("--classes", type=int, default=80)
-    parser.add_argument("--batch", type=int, default=32, help="images per update() call")
-    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
-    parser.add_argument("--skip-pycocotools", action="store_true")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    preds, target = make_data(args.images, args.classes, args.seed)
-    gt, results = to_coco(preds, target, args.classes)
-    print(
-        f"{args.images} images, {args.classes} classes, {sum(len(t['labels']) for t in target)} gt "
-        f"({sum(int(t['iscrowd'].sum()) for t in target)} crowd), {len(results)} detections, "
-        f"{args.batch} images per update, torch threads {args.threads}\n"
-    )
+def _run_all(args: argparse.Namespace, preds: list, target: list, gt: dict, results: list) -> dict:
+    device = resolve_device(args.device)
     runs: dict[str, tuple[float, float, list[float]]] = {}
-    runs["lightning_evalkit"] = _time(lambda: run_ours(preds, target, args.batch))
+    if args.json:
+        folder = tempfile.mkdtemp()
+        gt_file, results_file = os.path.join(folder, "gt.json"), os.path.join(folder, "results.json")
+        for path, content in ((gt_file, gt), (results_file, results)):
+            with open(path, "w") as file:
+                json.dump(content, file)
+        runs["lightning_evalkit"] = _time(lambda: run_ours_json(gt_file, results_file))
+        runs["faster-coco-eval"] = _time(lambda: run_faster_coco_eval(gt_file, results_file))
+        if not args.skip_pycocotools:
+            runs["pycocotools"] = _time(lambda: run_pycocotools(gt_file, results_file))
+        return runs
+    runs["lightning_evalkit"] = _time(lambda: run_ours(preds, target, args.batch, device))
     runs["faster-coco-eval"] = _time(lambda: run_faster_coco_eval(gt, results))
     if not args.skip_pycocotools:
         runs["pycocotools"] = _time(lambda: run_pycocotools(gt, results))
@@ -180,6 +197,32 @@ def main() -> None:
         print("torchmetrics MeanAveragePrecision: skipped (it needs torchvision, which does not import here)\n")
     else:
         runs["torchmetrics"] = _time(lambda: run_torchmetrics(preds, target, args.batch))
+    return runs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--images", type=int, default=5000)
+    parser.add_argument("--classes", type=int, default=80)
+    parser.add_argument("--batch", type=int, default=32, help="images per update() call")
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    parser.add_argument("--json", action="store_true", help="end to end from COCO JSON files (see above)")
+    parser.add_argument("--skip-pycocotools", action="store_true")
+    parser.add_argument("--seed", type=int, default=0)
+    add_common_arguments(parser)
+    args = parser.parse_args()
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    preds, target = make_data(args.images, args.classes, args.seed)
+    gt, results = to_coco(preds, target, args.classes)
+    print(
+        f"{args.images} images, {args.classes} classes, {sum(len(t['labels']) for t in target)} gt "
+        f"({sum(int(t['iscrowd'].sum()) for t in target)} crowd), {len(results)} detections, "
+        f"{'from JSON files' if args.json else f'{args.batch} images per update'}, torch threads "
+        f"{torch.get_num_threads()}, device {args.device}, {describe_load(args.background_load)}\n"
+    )
+    with background_load(args.background_load):
+        runs = _run_all(args, preds, target, gt, results)
     ours_time, _, ours_stats = runs["lightning_evalkit"]
     reference = runs.get("pycocotools", runs["faster-coco-eval"])[2]
     print(

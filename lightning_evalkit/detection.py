@@ -16,7 +16,9 @@ from torchmetrics import Metric
 
 from lightning_evalkit._cat_states import CatStateMetric
 from lightning_evalkit._checks import check_positive_int
+from lightning_evalkit._coco_json import coco_to_tm, tm_to_coco
 from lightning_evalkit._state_dtypes import _apply_keeping_state_dtypes, check_bool
+from lightning_evalkit._threads import single_threaded
 from lightning_evalkit.functional._detection_inputs import DetectionBatch, parse_detection_inputs
 from lightning_evalkit.functional.detection import (
     _iou_types,
@@ -95,6 +97,11 @@ class MeanAveragePrecision(CatStateMetric):
     higher_is_better = True
     full_state_update = False
     warn_on_many_detections: bool = True
+    coco_to_tm = staticmethod(coco_to_tm)  # COCO JSON files -> preds, target (lightning_evalkit.coco)
+
+    def tm_to_coco(self, preds: Sequence[dict], target: Sequence[dict], name: str = "tm_map_input") -> None:
+        """Write ``preds``/``target`` as COCO JSON (this metric's box format and iou_type); see coco.tm_to_coco."""
+        tm_to_coco(preds, target, name, self.iou_type, self.box_format)
 
     def __init__(
         self,
@@ -133,6 +140,7 @@ class MeanAveragePrecision(CatStateMetric):
             self.extended_summary,
         )
 
+    @single_threaded
     def update(self, preds: Sequence[dict[str, Tensor]], target: Sequence[dict[str, Tensor]]) -> None:
         """Match a batch of images; ``preds``/``target`` are lists of per-image dicts like torchmetrics'."""
         batch = parse_detection_inputs(preds, target, self.box_format, self._iou_type_tuple, device=self.device)
@@ -141,6 +149,7 @@ class MeanAveragePrecision(CatStateMetric):
         for name, value in self._update_states(batch).items():
             getattr(self, name).append(value)
 
+    @single_threaded
     def compute(self) -> dict[str, Tensor]:
         """Accumulate every image seen (on every rank) into the COCO summary."""
         return _map_compute(

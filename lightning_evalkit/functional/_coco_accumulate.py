@@ -4,13 +4,18 @@ pycocotools' ``accumulate`` loops over class, area range, max-detections and IoU
 at every detection and sampling it at the recall thresholds. The same numbers follow from the true positives
 alone: recall only moves at a true positive, so ``searchsorted(recall, r, "left")`` lands on the k_r-th true
 positive (k_r = the least k with k / n_gt >= r, found exactly in float64), and the monotone envelope there
-is the largest precision at that or any later true positive. So compute() is one stable sort, cumulative sums over
-all (IoU threshold, area range) at once, and a segmented suffix maximum over the true positives of every
-(threshold, area range, class) segment. Float operations are pycocotools' own, in its order, so results agree
-to the last bit except for the order of summation in the final means.
+is the largest precision at that or any later true positive. So compute() is one stable sort of integer keys,
+row-wise cumulative counts in a (threshold x area, detection) layout, and per (threshold, area range, class,
+recall step) the largest precision of the true positives between consecutive steps, then a suffix maximum
+over the 101 steps. The sort, the true-positive list and the layouts are built once for all max-detections
+values; each value then only filters the list and recounts. Float operations are pycocotools' own, in its
+order, so results agree to the last bit except for the order of summation in the final means.
 """
 
 from __future__ import annotations
+
+import math
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -29,98 +34,193 @@ def _recall_steps(n_gt: Tensor, rec_thresholds: Tensor) -> Tensor:
     return torch.where(ok, options, big).amin(0)
 
 
-def _segment_suffix_max(values: Tensor, segment: Tensor, num_segments: int) -> Tensor:
-    """Within runs of equal (non-decreasing) ``segment``, the max of ``values`` from each position to the
-    run end."""
-    if values.numel() == 0:
-        return values
-    unique, rank = torch.unique(values, return_inverse=True)
-    # integer keys keep the values exact; later segments must not leak into earlier ones, so they get lower
-    # keys
-    key = (num_segments - 1 - segment) * unique.numel() + rank
-    suffix = key.flip(0).cummax(0).values.flip(0)
-    return unique[suffix % unique.numel()]
+def _class_indices(*labels: Tensor) -> tuple[Tensor, list[Tensor]]:
+    """The sorted distinct labels of all the given tensors, and each tensor's labels as indices into them.
+
+    Small non-negative labels (the usual case) take a count and a lookup table instead of a sort.
+    """
+    every = torch.cat(labels)
+    low, high = (int(v) for v in every.aminmax()) if every.numel() else (0, 0)
+    if low < 0 or high > 4 * every.numel() + 1024:
+        classes = torch.unique(every)
+        return classes, [torch.searchsorted(classes, x) for x in labels]
+    present = torch.bincount(every, minlength=high + 1) > 0
+    classes = torch.nonzero(present).flatten()
+    lookup = torch.cumsum(present, 0) - 1
+    return classes, [lookup.index_select(0, x) for x in labels]
 
 
-def _first_valid_score(scores: Tensor, cls: Tensor, valid: Tensor, num_classes: int) -> tuple[Tensor, Tensor]:
-    """Per class: number of counted detections and the score of the first (0 when none)."""
+def _descending_score_key(scores: Tensor) -> Tensor | None:
+    """An int64 in [0, 2**32) ordered as -score (ties equal), or None when a score is not exactly a float32."""
+    single = scores.float()
+    if not bool((single.double() == scores).all()):
+        return None
+    bits = (single + 0.0).view(torch.int32).long()  # + 0.0 turns -0.0 into 0.0, which ties with it
+    monotone = torch.where(bits < 0, bits ^ 0x7FFFFFFF, bits)  # IEEE bits -> an integer ordered as the float
+    return (2**31 - 1) - monotone
+
+
+def _detection_order(cls: Tensor, scores: Tensor, image_ids: Tensor) -> Tensor:
+    """Stable order by (class, -score, image id, record order): pycocotools' concatenation in image-id order."""
+    order = torch.arange(cls.numel(), device=cls.device)
+    if image_ids.numel() > 1 and not bool((image_ids[1:] >= image_ids[:-1]).all()):
+        order = torch.sort(image_ids, stable=True).indices
+    score_key = _descending_score_key(scores[order])
+    if score_key is not None:  # one sort of (class, score) packed into one integer
+        return order[torch.sort(cls[order] * 2**32 + score_key, stable=True).indices]
+    order = order[torch.sort(-scores[order], stable=True).indices]
+    return order[torch.sort(cls[order], stable=True).indices]
+
+
+def _any_over_rows(flags: Tensor) -> Tensor:
+    """(N, ...) bool -> (N,) any, reading the bytes of each row as int64 words where the layout allows."""
+    rows = flags.reshape(flags.shape[0], math.prod(flags.shape[1:]))
+    if rows.shape[1] % 8 == 0 and rows.is_contiguous():
+        return (rows.view(torch.int64) != 0).any(1)
+    return rows.any(1)
+
+
+def _row_cumsum(flags: Tensor) -> Tensor:
+    """Cumulative counts along the last axis with a leading 0: (R, L) bool -> (R, L + 1) int32."""
+    out = torch.zeros(flags.shape[0], flags.shape[1] + 1, dtype=torch.int32, device=flags.device)
+    torch.cumsum(flags, 1, dtype=torch.int32, out=out[:, 1:])
+    return out
+
+
+class _Sorted(NamedTuple):
+    """Detections sorted by (class, -score); the ones matched at some (threshold, area) get (T*A, S) rows."""
+
+    cls: Tensor  # (N,)
+    scores: Tensor  # (N,)
+    ranks: Tensor  # (N,)
+    never_counted: Tensor  # (A, N) never matched and inside the area range (a false positive when valid)
+    some: Tensor  # (S,) sorted positions of the detections matched somewhere
+    some_counted: Tensor  # (T*A, S) not ignored
+    class_start: Tensor  # (K,) first sorted position of each class
+    some_start: Tensor  # (K,) first index into ``some`` of each class
+    event_row: Tensor  # (E,) t * A + a of every true positive at the largest max-detections
+    event_some: Tensor  # (E,) its index into ``some``, ordered by (row, position)
+
+
+def _rows_select(flags: Tensor, index: Tensor) -> Tensor:
+    """flags[index] for (N, ...) bool: rows of 4 or 8 bytes move as one int32 / int64 word each."""
+    rows = flags.reshape(flags.shape[0], math.prod(flags.shape[1:])).contiguous()
+    width = rows.shape[1]
+    if width in (4, 8):
+        word = torch.int32 if width == 4 else torch.int64
+        return rows.view(word).view(-1).index_select(0, index).view(torch.bool).view(index.numel(), width)
+    return rows.index_select(0, index)
+
+
+def _sort_records(
+    cls: Tensor, scores: Tensor, ranks: Tensor, matched: Tensor, ignored: Tensor, image_ids: Tensor, num_classes: int
+) -> _Sorted:
+    order = _detection_order(cls, scores, image_ids)
+    cls, ranks = cls.index_select(0, order), ranks.index_select(0, order)
+    ever = _any_over_rows(matched).index_select(0, order)
+    # unmatched: ignored only outside the area range, the same at every threshold
+    inside = ~_rows_select(ignored[:, 0, :], order).T
+    some = torch.nonzero(ever).flatten()
+    some_order = order.index_select(0, some)
+    some_matched = _rows_select(matched, some_order).T.contiguous()
+    some_counted = ~_rows_select(ignored, some_order).T.contiguous()
+    arange_k = torch.arange(num_classes, device=cls.device)
+    event_row, event_some = torch.nonzero(some_matched & some_counted, as_tuple=True)
+    return _Sorted(
+        cls=cls,
+        scores=scores.index_select(0, order),
+        ranks=ranks,
+        never_counted=inside & ~ever,
+        some=some,
+        some_counted=some_counted,
+        class_start=torch.searchsorted(cls, arange_k),
+        some_start=torch.searchsorted(cls.index_select(0, some), arange_k),
+        event_row=event_row,
+        event_some=event_some,
+    )
+
+
+def _envelope_at_steps(
+    precision: Tensor, segment: Tensor, recall: Tensor, rec_thresholds: Tensor, num_segments: int
+) -> Tensor:
+    """max precision over the true positives at or after each recall step -> (segments, R), -1 where none.
+
+    The k-th true positive of a segment reaches step r when k / n_gt >= r (the definition of k_r), so each goes
+    to the last step it reaches (a scatter max) and a suffix max over the steps finishes the envelope.
+    """
+    num_steps = rec_thresholds.numel()
+    step = torch.searchsorted(rec_thresholds, recall, right=True) - 1
+    reached = step >= 0
+    if not bool(reached.all()):
+        precision, segment, step = precision[reached], segment[reached], step[reached]
+    bucket = torch.full((num_segments * num_steps,), -1.0, dtype=torch.float64, device=precision.device)
+    bucket.scatter_reduce_(0, segment * num_steps + step, precision, "amax")
+    return bucket.view(num_segments, num_steps).flip(1).cummax(1).values.flip(1)
+
+
+def _first_valid_score(scores: Tensor, cls: Tensor, valid: Tensor, num_classes: int) -> Tensor:
+    """Per class: the score of its first counted detection (0 when none)."""
     n = scores.numel()
     position = torch.where(valid, torch.arange(n, device=scores.device), n)
     first = torch.full((num_classes,), n, dtype=torch.long, device=scores.device)
     first = first.scatter_reduce(0, cls, position, "amin")
-    count = torch.zeros(num_classes, dtype=torch.long, device=scores.device).index_add_(0, cls, valid.long())
-    padded = torch.cat([scores, scores.new_zeros(1)])
-    return count, padded[first]
+    if n == 0:
+        return torch.zeros(num_classes, dtype=scores.dtype, device=scores.device)
+    return torch.where(first < n, scores.index_select(0, first.clamp(max=n - 1)), 0.0)
 
 
-def _segment_base(cumulative: Tensor, starts: Tensor) -> Tensor:
-    """cumulative[start - 1] for each segment start (0 where start is 0): the count before the segment."""
-    padded = torch.cat([cumulative.new_zeros((1, *cumulative.shape[1:])), cumulative])
-    return padded[starts]
-
-
-def _true_positive_events(
-    cls: Tensor, matched: Tensor, ignored: Tensor, valid: Tensor, num_classes: int
-) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-    """Every true positive as (t, a, position, k, f), ordered by (t, a, position): k is its rank among the
-    true positives of its class and f the false positives before it. Inputs are sorted by (class, -score).
-
-    A detection matched at no threshold has the same flags at every threshold (false positive unless outside
-    the area range), so its false positives are counted per area range only; the (T, A) work runs on the few
-    detections matched at some threshold.
-    """
-    ever = matched.flatten(1).any(1)
-    never_counted = ((~ever & valid)[:, None] & ~ignored[:, 0, :]).cumsum(0, dtype=torch.int32)  # (N, A)
-    class_start = torch.searchsorted(cls, torch.arange(num_classes, device=cls.device))
-    some = torch.nonzero(ever).flatten()
-    counted = ~ignored[some] & valid[some, None, None]
-    tp = matched[some] & counted
-    cum_tp = tp.cumsum(0, dtype=torch.int32)  # (S, T, A)
-    cum_fp = (~matched[some] & counted).cumsum(0, dtype=torch.int32)
-    some_start = torch.searchsorted(cls[some], torch.arange(num_classes, device=cls.device))
-    t_idx, a_idx, s_idx = tp.permute(1, 2, 0).nonzero(as_tuple=True)
-    c_idx, n_idx = cls[some[s_idx]], some[s_idx]
-    k = cum_tp[s_idx, t_idx, a_idx] - _segment_base(cum_tp, some_start)[c_idx, t_idx, a_idx]
-    f = cum_fp[s_idx, t_idx, a_idx] - _segment_base(cum_fp, some_start)[c_idx, t_idx, a_idx]
-    f = f + never_counted[n_idx, a_idx] - _segment_base(never_counted, class_start)[c_idx, a_idx]
-    return t_idx, a_idx, n_idx, k.double(), f.double()
+def _true_positive_precision(s: _Sorted, valid: Tensor, num_areas: int, num_classes: int) -> tuple[Tensor, ...]:
+    """The true positives within ``valid``, by (segment, position): position, segment, k, precision; and the
+    true-positive count and first event of every segment (t, a, class)."""
+    some_valid = valid.index_select(0, s.some)
+    keep = some_valid.index_select(0, s.event_some)
+    row, event_some = s.event_row[keep], s.event_some[keep]
+    position = s.some.index_select(0, event_some)
+    cls = s.cls.index_select(0, position)
+    segment = row * num_classes + cls
+    n_tp = torch.bincount(segment, minlength=s.some_counted.shape[0] * num_classes)
+    seg_start = torch.cumsum(n_tp, 0) - n_tp
+    k = torch.arange(segment.numel(), device=segment.device) - seg_start.index_select(0, segment) + 1
+    # counted detections of the class up to each true positive: per row for those matched somewhere, per area
+    # range for the rest; the false positives are those minus the true positives
+    some_cum = _row_cumsum(s.some_counted & some_valid)
+    never_cum = _row_cumsum(s.never_counted & valid)
+    some_row, never_row = row * some_cum.shape[1], (row % num_areas) * never_cum.shape[1]
+    counted = some_cum.view(-1).index_select(0, some_row + event_some + 1)
+    counted -= some_cum.view(-1).index_select(0, some_row + s.some_start.index_select(0, cls))
+    counted += never_cum.view(-1).index_select(0, never_row + position + 1)
+    counted -= never_cum.view(-1).index_select(0, never_row + s.class_start.index_select(0, cls))
+    k_float, f_float = k.double(), (counted - k).double()
+    precision = k_float / ((f_float + k_float) + EPS)  # pycocotools: tp / (fp + tp + spacing(1))
+    return position, segment, k_float, precision, n_tp, seg_start
 
 
 def _accumulate_one_max_det(
-    cls: Tensor,
-    scores: Tensor,
-    matched: Tensor,
-    ignored: Tensor,
-    valid: Tensor,
-    steps: Tensor,
-    num_classes: int,
+    s: _Sorted, n_gt: Tensor, steps: Tensor, rec_thresholds: Tensor, max_det: int, num_thr: int
 ) -> tuple[Tensor, Tensor, Tensor]:
     """precision (T, A, K, R), true-positive counts (T, A, K) and scores (T, A, K, R) at one max-detections.
 
-    Inputs are sorted by (class, -score); ``valid`` marks the detections within this max-detections.
+    ``n_gt`` is (A, K) and ``steps`` (A, K, R) the k_r.
     """
-    num_thr, num_areas = matched.shape[1], matched.shape[2]
-    t_idx, a_idx, n_idx, k, f = _true_positive_events(cls, matched, ignored, valid, num_classes)
-    num_segments = num_thr * num_areas * num_classes
-    segment = (t_idx * num_areas + a_idx) * num_classes + cls[n_idx]
-    # pycocotools: pr = tp / (fp + tp + spacing(1)), then the envelope from the right
-    envelope = _segment_suffix_max(k / ((f + k) + EPS), segment, num_segments)
-    n_tp = torch.bincount(segment, minlength=num_segments).view(num_thr, num_areas, num_classes)
-    seg_start = (torch.cumsum(n_tp.flatten(), 0) - n_tp.flatten()).view_as(n_tp)
-    query = steps.permute(1, 0, 2)[None].clamp(min=1)  # (1, A, K, R); k_r = 0 reads the first true positive
-    hit = query <= n_tp[..., None]
-    position = (seg_start[..., None] + query - 1).clamp(min=0, max=max(envelope.numel() - 1, 0))
-    zeros = torch.zeros(hit.shape, dtype=torch.float64, device=cls.device)
-    if envelope.numel():
-        precision = torch.where(hit, envelope[position], zeros)
-        point_scores = torch.where(hit, scores[n_idx][position], zeros)
+    num_areas, num_classes = n_gt.shape
+    valid = s.ranks < max_det
+    query = steps.clamp(min=1)  # k_r = 0 reads the first true positive
+    position, segment, k, precision, n_tp, seg_start = _true_positive_precision(s, valid, num_areas, num_classes)
+    n_gt_float = n_gt.double().clamp(min=1).repeat(num_thr, 1).view(-1)
+    recall = k / n_gt_float.index_select(0, segment)
+    envelope = _envelope_at_steps(precision, segment, recall, rec_thresholds, n_tp.numel())
+    shape = (num_thr, num_areas, num_classes)
+    hit = query[None] <= n_tp.view(shape)[..., None]
+    precision_at = torch.where(hit, envelope.view(*shape, query.shape[-1]), 0.0)
+    if position.numel():
+        at = (seg_start.view(shape)[..., None] + query[None] - 1).clamp(min=0, max=position.numel() - 1)
+        point_scores = torch.where(hit, s.scores.index_select(0, position)[at], 0.0)
     else:
-        precision, point_scores = zeros, zeros.clone()
+        point_scores = torch.zeros_like(precision_at)
     # k_r = 0 samples the first detection of the class, whatever it is (pycocotools' scores[pi = 0])
-    det_count, first_score = _first_valid_score(scores, cls, valid, num_classes)
-    first = torch.where(det_count > 0, first_score, 0.0)[None, None, :, None]
-    point_scores = torch.where(steps.permute(1, 0, 2)[None] == 0, first, point_scores)
-    return precision, n_tp, point_scores
+    first = _first_valid_score(s.scores, s.cls, valid, num_classes)[None, None, :, None]
+    point_scores = torch.where(steps[None] == 0, first, point_scores)
+    return precision_at, n_tp.view(shape), point_scores
 
 
 def coco_accumulate(
@@ -141,18 +241,14 @@ def coco_accumulate(
     orders images by id, so score ties across images are broken by ``det_image_ids`` first, then by that order.
     Entries for a class without counted ground truth in an area range are -1, as in pycocotools.
     """
-    classes = torch.unique(torch.cat([det_labels, gt_labels]))
-    num_classes = classes.numel()
-    det_cls = torch.searchsorted(classes, det_labels)
+    classes, (det_cls, gt_cls) = _class_indices(det_labels, gt_labels)
+    num_classes, num_thr = classes.numel(), det_matched.shape[1]
     n_gt = torch.zeros(num_classes, gt_counted.shape[1], dtype=torch.long, device=classes.device)
-    n_gt.index_add_(0, torch.searchsorted(classes, gt_labels), gt_counted.long())
-    order = torch.sort(det_image_ids, stable=True).indices
-    order = order[torch.sort(-det_scores[order], stable=True).indices]
-    order = order[torch.sort(det_cls[order], stable=True).indices]
-    cls, scores, ranks = det_cls[order], det_scores[order], det_ranks[order]
-    matched, ignored = det_matched[order], det_ignored[order]
-    steps = _recall_steps(n_gt, rec_thresholds)
-    results = [_accumulate_one_max_det(cls, scores, matched, ignored, ranks < m, steps, num_classes) for m in max_dets]
+    n_gt.index_add_(0, gt_cls, gt_counted.long())
+    # the matched-somewhere rows are laid out for the largest max-detections; smaller ones filter them
+    s = _sort_records(det_cls, det_scores, det_ranks, det_matched, det_ignored, det_image_ids, num_classes)
+    steps = _recall_steps(n_gt, rec_thresholds).permute(1, 0, 2)  # (A, K, R)
+    results = [_accumulate_one_max_det(s, n_gt.T, steps, rec_thresholds, m, num_thr) for m in max_dets]
     undefined = (n_gt == 0).T[None]  # (1, A, K)
     precision = torch.stack([r[0] for r in results], -1).masked_fill(undefined[..., None, None], -1.0)
     recall = torch.stack([r[1].double() / n_gt.T[None].clamp(min=1) for r in results], -1)

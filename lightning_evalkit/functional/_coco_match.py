@@ -19,6 +19,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
+from lightning_evalkit.functional._coco_accumulate import _class_indices, _descending_score_key
 from lightning_evalkit.functional._detection_inputs import DetectionBatch
 from lightning_evalkit.functional.boxes import _paired_box_iou
 from lightning_evalkit.functional.masks import iou_from_counts, pair_intersections
@@ -42,13 +43,15 @@ class CocoRecords(NamedTuple):
 
 
 def _group_order(group: Tensor, scores: Tensor | None) -> tuple[Tensor, Tensor]:
-    """Stable order by (group, -score); return it and each element's rank within its group."""
-    order = torch.arange(group.numel(), device=group.device)
-    if scores is not None:
+    """Stable order by (group, -score); return it and each element's rank within its group (groups >= 0)."""
+    score_key = None if scores is None else _descending_score_key(scores)
+    if scores is not None and score_key is None:
         order = torch.sort(-scores, stable=True).indices
-    order = order[torch.sort(group[order], stable=True).indices]
-    counts = torch.unique_consecutive(group[order], return_counts=True)[1]
-    starts = torch.repeat_interleave(torch.cumsum(counts, 0) - counts, counts)
+        order = order[torch.sort(group[order], stable=True).indices]
+    else:  # one sort of (group, score) packed into one integer
+        order = torch.sort(group if score_key is None else group * 2**32 + score_key, stable=True).indices
+    counts = torch.bincount(group)
+    starts = (torch.cumsum(counts, 0) - counts).index_select(0, group.index_select(0, order))
     return order, torch.arange(group.numel(), device=group.device) - starts
 
 
@@ -84,19 +87,28 @@ def greedy_match(
     Pairs must be sorted by detection, and detection indices must follow score order within each group.
     ``gt_ignored`` is (G, A), ``thresholds`` (T,) float64.
     """
+    match = torch.full((num_dets, thresholds.numel(), gt_ignored.shape[1]), -1, dtype=torch.long)
+    match = match.to(pair_iou.device)
+    dets, det_match = _greedy_match_rows(pair_det, pair_gt, pair_iou, gt_ignored, gt_crowd, thresholds)
+    match[dets] = det_match
+    return match
+
+
+def _greedy_match_rows(
+    pair_det: Tensor, pair_gt: Tensor, pair_iou: Tensor, gt_ignored: Tensor, gt_crowd: Tensor, thresholds: Tensor
+) -> tuple[Tensor, Tensor]:
+    """:func:`greedy_match` for the detections with a candidate only: their indices (D,) and matches (D, T, A)."""
     num_thr, num_areas = thresholds.numel(), gt_ignored.shape[1]
-    match = torch.full((num_dets, num_thr, num_areas), -1, dtype=torch.long, device=pair_iou.device)
     candidate = pair_iou[:, None] >= thresholds.clamp(max=1 - 1e-10)[None, :]
     keep = candidate.any(1)
     if not bool(keep.any()):
-        return match
+        empty = torch.zeros(0, dtype=torch.long, device=pair_iou.device)
+        return empty, empty.view(0, num_thr, num_areas)
     pair_det, pair_gt, pair_iou, candidate = pair_det[keep], pair_gt[keep], pair_iou[keep], candidate[keep]
     dets, local_det = torch.unique(pair_det, return_inverse=True)
     gts, local_gt = torch.unique(pair_gt, return_inverse=True)
     local_match = _match_rounds(local_det, local_gt, pair_iou, candidate, gt_ignored[gts], gt_crowd[gts], dets.numel())
-    matched_gt = torch.where(local_match >= 0, gts[local_match.clamp(min=0)], local_match)
-    match[dets] = matched_gt
-    return match
+    return dets, torch.where(local_match >= 0, gts[local_match.clamp(min=0)], local_match)
 
 
 def _match_rounds(
@@ -150,11 +162,10 @@ class CandidatePairs(NamedTuple):
 
 def candidate_pairs(batch: DetectionBatch, max_det: int | None) -> CandidatePairs:
     """Group detections and ground truths by (image, class) and list the pairs that may be matched."""
-    labels = torch.cat([batch.det_labels, batch.gt_labels])
-    classes, label_index = torch.unique(labels, return_inverse=True)
+    classes, (det_class, gt_class) = _class_indices(batch.det_labels, batch.gt_labels)
     n_cls = max(classes.numel(), 1)
-    det_group = batch.det_image * n_cls + label_index[: batch.det_labels.numel()]
-    gt_group = batch.gt_image * n_cls + label_index[batch.det_labels.numel() :]
+    det_group = batch.det_image * n_cls + det_class
+    gt_group = batch.gt_image * n_cls + gt_class
     det_order, det_rank = _group_order(det_group, batch.det_scores)
     if max_det is not None:
         kept = det_rank < max_det
@@ -196,14 +207,17 @@ def coco_match(
     pair_iou = pair_box_iou(batch, det_idx, gt_idx) if iou_type == "bbox" else _pair_mask_iou(batch, det_idx, gt_idx)
     gt_crowd = batch.gt_crowd[gt_order]
     gt_ignored = gt_crowd[:, None] | _area_outside(batch.gt_areas[gt_order], area_ranges)
-    match = greedy_match(
-        pairs.pair_det, pairs.pair_gt, pair_iou, det_order.numel(), gt_ignored, gt_crowd, iou_thresholds
-    )
-    matched = match >= 0
-    ignored = _area_outside(batch.det_areas[det_order], area_ranges)[:, None, :].expand_as(matched)
-    if gt_ignored.shape[0]:
-        area_index = torch.arange(area_ranges.shape[0], device=match.device)
-        ignored = torch.where(matched, gt_ignored[match.clamp(min=0), area_index], ignored)
+    dets, det_match = _greedy_match_rows(pairs.pair_det, pairs.pair_gt, pair_iou, gt_ignored, gt_crowd, iou_thresholds)
+    num_dets, num_thr, num_areas = det_order.numel(), iou_thresholds.numel(), area_ranges.shape[0]
+    # only detections with a candidate can match; the rest are ignored exactly when outside the area range
+    det_matched = det_match >= 0
+    matched = torch.zeros(num_dets, num_thr, num_areas, dtype=torch.bool, device=det_match.device)
+    matched[dets] = det_matched
+    ignored = _area_outside(batch.det_areas[det_order], area_ranges)[:, None, :].repeat(1, num_thr, 1)
+    if dets.numel():
+        area_index = torch.arange(num_areas, device=det_match.device)
+        gt_flags = gt_ignored.flatten().index_select(0, (det_match.clamp(min=0) * num_areas + area_index).flatten())
+        ignored[dets] = torch.where(det_matched, gt_flags.view(det_match.shape), ignored[dets])
     return CocoRecords(
         det_scores=batch.det_scores[det_order],
         det_labels=batch.det_labels[det_order],
