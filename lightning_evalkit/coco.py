@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from lightning_evalkit._coco_json import IOU_TYPES, STAT_KEYS, _decode_masks, coco_to_tm, load_coco, tm_to_coco
+from lightning_evalkit._coco_json import IOU_TYPES, STAT_KEYS, coco_to_tm, load_coco, tm_to_coco
 
 __all__ = ["coco_to_tm", "evaluate_coco", "format_summary", "load_coco", "main", "tm_to_coco"]
 _SUMMARY_ROWS = (  # (AP or AR, IoU, area, maxDets) in pycocotools' stats order
@@ -52,17 +52,7 @@ def evaluate_coco(gt_json: Any, results_json: Any, iou_type: str = "bbox", image
     metric = MeanAveragePrecision(box_format="xywh", iou_type=iou_type, extended_summary=True)
     for start in range(0, len(preds), images_per_update):
         chunk = (preds[start : start + images_per_update], target[start : start + images_per_update])
-        try:
-            metric.update(*chunk)
-        except (TypeError, ValueError):
-            if iou_type != "segm" or start > 0:
-                raise
-            # a metric without RLE mask input: decode the RLE to bool masks (pycocotools) and go on
-            for pred, gt in zip(preds, target, strict=True):
-                size = _size([*pred["masks"], *gt["masks"]])
-                pred["masks"] = _decode_masks(pred["masks"], "pycocotools", size).bool()
-                gt["masks"] = _decode_masks(gt["masks"], "pycocotools", size).bool()
-            metric.update(*chunk)
+        metric.update(*chunk)
     result = metric.compute()
     summary = _coco_summary(result["precision"], result["recall"], metric.iou_thresholds, [1, 10, 100])
     result["stats"] = torch.stack([summary[key].double() for key in STAT_KEYS])
