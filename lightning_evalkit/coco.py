@@ -34,11 +34,6 @@ _SUMMARY_ROWS = (  # (AP or AR, IoU, area, maxDets) in pycocotools' stats order
 )
 
 
-def _size(rles: list[dict]) -> tuple[int, int]:
-    """(H, W) of one image's RLE masks, (0, 0) without any."""
-    return (int(rles[0]["size"][0]), int(rles[0]["size"][1])) if rles else (0, 0)
-
-
 def evaluate_coco(gt_json: Any, results_json: Any, iou_type: str = "bbox", images_per_update: int = 500) -> dict:
     """pycocotools' evaluation of a COCO ground truth and results (paths or parsed), with our metric.
 
