@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import warnings
 
 import pytest
 import torch
@@ -238,6 +239,15 @@ def test_undefined_sensitivity_follows_zero_division_with_warning():
     with pytest.warns(UserWarning, match=r"Sensitivity is undefined for classes \[1\]"):
         zero = ek.functional.sensitivity(preds, target, task="multiclass", num_classes=3, average="none")
     assert zero.tolist() == [1.0, 0.0, 1.0]
-    with pytest.warns(UserWarning):
-        left_out = ek.functional.sensitivity(preds, target, task="multiclass", num_classes=3, zero_division="nan")
-    assert left_out.item() == 1.0
+    # class 1 is absent from target and predictions: left out of the macro mean without a warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        absent = ek.functional.sensitivity(preds, target, task="multiclass", num_classes=3)
+    assert absent.item() == 1.0
+    # class 1 predicted but never true: undefined, warned, and left out with zero_division="nan"
+    predicted_once = torch.tensor([0, 1, 2])
+    with pytest.warns(UserWarning, match=r"Sensitivity is undefined for classes \[1\]"):
+        left_out = ek.functional.sensitivity(
+            predicted_once, target, task="multiclass", num_classes=3, zero_division="nan"
+        )
+    assert left_out.item() == 0.75

@@ -87,6 +87,7 @@ class _TinyModel(pl.LightningModule):
         return {"preds": preds, "target": y}
 
 
+@pytest.mark.slow
 def test_trainer_bf16_true_logs_float32_answers(tmp_path):
     generator = torch.Generator().manual_seed(0)
     y = torch.randint(0, 2, (96,), generator=generator)

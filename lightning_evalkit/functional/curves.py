@@ -22,6 +22,7 @@ from torch import Tensor
 from lightning_evalkit._checks import check_finite, format_shape
 from lightning_evalkit.functional._exact import (
     class_problems,
+    exact_auc,
     exact_class_aucs,
     exact_counts,
     pooled_problem,
@@ -270,7 +271,10 @@ def _auroc_compute(
         counts = _curve_counts_compute(state, task, columns, thresholds, input_format)[0]
         return _warn_if_undefined(_partial_auc(counts, max_fpr).unsqueeze(0), "the binary problem")[0]
     if task != "binary" and average == "micro":
-        micro = _auc_from_counts(_micro_counts(state, task, columns, thresholds, input_format))
+        if thresholds is None:
+            micro = exact_auc(sort_problem(*pooled_problem(state[0], state[1], task, columns, input_format)))[0]
+        else:
+            micro = _auc_from_counts(_micro_counts(state, task, columns, thresholds, input_format))
         return _warn_if_undefined(micro.unsqueeze(0), "the pooled (micro) problem")[0]
     aucs, positives = _per_class_aucs(state, task, columns, thresholds, input_format)
     return _average_aucs(_warn_if_undefined(aucs, "classes"), positives, task, average)
