@@ -84,3 +84,11 @@ def top_k(values: Any, k: int) -> np.ndarray:
     values = np.asarray(values, dtype=np.float64)
     order = np.argsort(-values, kind="stable")
     return order[: min(k, values.size)]
+
+
+def figure_and_axes(ax: Axes | None, width: float, height: float) -> tuple[Figure, Axes]:
+    """The given axes and their figure, or a new pyplot-free figure of ``width`` x ``height`` inches."""
+    if ax is not None:
+        return ax.get_figure(), ax  # type: ignore[return-value]
+    figure = new_figure(width, height)
+    return figure, figure.add_subplot()

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lightning_evalkit._curves import to_numpy
-from lightning_evalkit._plot_base import ClassNames, class_name, new_figure, top_k
+from lightning_evalkit._plot_base import ClassNames, class_name, figure_and_axes, new_figure, top_k
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -68,6 +68,7 @@ def plot_confusion_matrix(
     title: str = "Confusion matrix",
     threshold: float | None = None,
     max_classes: int = MAX_MATRIX_CLASSES,
+    ax: Axes | None = None,
 ) -> Figure:
     """Draw a confusion matrix as a heat map (rows true, columns predicted), each count with its row percentage.
 
@@ -78,6 +79,7 @@ def plot_confusion_matrix(
         threshold: the decision threshold the counts were taken at (binary and multilabel), shown in the title.
         max_classes: above this many classes, the ``max_classes`` with the most true samples are drawn and the
             others pooled into one "other" row and column; the title says so.
+        ax: axes to draw a (C, C) matrix into; by default a new figure.
 
     Returns:
         The figure. Colours and percentages show each row's share (recall per true class).
@@ -89,17 +91,20 @@ def plot_confusion_matrix(
     """
     counts = to_numpy(matrix)
     if counts.ndim == 3:
+        if ax is not None:
+            raise ValueError("Expected `ax=None` for a multilabel (L, 2, 2) matrix, one panel per label, but got axes.")
         return _plot_multilabel_confusion(counts, class_names, title, threshold)
     num_classes = counts.shape[0]
     labels = [class_name(class_names, i) for i in range(num_classes)]
     counts, labels = pool_top_classes(counts, labels, max_classes)
     shown = len(labels)
     size = min(3.5 + 0.6 * shown, 16.0)
-    figure = new_figure(size + 1.2, size)
+    figure, axes = figure_and_axes(ax, size + 1.2, size)
     title = f"{title} (n = {int(counts.sum())}{_threshold_text(threshold)})"
     if shown < num_classes:
         title += f"\n{shown - 1} of {num_classes} classes with the most samples; the rest pooled as 'other'"
-    image = _draw_matrix(axes := figure.add_subplot(), counts, labels, title, cell_inches=(size - 2.5) / shown)
+    cell_inches = (size - 2.5) / shown if ax is None else max(ax.get_window_extent().height / 100 / shown, 0.1)
+    image = _draw_matrix(axes, counts, labels, title, cell_inches)
     figure.colorbar(image, ax=axes, label="share of the true class (row %)", shrink=0.8)
     return figure
 

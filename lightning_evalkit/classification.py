@@ -111,6 +111,12 @@ class Sensitivity(_ConfusionMetric):
         """Sensitivity over everything seen (NaN with a warning before any sample)."""
         return _sensitivity_compute(self.confmat, self.task, self.average, self.zero_division)
 
+    def plot(self, val: Any = None, ax: Any = None) -> tuple[Any, Any]:
+        """Draw its value(s) as bars without pyplot; returns ``(figure, axes)`` as torchmetrics does."""
+        from lightning_evalkit._metric_plot import plot_value_metric
+
+        return plot_value_metric(self, val, ax)
+
 
 class Specificity(_ConfusionMetric):
     """Specificity (true-negative rate): TN / (TN + FP), one-vs-rest per class.
@@ -135,6 +141,12 @@ class Specificity(_ConfusionMetric):
     def compute(self) -> Tensor:
         """Specificity over everything seen (NaN with a warning before any sample)."""
         return _specificity_compute(self.confmat, self.task, self.average, self.zero_division)
+
+    def plot(self, val: Any = None, ax: Any = None) -> tuple[Any, Any]:
+        """Draw its value(s) as bars without pyplot; returns ``(figure, axes)`` as torchmetrics does."""
+        from lightning_evalkit._metric_plot import plot_value_metric
+
+        return plot_value_metric(self, val, ax)
 
 
 class ConfusionMatrix(_ConfusionMetric):
@@ -161,6 +173,12 @@ class ConfusionMatrix(_ConfusionMetric):
     def compute(self) -> Tensor:
         """Counts (int64), or float64 rates with ``normalize``."""
         return _confusion_matrix_compute(self.confmat, self.normalize)
+
+    def plot(self, val: Any = None, ax: Any = None) -> tuple[Any, Any]:
+        """Draw the confusion matrix without pyplot; returns ``(figure, axes)`` as torchmetrics does."""
+        from lightning_evalkit._metric_plot import plot_confusion_metric
+
+        return plot_confusion_metric(self, val, ax)
 
 
 class _CurveMetric(CatStateMetric):
@@ -284,6 +302,12 @@ class ROC(_CurveMetric):
         per_class = _curve_counts_compute(self._curve_state(), self.task, self.columns, self._grid())
         return _roc_compute(per_class, self.task, self.drop_intermediate)
 
+    def plot(self, val: Any = None, ax: Any = None) -> tuple[Any, Any]:
+        """Draw the ROC curve without pyplot; returns ``(figure, axes)`` as torchmetrics does."""
+        from lightning_evalkit._metric_plot import plot_curve_metric
+
+        return plot_curve_metric(self, val, ax)
+
 
 class AUROC(_CurveMetric):
     """Area under the ROC curve, exact (``thresholds=None``, equals scikit-learn) or binned (constant memory).
@@ -313,3 +337,9 @@ class AUROC(_CurveMetric):
         pooled = self.task != "binary" and self.average == "micro"
         micro = _micro_counts(state, self.task, self.columns, self._grid()) if pooled else None
         return _auroc_compute(per_class, micro, self.task, self.average)
+
+    def plot(self, val: Any = None, ax: Any = None) -> tuple[Any, Any]:
+        """Draw the ROC curve without pyplot; returns ``(figure, axes)`` as torchmetrics does."""
+        from lightning_evalkit._metric_plot import plot_curve_metric
+
+        return plot_curve_metric(self, val, ax)

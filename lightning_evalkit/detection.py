@@ -162,6 +162,12 @@ class MeanAveragePrecision(CatStateMetric):
             self.average,
         )
 
+    def plot(self, val: Any = None, ax: Any = None) -> tuple[Any, Any]:
+        """Draw PR curves (extended_summary=True) or the values, without pyplot; returns ``(figure, axes)``."""
+        from lightning_evalkit._metric_plot import plot_detection_metric
+
+        return plot_detection_metric(self, val, ax)
+
 
 class IntersectionOverUnion(CatStateMetric):
     """Box IoU of each ground truth with its greedily paired prediction, averaged over ground truths.
@@ -226,6 +232,12 @@ class IntersectionOverUnion(CatStateMetric):
             self._cat_state("gt_labels"), self._cat_state("gt_iou"), self.iou_threshold, self.class_metrics
         )
 
+    def plot(self, val: Any = None, ax: Any = None) -> tuple[Any, Any]:
+        """Draw its value(s) as bars without pyplot; returns ``(figure, axes)`` as torchmetrics does."""
+        from lightning_evalkit._metric_plot import plot_value_metric
+
+        return plot_value_metric(self, val, ax)
+
 
 class MeanIoU(Metric):
     """Semantic-segmentation mean IoU from class-index maps, with per-class counts summed over all data.
@@ -278,3 +290,9 @@ class MeanIoU(Metric):
     def compute(self) -> dict[str, Tensor]:
         """IoU per class from the summed counts and their mean."""
         return _mean_iou_compute(self.intersection, self.union, self.per_class)
+
+    def plot(self, val: Any = None, ax: Any = None) -> tuple[Any, Any]:
+        """Draw its value(s) as bars without pyplot; returns ``(figure, axes)`` as torchmetrics does."""
+        from lightning_evalkit._metric_plot import plot_value_metric
+
+        return plot_value_metric(self, val, ax)

@@ -14,12 +14,22 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lightning_evalkit._curves import to_numpy
-from lightning_evalkit._plot_base import MAX_CURVES, ClassNames, legend_below, new_figure, thin, top_k, unit_axes
+from lightning_evalkit._plot_base import (
+    MAX_CURVES,
+    ClassNames,
+    figure_and_axes,
+    legend_below,
+    new_figure,
+    thin,
+    top_k,
+    unit_axes,
+)
 from lightning_evalkit._plot_base import class_name as _class_name
 from lightning_evalkit._plot_detection import plot_detection_pr_curves, plot_per_class_ap
 from lightning_evalkit._plot_matrix import plot_confusion_matrix
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 __all__ = [
@@ -60,6 +70,7 @@ def plot_roc(
     youden: tuple[float, float, float] | None = None,
     title: str = "ROC curve",
     pos_label: str | None = None,
+    ax: Axes | None = None,
 ) -> Figure:
     """Draw a binary ROC curve, with the AUC in the legend and the Youden-optimal point marked.
 
@@ -70,6 +81,7 @@ def plot_roc(
         youden: ``(threshold, sensitivity, specificity)`` of the point that maximises Youden's J.
         title: the axes title.
         pos_label: name of the positive class, written on both axes as scikit-learn's ``RocCurveDisplay`` does.
+        ax: axes to draw into; by default a new figure.
 
     Returns:
         The figure.
@@ -80,8 +92,7 @@ def plot_roc(
         ('ROC curve', 'True positive rate (positive class: sick)')
     """
     fpr_, tpr_ = thin(to_numpy(fpr), to_numpy(tpr))
-    figure = new_figure()
-    axes = figure.add_subplot()
+    figure, axes = figure_and_axes(ax, 6.0, 5.0)
     label = "ROC" if auc is None else f"ROC (AUC = {auc:.4f})"
     axes.plot(fpr_, tpr_, color="tab:blue", linewidth=2, label=label)
     axes.plot([0, 1], [0, 1], color="gray", linestyle="--", linewidth=1, label="chance (AUC = 0.5)")
@@ -195,6 +206,7 @@ def plot_roc_one_vs_rest(
     support: Sequence[float] | None = None,
     micro: tuple[Any, Any, float] | None = None,
     max_classes: int = MAX_CURVES,
+    ax: Axes | None = None,
 ) -> Figure:
     """Draw one ROC curve per class (that class against the rest), with the macro- and micro-average curves.
 
@@ -211,6 +223,7 @@ def plot_roc_one_vs_rest(
         support: per class, its number of positive samples; picks the classes drawn when there are many.
         micro: ``(fpr, tpr, auc)`` of the micro-average curve (every sample-class pair pooled).
         max_classes: the most per-class curves drawn.
+        ax: axes to draw into; by default a new figure.
 
     Returns:
         The figure.
@@ -224,8 +237,7 @@ def plot_roc_one_vs_rest(
     shown = top_k(support if support is not None else np.zeros(num_classes), max_classes)
     if num_classes <= max_classes:
         shown = np.sort(shown)
-    figure = new_figure(7.0, 7.0 if num_classes <= 4 else 8.0)
-    axes = figure.add_subplot()
+    figure, axes = figure_and_axes(ax, 7.0, 7.0 if num_classes <= 4 else 8.0)
     for index in shown.tolist():
         fpr_, tpr_ = thin(to_numpy(fprs[index]), to_numpy(tprs[index]))
         count = "" if support is None else f", n = {int(support[index])}"
