@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-MAX_MATRIX_CLASSES = 20  # above this, the top classes by support are drawn and the rest pooled into one row/column
+MAX_MATRIX_CLASSES = 15  # above this, the top classes by support are drawn and the rest pooled into one row/column
 
 
 def pool_top_classes(matrix: np.ndarray, labels: list[str], k: int) -> tuple[np.ndarray, list[str]]:
@@ -51,10 +51,15 @@ def _draw_matrix(axes: Axes, matrix: np.ndarray, labels: list[str], title: str, 
     axes.set_title(title)
     # Two lines per cell; 72 points per inch, about a quarter of the cell height per line.
     fontsize = float(np.clip(cell_inches * 72 * 0.24, 6.0, 12.0))
+    # Text is most of the drawing time: above 10 classes an empty cell stays blank (the title says so).
+    write_zeros = len(labels) <= 10
     for (row, col), count in np.ndenumerate(matrix):
+        if count == 0 and not write_zeros:
+            continue
         colour = "white" if share[row, col] > 0.5 else "black"
         text = f"{int(count)}\n{100 * share[row, col]:.1f}%" if count > 0 else "0"
-        axes.text(col, row, text, ha="center", va="center", color=colour, fontsize=fontsize, linespacing=1.1)
+        cell = axes.text(col, row, text, ha="center", va="center", color=colour, fontsize=fontsize, linespacing=1.1)
+        cell.set_in_layout(False)  # inside the axes: constrained layout need not measure hundreds of texts
     return image
 
 
@@ -103,6 +108,8 @@ def plot_confusion_matrix(
     title = f"{title} (n = {int(counts.sum())}{_threshold_text(threshold)})"
     if shown < num_classes:
         title += f"\n{shown - 1} of {num_classes} classes with the most samples; the rest pooled as 'other'"
+    if shown > 10:
+        title += "\nblank cells: 0"
     cell_inches = (size - 2.5) / shown if ax is None else max(ax.get_window_extent().height / 100 / shown, 0.1)
     image = _draw_matrix(axes, counts, labels, title, cell_inches)
     figure.colorbar(image, ax=axes, label="share of the true class (row %)", shrink=0.8)
