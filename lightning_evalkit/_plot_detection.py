@@ -120,7 +120,7 @@ def plot_per_class_ap(
     defined = np.isfinite(values) & (values > -1)
     names = [class_name(class_names, int(c)) for c in classes]
     bar_inches = 0.32 if len(names) <= 40 else 0.22
-    figure = new_figure(7.5, min(1.6 + bar_inches * len(names), 24.0))
+    figure = new_figure(7.5, min(max(3.2, 1.6 + bar_inches * len(names)), 24.0))
     axes = figure.add_subplot()
     positions = np.arange(len(names))
     axes.barh(positions, np.where(defined, values, 0.0), color="tab:blue", height=0.7)
