@@ -65,6 +65,9 @@ def _detection(num_classes: int, images: int) -> EvalCallback:
         boxes = torch.cat([boxes, boxes + 20 + torch.rand(n, 2, generator=generator) * 150], 1)
         labels = torch.randint(0, num_classes, (n,), generator=generator)
         jitter = boxes + torch.randn(n, 4, generator=generator) * 8
+        jitter = torch.cat(
+            [torch.minimum(jitter[:, :2], jitter[:, 2:]), torch.maximum(jitter[:, :2], jitter[:, 2:])], 1
+        )
         keep = torch.rand(n, generator=generator) < 0.8
         wrong = torch.where(torch.rand(n, generator=generator) < 0.15, (labels + 1) % num_classes, labels)
         target.append({"boxes": boxes, "labels": labels})
