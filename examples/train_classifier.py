@@ -8,7 +8,9 @@ The positive class is "malignant" (scikit-learn's label 0).
 
 from __future__ import annotations
 
+import logging
 import sys
+import warnings
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -65,7 +67,7 @@ class BreastCancerClassifier(pl.LightningModule):
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         x, y = batch
         loss = nn.functional.binary_cross_entropy_with_logits(self(x), y.float())
-        self.log("train/loss", loss, on_step=False, on_epoch=True)
+        self.log("train/loss", loss, on_step=False, on_epoch=True, sync_dist=True)
         return loss
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> dict[str, torch.Tensor]:
@@ -77,6 +79,21 @@ class BreastCancerClassifier(pl.LightningModule):
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
+
+
+class _DropLitLoggerTip(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "litlogger" not in record.getMessage()
+
+
+def quiet_lightning() -> None:
+    """Keep the demo's output to what it reports: drop Lightning's litlogger advert and a torch-version notice.
+
+    Nothing that concerns this run is hidden; the training and evaluation warnings still show.
+    """
+    logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(_DropLitLoggerTip())
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_DropLitLoggerTip())
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*is deprecated")
 
 
 def report(trainer: pl.Trainer) -> None:
@@ -91,11 +108,13 @@ def report(trainer: pl.Trainer) -> None:
             print(f"{label:>12}: {float(results[key]):.4f}")
     logger = trainer.logger
     if logger is not None and logger.save_dir is not None:
-        print(f"\nCurves, confusion matrix and PR curves are in TensorBoard:\n  tensorboard --logdir {logger.save_dir}")
+        print("\nCurves, confusion matrix and PR curves are in TensorBoard:")
+        print(f"  bash scripts/tensorboard.sh {logger.save_dir}")
 
 
 def main(args: list[str] | None = None) -> LightningCLI:
     """LightningCLI entry point; with no arguments, fit with configs/classifier.yaml."""
+    quiet_lightning()
     if args is None and not sys.argv[1:]:
         args = ["fit", "--config", str(DEFAULT_CONFIG)]
     cli = LightningCLI(BreastCancerClassifier, BreastCancerData, args=args, save_config_kwargs={"overwrite": True})

@@ -8,7 +8,9 @@ LightningCLI command line.
 
 from __future__ import annotations
 
+import logging
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -135,7 +137,7 @@ class TinyDetector(pl.LightningModule):
         loss = loss + nn.functional.cross_entropy(out[..., 1 : 1 + len(SHAPES)][assigned], grid["labels"][assigned])
         predicted_box = torch.cat([out[..., -4:-2].sigmoid(), out[..., -2:]], -1)
         loss = loss + nn.functional.l1_loss(predicted_box[assigned], grid["boxes"][assigned])
-        self.log("train/loss", loss, on_step=False, on_epoch=True, batch_size=len(targets))
+        self.log("train/loss", loss, on_step=False, on_epoch=True, sync_dist=True, batch_size=len(targets))
         return loss
 
     def decode(self, out: torch.Tensor) -> list[dict[str, torch.Tensor]]:
@@ -168,6 +170,21 @@ class TinyDetector(pl.LightningModule):
         return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
 
 
+class _DropLitLoggerTip(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "litlogger" not in record.getMessage()
+
+
+def quiet_lightning() -> None:
+    """Keep the demo's output to what it reports: drop Lightning's litlogger advert and a torch-version notice.
+
+    Nothing that concerns this run is hidden; the training and evaluation warnings still show.
+    """
+    logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(_DropLitLoggerTip())
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_DropLitLoggerTip())
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*is deprecated")
+
+
 def report(trainer: pl.Trainer) -> None:
     """Print the last validation epoch's mAP and how to look at the curves."""
     results = trainer.callback_metrics
@@ -176,11 +193,12 @@ def report(trainer: pl.Trainer) -> None:
             print(f"{key:>12}: {float(results[key]):.4f}")
     logger = trainer.logger
     if logger is not None and logger.save_dir is not None:
-        print(f"\nPR curves and per-class AP are in TensorBoard:\n  tensorboard --logdir {logger.save_dir}")
+        print(f"\nPR curves and per-class AP are in TensorBoard:\n  bash scripts/tensorboard.sh {logger.save_dir}")
 
 
 def main(args: list[str] | None = None) -> Any:
     """LightningCLI entry point; with no arguments, fit with configs/detector.yaml."""
+    quiet_lightning()
     if args is None and not sys.argv[1:]:
         args = ["fit", "--config", str(DEFAULT_CONFIG)]
     cli = LightningCLI(TinyDetector, ShapesData, args=args, save_config_kwargs={"overwrite": True})

@@ -17,8 +17,11 @@ from lightning_evalkit._curves import (
     average_precision_from_counts,
     counts_on_uniform_grid,
     macro_roc,
+    roc_points,
     to_numpy,
+    trapezoid_auc,
 )
+from lightning_evalkit._plot_base import top_k
 from lightning_evalkit.plotting import ClassNames
 
 if TYPE_CHECKING:
@@ -38,16 +41,18 @@ PLOT_NAMES = (
 FigureBuilders = list[tuple[str, Callable[[], "Figure"]]]
 
 
-def _roc_points(counts: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    from lightning_evalkit.functional import roc_from_counts
-
-    fpr, tpr, thresholds = roc_from_counts(counts)
-    return to_numpy(fpr), to_numpy(tpr), to_numpy(thresholds)
+MAX_PR_CURVE_CLASSES = 10  # PR-curve plugin entries per epoch: the classes with the most positives
 
 
-def _auc(fpr: np.ndarray, tpr: np.ndarray) -> float:
-    # Trapezoids over every distinct threshold: the exact AUC, ties counted as diagonal segments.
-    return float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2.0)) if fpr.size > 1 else float("nan")
+def _counts_numpy(counts: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(thresholds, tp, fp, tn, fn) of one class as float64 arrays: one conversion, shared by every plot."""
+    return (
+        to_numpy(counts.thresholds),
+        to_numpy(counts.tp),
+        to_numpy(counts.fp),
+        to_numpy(counts.tn),
+        to_numpy(counts.fn),
+    )
 
 
 def _rates(numerator: np.ndarray, other: np.ndarray) -> np.ndarray:
@@ -55,75 +60,77 @@ def _rates(numerator: np.ndarray, other: np.ndarray) -> np.ndarray:
     return np.divide(numerator, total, out=np.full_like(total, np.nan), where=total > 0)
 
 
-def binary_figures(counts: Any, wanted: Sequence[str]) -> FigureBuilders:
-    """ROC with AUC and Youden point, sensitivity/specificity vs threshold, and the PR curve of one class."""
-    from lightning_evalkit.functional import precision_recall_from_counts, youden_threshold
+def _youden(fpr: np.ndarray, tpr: np.ndarray, thresholds: np.ndarray) -> tuple[float, float, float] | None:
+    """(threshold, sensitivity, specificity) maximising J = TPR - FPR; the first (highest threshold) on ties."""
+    if fpr.size < 2 or np.isnan(fpr).any() or np.isnan(tpr).any():
+        return None
+    best = int(np.argmax((tpr - fpr)[1:])) + 1  # skip the point at threshold inf
+    return float(thresholds[best]), float(tpr[best]), float(1.0 - fpr[best])
 
+
+def binary_figures(counts: Any, wanted: Sequence[str], pos_label: str | None = None) -> FigureBuilders:
+    """ROC with AUC and Youden point, sensitivity/specificity vs threshold, and the PR curve of one class."""
+    thresholds, tp, fp, tn, fn = _counts_numpy(counts)
+    fpr, tpr, roc_thresholds = roc_points(thresholds, tp, fp, tn, fn)
+    youden = _youden(fpr, tpr, roc_thresholds)
     builders: FigureBuilders = []
-    fpr, tpr, thresholds = _roc_points(counts)
-    youden: tuple[float, float, float] | None = None
-    if not (np.isnan(fpr).any() or np.isnan(tpr).any()):
-        threshold, sensitivity, specificity = youden_threshold(*(_tensor(a) for a in (fpr, tpr, thresholds)))
-        youden = (float(threshold), float(sensitivity), float(specificity))
     if "roc" in wanted:
-        builders.append(("roc", partial(plotting.plot_roc, fpr, tpr, _auc(fpr, tpr), youden)))
-    tp, fp, tn, fn = (to_numpy(getattr(counts, name)) for name in ("tp", "fp", "tn", "fn"))
+        auc = trapezoid_auc(fpr, tpr)
+        builders.append(("roc", partial(plotting.plot_roc, fpr, tpr, auc, youden, pos_label=pos_label)))
     if "sensitivity_specificity" in wanted:
-        mark = None if youden is None else youden[0]
+        rates = (thresholds, _rates(tp, fn), _rates(tn, fp), None if youden is None else youden[0])
         builders.append(
-            (
-                "sensitivity_specificity",
-                partial(
-                    plotting.plot_sensitivity_specificity,
-                    to_numpy(counts.thresholds),
-                    _rates(tp, fn),
-                    _rates(tn, fp),
-                    mark,
-                ),
-            )
+            ("sensitivity_specificity", partial(plotting.plot_sensitivity_specificity, *rates, pos_label=pos_label))
         )
     if "precision_recall" in wanted:
-        precision, recall, _ = precision_recall_from_counts(counts)
-        total = tp[0] + fp[0] + tn[0] + fn[0] if tp.size else 0.0
-        prevalence = float((tp[0] + fn[0]) / total) if total else None
+        predicted = tp + fp
+        precision = np.concatenate([np.divide(tp, predicted, out=np.ones_like(tp), where=predicted > 0), [1.0]])
+        positives = tp[0] + fn[0] if tp.size else 0.0
+        recall = np.concatenate([tp / positives if positives else np.full_like(tp, np.nan), [0.0]])
+        total = positives + fp[0] + tn[0] if tp.size else 0.0
+        prevalence = float(positives / total) if total else None
         ap = average_precision_from_counts(tp, fp, fn)
         builders.append(
-            ("precision_recall", partial(plotting.plot_precision_recall, precision, recall, ap, prevalence))
+            (
+                "precision_recall",
+                partial(plotting.plot_precision_recall, precision, recall, ap, prevalence, pos_label=pos_label),
+            )
         )
     return builders
 
 
-def _tensor(array: np.ndarray) -> Any:
-    import torch
-
-    return torch.from_numpy(array)
+def _support(counts_per_class: Sequence[Any]) -> np.ndarray:
+    """Positives per class (TP + FN at any threshold)."""
+    return np.array([float(c.tp[0] + c.fn[0]) if c.tp.numel() else 0.0 for c in counts_per_class])
 
 
 def one_vs_rest_figure(counts_per_class: Sequence[Any], class_names: ClassNames) -> Figure:
-    """One ROC curve per class with the macro-average curve."""
-    curves = [_roc_points(counts)[:2] for counts in counts_per_class]
-    aucs = [_auc(fpr, tpr) for fpr, tpr in curves]
+    """ROC of the classes with the most positives (all of them up to ten) and the macro average over all."""
+    curves = [roc_points(*_counts_numpy(counts))[:2] for counts in counts_per_class]
+    aucs = [trapezoid_auc(fpr, tpr) for fpr, tpr in curves]
     grid, mean_tpr = macro_roc([c[0] for c in curves], [c[1] for c in curves])
     defined = [auc for auc in aucs if not np.isnan(auc)]
     mean_auc = float(np.mean(defined)) if defined else float("nan")
     return plotting.plot_roc_one_vs_rest(
-        [c[0] for c in curves], [c[1] for c in curves], aucs, class_names, macro=(grid, mean_tpr, mean_auc)
+        [c[0] for c in curves],
+        [c[1] for c in curves],
+        aucs,
+        class_names,
+        macro=(grid, mean_tpr, mean_auc),
+        support=_support(counts_per_class).tolist(),
     )
 
 
 def pr_curve_plugin_data(
-    counts_per_class: Sequence[Any], task: str, class_names: ClassNames
+    counts_per_class: Sequence[Any], task: str, class_names: ClassNames, max_classes: int = MAX_PR_CURVE_CLASSES
 ) -> list[tuple[str, dict[str, np.ndarray]]]:
-    """Counts resampled for TensorBoard's PR-curve plugin: one entry for binary, one per class otherwise."""
+    """Counts resampled for TensorBoard's PR-curve plugin: one entry for binary, else one per class for the
+    ``max_classes`` classes with the most positives (each a separate TensorBoard write, so capped)."""
     entries = []
-    for index, counts in enumerate(counts_per_class):
+    classes = top_k(_support(counts_per_class), max_classes) if task != "binary" else np.arange(1)
+    for index in sorted(classes.tolist()):
         suffix = "" if task == "binary" else "/" + plotting._class_name(class_names, index)
-        entries.append(
-            (
-                "pr_curve" + suffix,
-                counts_on_uniform_grid(counts.thresholds, counts.tp, counts.fp, counts.tn, counts.fn),
-            )
-        )
+        entries.append(("pr_curve" + suffix, counts_on_uniform_grid(*_counts_numpy(counts_per_class[index]))))
     return entries
 
 
@@ -192,7 +199,11 @@ def plot_sources(
     # Prefer a ConfusionMatrix: Sensitivity/Specificity may use another threshold than the user expects.
     confusion_metrics.sort(key=lambda m: type(m).__name__ != "ConfusionMatrix")
     if confusion_metrics and "confusion_matrix" in plots:
-        sources["confusion"] = confusion_metrics[0].confusion_counts()
+        chosen = confusion_metrics[0]
+        # The threshold decides binary and multilabel counts (multiclass takes the arg-max), so the title says it.
+        threshold = getattr(chosen, "threshold", None) if getattr(chosen, "task", None) != "multiclass" else None
+        sources["confusion"] = chosen.confusion_counts()
+        sources["confusion_threshold"] = None if threshold is None else float(threshold)
     metrics = dict(items)
     for name, result in results.items():
         if isinstance(result, Mapping) and "precision" in result:
@@ -207,13 +218,13 @@ def figure_builders(sources: Mapping[str, Any], plots: Sequence[str], class_name
     if "curve" in sources:
         task, counts = sources["curve"]
         if task == "binary":
-            builders += binary_figures(counts[0], plots)
+            builders += binary_figures(counts[0], plots, plotting._class_name(class_names, 1))
         elif "roc" in plots:
             builders.append(("roc", partial(one_vs_rest_figure, counts, class_names)))
     if "confusion" in sources:
-        builders.append(
-            ("confusion_matrix", partial(plotting.plot_confusion_matrix, sources["confusion"], class_names))
-        )
+        threshold = sources.get("confusion_threshold")
+        draw = partial(plotting.plot_confusion_matrix, sources["confusion"], class_names, threshold=threshold)
+        builders.append(("confusion_matrix", draw))
     if "detection" in sources:
         result, metric = sources["detection"]
         builders += detection_figures(result, metric, class_names, plots)

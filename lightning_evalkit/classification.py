@@ -174,6 +174,12 @@ class Sensitivity(_ConfusionMetric):
         _, lower, upper = _rate_interval(confmat, self.task, "sensitivity", self.average, level, self.interval)
         return lower, upper
 
+    def plot(self, val: Any = None, ax: Any = None) -> tuple[Any, Any]:
+        """Draw its value(s) as bars without pyplot; returns ``(figure, axes)`` as torchmetrics does."""
+        from lightning_evalkit._metric_plot import plot_value_metric
+
+        return plot_value_metric(self, val, ax)
+
 
 class Specificity(_ConfusionMetric):
     """Specificity (true-negative rate): TN / (TN + FP), one-vs-rest per class.
@@ -222,6 +228,12 @@ class Specificity(_ConfusionMetric):
         _, lower, upper = _rate_interval(confmat, self.task, "specificity", self.average, level, self.interval)
         return lower, upper
 
+    def plot(self, val: Any = None, ax: Any = None) -> tuple[Any, Any]:
+        """Draw its value(s) as bars without pyplot; returns ``(figure, axes)`` as torchmetrics does."""
+        from lightning_evalkit._metric_plot import plot_value_metric
+
+        return plot_value_metric(self, val, ax)
+
 
 class ConfusionMatrix(_ConfusionMetric):
     """Confusion matrix, rows = true class, columns = predicted class (scikit-learn's layout).
@@ -247,6 +259,12 @@ class ConfusionMatrix(_ConfusionMetric):
     def compute(self) -> Tensor:
         """Counts (int64), or float64 rates with ``normalize``."""
         return _confusion_matrix_compute(self.confmat, self.normalize)
+
+    def plot(self, val: Any = None, ax: Any = None) -> tuple[Any, Any]:
+        """Draw the confusion matrix without pyplot; returns ``(figure, axes)`` as torchmetrics does."""
+        from lightning_evalkit._metric_plot import plot_confusion_metric
+
+        return plot_confusion_metric(self, val, ax)
 
 
 class _CurveMetric(CatStateMetric):
@@ -384,6 +402,12 @@ class ROC(_CurveMetric):
         per_class = _curve_counts_compute(self._curve_state(), self.task, self.columns, self._grid(), self.input_format)
         return _roc_compute(per_class, self.task, self.drop_intermediate)
 
+    def plot(self, val: Any = None, ax: Any = None) -> tuple[Any, Any]:
+        """Draw the ROC curve without pyplot; returns ``(figure, axes)`` as torchmetrics does."""
+        from lightning_evalkit._metric_plot import plot_curve_metric
+
+        return plot_curve_metric(self, val, ax)
+
 
 class AUROC(_CurveMetric):
     """Area under the ROC curve, exact (``thresholds=None``, equals scikit-learn) or binned (constant memory).
@@ -432,3 +456,9 @@ class AUROC(_CurveMetric):
         return _auroc_compute(
             state, self.task, self.columns, self._grid(), self.input_format, self.average, self.max_fpr
         )
+
+    def plot(self, val: Any = None, ax: Any = None) -> tuple[Any, Any]:
+        """Draw the ROC curve without pyplot; returns ``(figure, axes)`` as torchmetrics does."""
+        from lightning_evalkit._metric_plot import plot_curve_metric
+
+        return plot_curve_metric(self, val, ax)

@@ -166,6 +166,12 @@ class MeanAveragePrecision(CatStateMetric):
     def _apply(self, fn: Callable, exclude_state: Sequence[str] = ()) -> Metric:
         return _apply_keeping_state_dtypes(self, fn, super()._apply)
 
+    def plot(self, val: Any = None, ax: Any = None) -> tuple[Any, Any]:
+        """Draw PR curves (extended_summary=True) or the values, without pyplot; returns ``(figure, axes)``."""
+        from lightning_evalkit._metric_plot import plot_detection_metric
+
+        return plot_detection_metric(self, val, ax)
+
 
 class MeanIoU(Metric):
     """Semantic-segmentation mean IoU from class-index maps, with per-class counts summed over all data.
@@ -221,3 +227,9 @@ class MeanIoU(Metric):
     def compute(self) -> dict[str, Tensor]:
         """IoU per class from the summed counts and their mean."""
         return _mean_iou_compute(self.intersection, self.union, self.per_class)
+
+    def plot(self, val: Any = None, ax: Any = None) -> tuple[Any, Any]:
+        """Draw its value(s) as bars without pyplot; returns ``(figure, axes)`` as torchmetrics does."""
+        from lightning_evalkit._metric_plot import plot_value_metric
+
+        return plot_value_metric(self, val, ax)

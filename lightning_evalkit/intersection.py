@@ -110,6 +110,12 @@ class IntersectionOverUnion(CatStateMetric):
     def _apply(self, fn: Callable, exclude_state: Sequence[str] = ()) -> Metric:
         return _apply_keeping_state_dtypes(self, fn, super()._apply)
 
+    def plot(self, val: Any = None, ax: Any = None) -> tuple[Any, Any]:
+        """Draw its value(s) as bars without pyplot; returns ``(figure, axes)`` as torchmetrics does."""
+        from lightning_evalkit._metric_plot import plot_value_metric
+
+        return plot_value_metric(self, val, ax)
+
 
 class GeneralizedIntersectionOverUnion(IntersectionOverUnion):
     """torchmetrics' ``GeneralizedIntersectionOverUnion``: :class:`IntersectionOverUnion` with the generalized
@@ -227,3 +233,9 @@ class MatchedIntersectionOverUnion(CatStateMetric):
 
     def _apply(self, fn: Callable, exclude_state: Sequence[str] = ()) -> Metric:
         return _apply_keeping_state_dtypes(self, fn, super()._apply)
+
+    def plot(self, val: Any = None, ax: Any = None) -> tuple[Any, Any]:
+        """Draw its value(s) as bars without pyplot; returns ``(figure, axes)`` as torchmetrics does."""
+        from lightning_evalkit._metric_plot import plot_value_metric
+
+        return plot_value_metric(self, val, ax)

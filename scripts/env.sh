@@ -1,8 +1,16 @@
-# Sourced by scripts/test.sh and scripts/demo.sh: makes .venv inside the repo and installs the package with
-# its development extras. Uses the torch already importable by python3 when there is one; otherwise installs
+# Sourced by every script in scripts/: makes .venv inside the repo and installs the package with its
+# development extras. Uses the torch already importable by python3 when there is one; otherwise installs
 # torch==2.13.0 (the CPU build on these machines: an unpinned torch pulls several GB of CUDA packages).
+# An activated virtual environment whose lightning_evalkit is this repository's is used as it is.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+if [ -n "${VIRTUAL_ENV:-}" ] && [ -x "$VIRTUAL_ENV/bin/python" ] && (cd / && "$VIRTUAL_ENV/bin/python" -c \
+        "import sys, pytorch_lightning, lightning_evalkit; sys.exit(not lightning_evalkit.__file__.startswith('$repo/'))" \
+        >/dev/null 2>&1); then
+    export PATH="$VIRTUAL_ENV/bin:$PATH"
+    cd "$repo"
+    return 0
+fi
 venv="$repo/.venv"
 python_bin="${PYTHON:-python3}"
 if [ ! -x "$venv/bin/python" ]; then

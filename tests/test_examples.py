@@ -37,7 +37,7 @@ def test_classifier_example_fits_from_its_config(tmp_path: Path, capsys: pytest.
         ]
     )
     printed = capsys.readouterr().out
-    assert "ROC-AUC" in printed and f"tensorboard --logdir {tmp_path}" in printed
+    assert "ROC-AUC" in printed and f"bash scripts/tensorboard.sh {tmp_path}" in printed
     events = read_events(tmp_path)
     assert len(events.Scalars("val/auroc")) == 2
     for tag in ("val/roc", "val/sensitivity_specificity", "val/precision_recall", "val/confusion_matrix"):

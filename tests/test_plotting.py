@@ -12,6 +12,7 @@ import torch
 from matplotlib.figure import Figure
 
 from lightning_evalkit import AUROC, ConfusionMatrix, EvalCallback, plotting
+from lightning_evalkit._callback_plots import plot_sources
 from lightning_evalkit._curves import average_precision_from_counts, counts_on_uniform_grid
 from lightning_evalkit.functional import curve_counts
 
@@ -106,10 +107,14 @@ def _binary_callback(plots: bool | list[str]) -> EvalCallback:
     return callback
 
 
+def _sources(callback: EvalCallback) -> dict[str, object]:
+    return plot_sources(list(callback.metrics.items()), {}, callback.plots, callback.class_names)
+
+
 def test_callback_plot_path_writes_every_binary_plot_and_frees_them() -> None:
     callback, writer = _binary_callback(plots=True), _RecordingWriter()
     before = _live_figures()
-    callback.write_plots([writer], "val/", callback._plot_sources({}), step=0)
+    callback.write_plots([writer], "val/", _sources(callback), step=0)
     assert (writer.images, writer.pr_curves) == (4, 1)
     assert _live_figures() == before
     assert _open_pyplot_figures() == 0
@@ -123,7 +128,7 @@ def _resident_bytes() -> int:
 @pytest.mark.slow
 def test_two_hundred_epochs_of_plots_do_not_grow_figures_or_memory() -> None:
     callback, writer = _binary_callback(plots=["confusion_matrix", "pr_curve_plugin"]), _RecordingWriter()
-    sources = callback._plot_sources({})
+    sources = _sources(callback)
     before = _live_figures()
     memory = []
     for epoch in range(200):
