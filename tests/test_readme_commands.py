@@ -13,7 +13,10 @@ README says to do that once). What each command is given, honestly:
 - ``tensorboard`` and ``scripts/tensorboard.sh`` start and are stopped once they print their address;
 - the first ``scripts/test.sh`` runs ruff and mypy, then only collects (does not run) this file's tests; a
   later ``scripts/test.sh`` command has its pytest arguments checked by ``pytest --collect-only``;
-- ``pytest`` commands only collect; benchmark scripts get ``--help``.
+- ``pytest`` commands only collect; benchmark scripts get ``--help``;
+- ``python -m lightning_evalkit.coco GT RESULTS ...`` runs for real on the COCO val2014-100 reference files in
+  ../shared (its two file names replaced by theirs, ``--json`` written to a temporary file); given no files it
+  gets ``--help``.
 
 A command that fits none of these fails the test, so a new README command gets a rule here.
 """
@@ -100,6 +103,20 @@ def _serves(args: list[str], env: dict[str, str], tmp_path: Path) -> None:
             server.wait(timeout=30)
 
 
+def _coco_command(args: list[str], tmp_path: Path) -> list[str]:
+    if len(args) == 3:
+        return [*args, "--help"]
+    reference = REPO.parent / "shared" / "reference" / "coco-val2014-100"
+    if not reference.is_dir():
+        pytest.skip(f"COCO reference files not found at {reference}")
+    files = [
+        str(reference / "instances_val2014_100.json"),
+        str(reference / "instances_val2014_fakebbox100_results.json"),
+    ]
+    rest = [str(tmp_path / "stats.json") if a.endswith(".json") else a for a in args[5:]]
+    return [*args[:3], *files, *rest]
+
+
 def _run(command: str, tmp_path: Path) -> None:
     env = _environment(tmp_path)
     args = shlex.split(command)
@@ -117,6 +134,8 @@ def _run(command: str, tmp_path: Path) -> None:
         args = [*args, "--collect-only", "-q"]
     elif command.startswith("python benchmarks/"):
         args = [*args, "--help"]
+    elif command.startswith("python -m lightning_evalkit.coco"):
+        args = _coco_command(args, tmp_path)
     else:
         pytest.fail(f"No rule for the README command {command!r}: add one to {Path(__file__).name}.")
     done = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
