@@ -7,7 +7,7 @@ it and appending the results, ``compute`` runs the functional ``_compute`` on th
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -17,7 +17,7 @@ from torchmetrics import Metric
 from lightning_evalkit._cat_states import CatStateMetric
 from lightning_evalkit._checks import check_positive_int
 from lightning_evalkit._coco_json import coco_to_tm, tm_to_coco
-from lightning_evalkit._state_dtypes import _apply_keeping_state_dtypes, check_bool
+from lightning_evalkit._state_dtypes import check_bool, keep_dtypes_apply
 from lightning_evalkit._threads import single_threaded
 from lightning_evalkit.functional._detection_inputs import DetectionBatch, parse_detection_inputs
 from lightning_evalkit.functional.detection import (
@@ -163,8 +163,7 @@ class MeanAveragePrecision(CatStateMetric):
             self.average,
         )
 
-    def _apply(self, fn: Callable, exclude_state: Sequence[str] = ()) -> Metric:
-        return _apply_keeping_state_dtypes(self, fn, super()._apply)
+    _apply = keep_dtypes_apply
 
     def plot(self, val: Any = None, ax: Any = None) -> tuple[Any, Any]:
         """Draw PR curves (extended_summary=True) or the values, without pyplot; returns ``(figure, axes)``."""
@@ -214,8 +213,7 @@ class MeanIoU(Metric):
         self.add_state("intersection", torch.zeros(num_classes, dtype=torch.long), dist_reduce_fx="sum")
         self.add_state("union", torch.zeros(num_classes, dtype=torch.long), dist_reduce_fx="sum")
 
-    def _apply(self, fn: Callable, exclude_state: Sequence[str] = ()) -> Metric:
-        return _apply_keeping_state_dtypes(self, fn, super()._apply)
+    _apply = keep_dtypes_apply
 
     def update(self, preds: Tensor, target: Tensor) -> None:
         """Add the pixel counts of integer class maps ``preds`` and ``target`` of one shape."""

@@ -8,16 +8,15 @@ Each is a thin shell over :mod:`lightning_evalkit.functional.intersection` (or t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch import Tensor
-from torchmetrics import Metric
 
 from lightning_evalkit._cat_states import CatStateMetric
 from lightning_evalkit._checks import check_choice
-from lightning_evalkit._state_dtypes import _apply_keeping_state_dtypes, check_bool
+from lightning_evalkit._state_dtypes import check_bool, keep_dtypes_apply
 from lightning_evalkit.functional._detection_inputs import parse_detection_inputs
 from lightning_evalkit.functional.boxes import BOX_FORMATS
 from lightning_evalkit.functional.detection import _check_unit_floats, _iou_compute, _iou_update
@@ -107,8 +106,7 @@ class IntersectionOverUnion(CatStateMetric):
         values, classes, seen = (self._cat_state(name) for name in ("values", "value_classes", "labels_seen"))
         return _family_compute(self._kind, values, classes, seen, self.class_metrics)
 
-    def _apply(self, fn: Callable, exclude_state: Sequence[str] = ()) -> Metric:
-        return _apply_keeping_state_dtypes(self, fn, super()._apply)
+    _apply = keep_dtypes_apply
 
     def plot(self, val: Any = None, ax: Any = None) -> tuple[Any, Any]:
         """Draw its value(s) as bars without pyplot; returns ``(figure, axes)`` as torchmetrics does."""
@@ -231,8 +229,7 @@ class MatchedIntersectionOverUnion(CatStateMetric):
             self._cat_state("gt_labels"), self._cat_state("gt_iou"), self.iou_threshold, self.class_metrics
         )
 
-    def _apply(self, fn: Callable, exclude_state: Sequence[str] = ()) -> Metric:
-        return _apply_keeping_state_dtypes(self, fn, super()._apply)
+    _apply = keep_dtypes_apply
 
     def plot(self, val: Any = None, ax: Any = None) -> tuple[Any, Any]:
         """Draw its value(s) as bars without pyplot; returns ``(figure, axes)`` as torchmetrics does."""
