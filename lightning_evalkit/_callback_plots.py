@@ -21,7 +21,9 @@ from lightning_evalkit._curves import (
     to_numpy,
     trapezoid_auc,
 )
-from lightning_evalkit._plot_base import top_k
+from lightning_evalkit._plot_base import MarkedPoint, top_k
+from lightning_evalkit.functional.intervals import delong_interval_from_counts
+from lightning_evalkit.functional.operating_points import operating_point_from_counts
 from lightning_evalkit.plotting import ClassNames
 
 if TYPE_CHECKING:
@@ -60,28 +62,59 @@ def _rates(numerator: np.ndarray, other: np.ndarray) -> np.ndarray:
     return np.divide(numerator, total, out=np.full_like(total, np.nan), where=total > 0)
 
 
-def _youden(fpr: np.ndarray, tpr: np.ndarray, thresholds: np.ndarray) -> tuple[float, float, float] | None:
-    """(threshold, sensitivity, specificity) maximising J = TPR - FPR; the first (highest threshold) on ties."""
-    if fpr.size < 2 or np.isnan(fpr).any() or np.isnan(tpr).any():
+def marked_point(counts: Any, criterion: str = "youden", level: float | None = None) -> MarkedPoint | None:
+    """The ``criterion`` point of one class's counts (``operating_point_from_counts``), None if undefined."""
+    values = {key: float(value) for key, value in operating_point_from_counts(counts, criterion, level).items()}
+    if np.isnan(values["sensitivity"]):
         return None
-    best = int(np.argmax((tpr - fpr)[1:])) + 1  # skip the point at threshold inf
-    return float(thresholds[best]), float(tpr[best]), float(1.0 - fpr[best])
+    intervals = {
+        rate: (values[f"{rate}_ci_lower"], values[f"{rate}_ci_upper"]) if level is not None else None
+        for rate in ("sensitivity", "specificity")
+    }
+    return MarkedPoint(
+        criterion,
+        values["threshold"],
+        values["sensitivity"],
+        values["specificity"],
+        intervals["sensitivity"],
+        intervals["specificity"],
+        level,
+    )
 
 
-def binary_figures(counts: Any, wanted: Sequence[str], pos_label: str | None = None) -> FigureBuilders:
-    """ROC with AUC and Youden point, sensitivity/specificity vs threshold, and the PR curve of one class."""
+def auc_interval(counts: Any, level: float | None, exact: bool) -> tuple[float, float] | None:
+    """DeLong's ``(lower, upper)`` of exact counts at ``level``; None when binned, without a level, or undefined."""
+    if level is None or not exact:
+        return None
+    _, lower, upper = delong_interval_from_counts(counts, level)
+    return None if bool(lower.isnan() | upper.isnan()) else (float(lower), float(upper))
+
+
+def binary_figures(
+    counts: Any,
+    wanted: Sequence[str],
+    pos_label: str | None = None,
+    level: float | None = None,
+    criterion: str = "youden",
+    exact: bool = True,
+) -> FigureBuilders:
+    """ROC with AUC (DeLong interval for exact counts with a ``level``) and the ``criterion`` point, sensitivity
+    and specificity vs threshold with that point, and the PR curve of one class."""
     thresholds, tp, fp, tn, fn = _counts_numpy(counts)
-    fpr, tpr, roc_thresholds = roc_points(thresholds, tp, fp, tn, fn)
-    youden = _youden(fpr, tpr, roc_thresholds)
+    fpr, tpr, _ = roc_points(thresholds, tp, fp, tn, fn)
+    point = marked_point(counts, criterion, level)
     builders: FigureBuilders = []
     if "roc" in wanted:
         auc = trapezoid_auc(fpr, tpr)
-        builders.append(("roc", partial(plotting.plot_roc, fpr, tpr, auc, youden, pos_label=pos_label)))
-    if "sensitivity_specificity" in wanted:
-        rates = (thresholds, _rates(tp, fn), _rates(tn, fp), None if youden is None else youden[0])
-        builders.append(
-            ("sensitivity_specificity", partial(plotting.plot_sensitivity_specificity, *rates, pos_label=pos_label))
+        interval = auc_interval(counts, level, exact)
+        draw = partial(
+            plotting.plot_roc, fpr, tpr, auc, pos_label=pos_label, auc_interval=interval, level=level, point=point
         )
+        builders.append(("roc", draw))
+    if "sensitivity_specificity" in wanted:
+        rates = (thresholds, _rates(tp, fn), _rates(tn, fp))
+        draw = partial(plotting.plot_sensitivity_specificity, *rates, pos_label=pos_label, point=point)
+        builders.append(("sensitivity_specificity", draw))
     if "precision_recall" in wanted:
         predicted = tp + fp
         precision = np.concatenate([np.divide(tp, predicted, out=np.ones_like(tp), where=predicted > 0), [1.0]])
@@ -180,12 +213,19 @@ def detection_figures(
 
 
 def plot_sources(
-    items: Sequence[tuple[str, Any]], results: Mapping[str, Any], plots: Sequence[str], class_names: ClassNames
+    items: Sequence[tuple[str, Any]],
+    results: Mapping[str, Any],
+    plots: Sequence[str],
+    class_names: ClassNames,
+    confidence_level: float | None = None,
+    operating_point: str | None = None,
 ) -> dict[str, Any]:
     """Gather what the plots need: threshold counts, confusion counts, detection arrays (collectives).
 
     ``items`` are the callback's (name, metric) pairs, ``results`` their computed values, ``plots`` the wanted
-    plot names. Every rank must call this (the counts are gathered), even though only rank 0 draws.
+    plot names, ``confidence_level`` and ``operating_point`` the callback's. Every rank must call this (the
+    counts are gathered), even though only rank 0 draws; the intervals and the operating point are computed
+    later, on rank 0, from the gathered counts (no further collective).
     """
     sources: dict[str, Any] = {}
     wants_curves = {"roc", "sensitivity_specificity", "precision_recall", "pr_curve_plugin"} & set(plots)
@@ -193,6 +233,10 @@ def plot_sources(
     if curve is not None and wants_curves:
         task, counts = getattr(curve, "task", "binary"), curve.curve_counts()
         sources["curve"] = (task, counts)
+        # the metric's own level wins, as for the logged bounds (`_confidence_intervals`)
+        level = confidence_level and (getattr(curve, "confidence_level", None) or confidence_level)
+        exact = not getattr(curve, "binned", False)
+        sources["curve_options"] = {"level": level, "criterion": operating_point or "youden", "exact": exact}
         if "pr_curve_plugin" in plots:
             sources["pr_curve_plugin"] = pr_curve_plugin_data(counts, task, class_names)
     confusion_metrics: list[Any] = [m for _, m in items if callable(getattr(m, "confusion_counts", None))]
@@ -218,7 +262,8 @@ def figure_builders(sources: Mapping[str, Any], plots: Sequence[str], class_name
     if "curve" in sources:
         task, counts = sources["curve"]
         if task == "binary":
-            builders += binary_figures(counts[0], plots, plotting._class_name(class_names, 1))
+            options = sources.get("curve_options", {})
+            builders += binary_figures(counts[0], plots, plotting._class_name(class_names, 1), **options)
         elif "roc" in plots:
             builders.append(("roc", partial(one_vs_rest_figure, counts, class_names)))
     if "confusion" in sources:

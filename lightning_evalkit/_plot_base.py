@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -17,6 +17,54 @@ ClassNames = Sequence[str] | Mapping[int, str] | None
 
 MAX_POINTS = 1000  # points per drawn curve; exact-mode curves can hold one point per distinct score
 MAX_CURVES = 10  # above this many classes, only the top ones are drawn and named
+CRITERION_NAMES = {"youden": "Youden", "closest_topleft": "closest to top-left"}
+
+
+class MarkedPoint(NamedTuple):
+    """An operating point to mark: how it was chosen, its threshold and rates, and (with a level) their intervals."""
+
+    criterion: str
+    threshold: float
+    sensitivity: float
+    specificity: float
+    sensitivity_ci: tuple[float, float] | None = None
+    specificity_ci: tuple[float, float] | None = None
+    level: float | None = None
+
+
+def percent(level: float) -> str:
+    """A confidence level as a percentage: 0.95 -> "95%", 0.975 -> "97.5%"."""
+    return f"{100 * level:.6g}%"
+
+
+def with_interval(value: float, interval: tuple[float, float] | None, level: float | None, digits: int = 3) -> str:
+    """``value`` and, when known, its interval: "0.823 (95% CI 0.753-0.894)".
+
+    Example:
+        >>> with_interval(0.8234, (0.7531, 0.8942), 0.95)
+        '0.823 (95% CI 0.753-0.894)'
+    """
+    text = f"{value:.{digits}f}"
+    if interval is None or level is None:
+        return text
+    return f"{text} ({percent(level)} CI {interval[0]:.{digits}f}-{interval[1]:.{digits}f})"
+
+
+def point_label(point: MarkedPoint) -> str:
+    """The legend entry of an operating point: criterion and threshold, then each rate with its interval."""
+    name = CRITERION_NAMES.get(point.criterion, point.criterion)
+    return (
+        f"{name} point: threshold {point.threshold:.3g}\n"
+        f"sensitivity {with_interval(point.sensitivity, point.sensitivity_ci, point.level)}\n"
+        f"specificity {with_interval(point.specificity, point.specificity_ci, point.level)}"
+    )
+
+
+def error_span(value: float, interval: tuple[float, float] | None) -> list[list[float]] | None:
+    """``errorbar``'s [[below], [above]] for ``value`` within ``interval`` (None: no bar)."""
+    if interval is None:
+        return None
+    return [[max(value - interval[0], 0.0)], [max(interval[1] - value, 0.0)]]
 
 
 def new_figure(width: float = 6.0, height: float = 5.0) -> Figure:

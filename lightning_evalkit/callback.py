@@ -375,7 +375,9 @@ class EvalCallback(_CallbackBase):
         self, trainer: Any, prefix: str, suffix: str, items: list[tuple[str, Metric]], results: Mapping[str, Any]
     ) -> None:
         # Counts are gathered on every rank (each call is a collective); only rank 0 draws.
-        sources = plots_.plot_sources(items, results, self.plots, self.class_names)
+        sources = plots_.plot_sources(
+            items, results, self.plots, self.class_names, self.confidence_level, self.operating_point
+        )
         if not trainer.is_global_zero:
             return
         sinks = sinks_for(trainer.loggers)
@@ -419,7 +421,9 @@ class EvalCallback(_CallbackBase):
 
     def _plot_sources(self, results: Mapping[str, Any]) -> dict[str, Any]:
         """What the plots of ``results`` need (a collective on every rank); see ``_callback_plots.plot_sources``."""
-        return plots_.plot_sources(list(self._items()), results, self.plots, self.class_names)
+        return plots_.plot_sources(
+            list(self._items()), results, self.plots, self.class_names, self.confidence_level, self.operating_point
+        )
 
     def _warn_once(self, trainer: Any, key: str, message: str) -> None:
         if key in self._warned:

@@ -17,12 +17,16 @@ from lightning_evalkit._curves import to_numpy
 from lightning_evalkit._plot_base import (
     MAX_CURVES,
     ClassNames,
+    MarkedPoint,
+    error_span,
     figure_and_axes,
     legend_below,
     new_figure,
+    point_label,
     thin,
     top_k,
     unit_axes,
+    with_interval,
 )
 from lightning_evalkit._plot_base import class_name as _class_name
 from lightning_evalkit._plot_detection import plot_detection_pr_curves, plot_per_class_ap
@@ -34,6 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ClassNames",
+    "MarkedPoint",
     "figure_to_rgb",
     "plot_confusion_matrix",
     "plot_detection_pr_curves",
@@ -71,44 +76,65 @@ def plot_roc(
     title: str = "ROC curve",
     pos_label: str | None = None,
     ax: Axes | None = None,
+    auc_interval: tuple[float, float] | None = None,
+    level: float | None = None,
+    point: MarkedPoint | None = None,
 ) -> Figure:
-    """Draw a binary ROC curve, with the AUC in the legend and the Youden-optimal point marked.
+    """Draw a binary ROC curve, with the AUC (and its interval) in the legend and an operating point marked.
 
     Args:
         fpr: false positive rates, in the order of the curve.
         tpr: true positive rates.
         auc: area under the curve, shown in the legend.
-        youden: ``(threshold, sensitivity, specificity)`` of the point that maximises Youden's J.
+        youden: ``(threshold, sensitivity, specificity)`` of the point that maximises Youden's J (shorthand for
+            ``point``).
         title: the axes title.
         pos_label: name of the positive class, written on both axes as scikit-learn's ``RocCurveDisplay`` does.
         ax: axes to draw into; by default a new figure.
+        auc_interval: ``(lower, upper)`` confidence bounds of the AUC, shown in the legend with ``level``.
+        level: the confidence level of ``auc_interval``.
+        point: the operating point to mark, with error bars where it carries intervals.
 
     Returns:
         The figure.
 
     Example:
-        >>> figure = plot_roc([0.0, 0.2, 1.0], [0.0, 0.9, 1.0], auc=0.85, youden=(0.5, 0.9, 0.8), pos_label="sick")
-        >>> figure.axes[0].get_title(), figure.axes[0].get_ylabel()
-        ('ROC curve', 'True positive rate (positive class: sick)')
+        >>> figure = plot_roc([0.0, 0.2, 1.0], [0.0, 0.9, 1.0], auc=0.85, auc_interval=(0.7, 1.0), level=0.95)
+        >>> figure.axes[0].get_lines()[0].get_label()
+        'ROC: AUC 0.850 (95% CI 0.700-1.000)'
     """
     fpr_, tpr_ = thin(to_numpy(fpr), to_numpy(tpr))
     figure, axes = figure_and_axes(ax, 6.0, 5.0)
-    label = "ROC" if auc is None else f"ROC (AUC = {auc:.4f})"
+    if auc is None:
+        label = "ROC"
+    elif auc_interval is not None and level is not None:
+        label = f"ROC: AUC {with_interval(auc, auc_interval, level)}"
+    else:
+        label = f"ROC (AUC = {auc:.4f})"
     axes.plot(fpr_, tpr_, color="tab:blue", linewidth=2, label=label)
     axes.plot([0, 1], [0, 1], color="gray", linestyle="--", linewidth=1, label="chance (AUC = 0.5)")
-    if youden is not None:
+    if point is None and youden is not None:
         threshold, sensitivity, specificity = (float(v) for v in youden)
-        axes.plot(
-            [1 - specificity],
-            [sensitivity],
-            "o",
+        point = MarkedPoint("youden", threshold, sensitivity, specificity)
+    if point is not None:
+        x = 1.0 - point.specificity
+        fpr_interval = (
+            None if point.specificity_ci is None else (1 - point.specificity_ci[1], 1 - point.specificity_ci[0])
+        )
+        axes.errorbar(
+            [x],
+            [point.sensitivity],
+            xerr=error_span(x, fpr_interval),
+            yerr=error_span(point.sensitivity, point.sensitivity_ci),
+            fmt="o",
             color="tab:red",
             markersize=8,
-            label=f"Youden: threshold {threshold:.3g}\nsens {sensitivity:.3f}, spec {specificity:.3f}",
+            capsize=4,
+            label=point_label(point),
         )
     positive = _positive(pos_label)
     unit_axes(axes, "False positive rate" + positive, "True positive rate" + positive, title)
-    axes.legend(loc="lower right")
+    axes.legend(loc="lower right", fontsize="small" if point is not None and point.level is not None else None)
     return figure
 
 
@@ -119,6 +145,7 @@ def plot_sensitivity_specificity(
     youden_threshold: float | None = None,
     title: str = "Sensitivity and specificity vs threshold",
     pos_label: str | None = None,
+    point: MarkedPoint | None = None,
 ) -> Figure:
     """Draw sensitivity and specificity against the decision threshold (positive iff score >= threshold).
 
@@ -128,9 +155,11 @@ def plot_sensitivity_specificity(
         thresholds: thresholds, ascending.
         sensitivity: sensitivity at each threshold.
         specificity: specificity at each threshold.
-        youden_threshold: threshold to mark with a vertical line.
+        youden_threshold: threshold to mark with a vertical line (shorthand for a ``point`` without rates).
         title: the axes title.
         pos_label: name of the positive class, added to the title.
+        point: the operating point: a vertical line at its threshold, its two rates marked on the curves (with
+            error bars where it carries intervals) and written in the legend.
 
     Returns:
         The figure.
@@ -141,20 +170,40 @@ def plot_sensitivity_specificity(
         ['sensitivity', 'specificity']
     """
     thresholds_, sensitivity_, specificity_ = thin(to_numpy(thresholds), to_numpy(sensitivity), to_numpy(specificity))
-    figure = new_figure(6.0, 5.4)
+    figure = new_figure(6.0, 5.4 if point is None else 6.0)
     axes = figure.add_subplot()
     for values, colour, name in (
         (sensitivity_, "tab:blue", "sensitivity"),
         (specificity_, "tab:orange", "specificity"),
     ):
         axes.plot(thresholds_, values, color=colour, linewidth=2, label=name, drawstyle="steps-post")
-    if youden_threshold is not None:
+    if point is not None and np.isfinite(point.threshold):
+        axes.axvline(point.threshold, color="tab:red", linestyle="--", label=point_label(point))
+        from matplotlib.transforms import ScaledTranslation
+
+        for value, interval, colour, shift in (
+            (point.sensitivity, point.sensitivity_ci, "tab:blue", -0.05),
+            (point.specificity, point.specificity_ci, "tab:orange", 0.05),
+        ):
+            # the two bars sit a twentieth of an inch either side of the line, so close rates stay readable
+            axes.errorbar(
+                [point.threshold],
+                [value],
+                yerr=error_span(value, interval),
+                fmt="o",
+                color=colour,
+                markeredgecolor="tab:red",
+                markersize=7,
+                capsize=4,
+                transform=axes.transData + ScaledTranslation(shift, 0.0, figure.dpi_scale_trans),
+            )
+    elif youden_threshold is not None:
         axes.axvline(
             float(youden_threshold), color="tab:red", linestyle="--", label=f"Youden threshold {youden_threshold:.3g}"
         )
     unit_axes(axes, "Threshold (positive iff score >= threshold)", "Rate", title + _positive(pos_label))
     axes.set_xlim(min(0.0, float(thresholds_.min(initial=0.0))), max(1.0, float(thresholds_.max(initial=1.0))))
-    legend_below(axes, columns=3)
+    legend_below(axes, columns=3 if point is None else 2)
     return figure
 
 
