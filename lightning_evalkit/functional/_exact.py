@@ -246,27 +246,43 @@ def class_problems(
                 yield column[kept], labels[kept] == 1
 
 
-def exact_class_aucs(
+def _class_blocks(
     values: Tensor, target: Tensor, task: str, columns: int, input_format: str
-) -> tuple[Tensor, Tensor]:
-    """``(AUC, positives)`` per class from the exact state: blocks of classes at once where they allow it."""
-    if task == "binary" or (task == "multilabel" and bool((target < 0).any())):
-        results = [
-            exact_auc(sort_problem(v, p)) for v, p in class_problems(values, target, task, columns, input_format)
-        ]
-        return torch.stack([auc for auc, _ in results]), torch.tensor([n for _, n in results])
+) -> Iterator[tuple[Tensor, Tensor]]:
+    """``(values, is_positive)`` of blocks of one-vs-rest problems, (B, M) rows, multiclass or multilabel.
+
+    A block's classes are transposed to contiguous rows; multiclass logits become their float64 softmax.
+    Multilabel targets must hold no ignored entry (every row the same length).
+    """
     lse = log_normaliser64(values) if task == "multiclass" and input_format == "logits" else None
     block = max(1, _BLOCK_ELEMENTS // max(1, values.shape[0]))
-    aucs, positives = [], []
     for first in range(0, columns, block):
         block_values = values[:, first : first + block].T.contiguous()
         if lse is not None:
             block_values = (block_values.to(torch.float64) - lse).exp_()
         if task == "multiclass":
             classes = torch.arange(first, first + block_values.shape[0], device=values.device)
-            block_positive = target == classes.unsqueeze(1)
+            yield block_values, target == classes.unsqueeze(1)
         else:
-            block_positive = target[:, first : first + block].T == 1
+            yield block_values, target[:, first : first + block].T == 1
+
+
+def _blocks_apply(task: str, target: Tensor) -> bool:
+    """Whether the classes can go through :func:`_class_blocks` (not binary, no ignored multilabel entry)."""
+    return task != "binary" and not (task == "multilabel" and bool((target < 0).any()))
+
+
+def exact_class_aucs(
+    values: Tensor, target: Tensor, task: str, columns: int, input_format: str
+) -> tuple[Tensor, Tensor]:
+    """``(AUC, positives)`` per class from the exact state: blocks of classes at once where they allow it."""
+    if not _blocks_apply(task, target):
+        results = [
+            exact_auc(sort_problem(v, p)) for v, p in class_problems(values, target, task, columns, input_format)
+        ]
+        return torch.stack([auc for auc, _ in results]), torch.tensor([n for _, n in results])
+    aucs, positives = [], []
+    for block_values, block_positive in _class_blocks(values, target, task, columns, input_format):
         result = block_aucs(block_values, block_positive)
         if result is None:
             rows = [exact_auc(sort_problem(v, p)) for v, p in zip(block_values, block_positive, strict=True)]
@@ -274,6 +290,63 @@ def exact_class_aucs(
         aucs.append(result[0])
         positives.append(result[1])
     return torch.cat(aucs), torch.cat(positives)
+
+
+def exact_class_counts(
+    values: Tensor, target: Tensor, task: str, columns: int, input_format: str
+) -> list[tuple[Tensor, ...]]:
+    """:func:`exact_counts` of every class from the exact state: blocks of classes at once where they allow it.
+
+    Each class's ``(thresholds, tp, fp, tn, fn)`` equals, bit for bit, what sorting that class alone gives.
+    """
+    sigmoid = ranks_logits(task, input_format)
+    if not _blocks_apply(task, target):
+        problems = class_problems(values, target, task, columns, input_format)
+        return [exact_counts(sort_problem(v, p), sigmoid) for v, p in problems]
+    per_class: list[tuple[Tensor, ...]] = []
+    for block_values, block_positive in _class_blocks(values, target, task, columns, input_format):
+        rows = block_counts(block_values, block_positive, sigmoid)
+        if rows is None:
+            rows = [
+                exact_counts(sort_problem(v, p), sigmoid) for v, p in zip(block_values, block_positive, strict=True)
+            ]
+        per_class.extend(rows)
+    return per_class
+
+
+def block_counts(values: Tensor, positive: Tensor, sigmoid_thresholds: bool = False) -> list[tuple[Tensor, ...]] | None:
+    """:func:`exact_counts` of each row of a (B, M) block, from one row-wise sort and whole-block operations.
+
+    None when float64 values of magnitude 2 or more leave no key bit for the label (the caller goes row by row).
+    The per-row results are views into block-wide tensors, split at the row boundaries.
+    """
+    low, high = (float(v) for v in torch.aminmax(values)) if values.numel() else (0.0, 0.0)
+    keys = _value_keys(values, signed=low < 0)
+    if not -2.0 < low <= high < 2.0:
+        if keys.dtype != torch.int32:
+            return None
+        keys = keys.long()
+    keys = _sort_in_place(keys.bitwise_left_shift_(1).bitwise_or_(positive.to(keys.dtype)))
+    rows, width = keys.shape
+    value, label = keys >> 1, keys & 1
+    n_positive = label.sum(1, keepdim=True, dtype=torch.int64)
+    tp = label.cumsum(1).sub_(label).neg_().add_(n_positive)  # positives at or above each position
+    del label
+    at_or_above = width - torch.arange(width, device=keys.device)
+    fp = at_or_above - tp
+    fields = [value, tp, fp, (width - n_positive) - fp, n_positive - tp]
+    is_start = torch.ones_like(value, dtype=torch.bool)
+    torch.ne(value[:, 1:], value[:, :-1], out=is_start[:, 1:])
+    runs = is_start.sum(1)
+    if int(runs.sum()) < rows * width:  # ties: keep the first position of each run
+        starts = is_start.view(-1).nonzero().squeeze(1)
+        fields = [field.view(-1)[starts] for field in fields]
+    else:  # all distinct: every position starts a run
+        fields = [field.view(-1) for field in fields]
+    del is_start
+    value_at = _float_of_keys(fields[0], values.dtype)
+    fields[0] = sigmoid64(value_at) if sigmoid_thresholds else value_at.to(torch.float64)
+    return list(zip(*(field.split(runs.tolist()) for field in fields), strict=True))
 
 
 def pooled_problem(values: Tensor, target: Tensor, task: str, columns: int, input_format: str) -> tuple[Tensor, Tensor]:

@@ -21,9 +21,9 @@ from torch import Tensor
 
 from lightning_evalkit._checks import check_finite, format_shape
 from lightning_evalkit.functional._exact import (
-    class_problems,
     exact_auc,
     exact_class_aucs,
+    exact_class_counts,
     exact_counts,
     pooled_problem,
     ranks_logits,
@@ -136,8 +136,7 @@ def _curve_counts_compute(
     """Per-class counts from the state: ``(histogram,)`` when binned, ``(values, target)`` when exact."""
     if thresholds is not None:
         return _binned_counts(state[0], thresholds)
-    sigmoid = ranks_logits(task, input_format)
-    return [_exact_counts(v, p, sigmoid) for v, p in class_problems(state[0], state[1], task, columns, input_format)]
+    return [ThresholdCounts(*counts) for counts in exact_class_counts(state[0], state[1], task, columns, input_format)]
 
 
 def _per_class_aucs(
