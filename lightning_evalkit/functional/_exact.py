@@ -340,7 +340,7 @@ def block_counts(values: Tensor, positive: Tensor, sigmoid_thresholds: bool = Fa
     runs = is_start.sum(1)
     if int(runs.sum()) < rows * width:  # ties: keep the first position of each run
         starts = is_start.view(-1).nonzero().squeeze(1)
-        fields = [field.view(-1)[starts] for field in fields]
+        fields = [field.view(-1).index_select(0, starts) for field in fields]
     else:  # all distinct: every position starts a run
         fields = [field.view(-1) for field in fields]
     del is_start
