@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import warnings
-from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -32,6 +31,7 @@ from torchmetrics import Metric
 
 from lightning_evalkit._cat_states import CatStateMetric
 from lightning_evalkit._checks import check_choice
+from lightning_evalkit._state_dtypes import keep_dtypes_apply
 from lightning_evalkit.functional._inputs import (
     AVERAGES,
     check_classification_args,
@@ -63,12 +63,6 @@ from lightning_evalkit.functional.intervals import _auroc_interval_compute, chec
 from lightning_evalkit.functional.roc import _curve_update, _roc_compute, exact_score_dtype
 
 
-def _keep_dtypes_apply(metric: Metric, fn: Callable, exclude_state: Any = "") -> Any:
-    """``Metric._apply`` that follows only the device ``fn`` moves tensors to, never a dtype it casts to."""
-    device = fn(torch.zeros(1, device=metric.device)).device
-    return Metric._apply(metric, lambda t: t.to(device), exclude_state)
-
-
 def _state_name(base: str, *meaning: object) -> str:
     """``base`` plus a digest of the arguments that give the state its meaning (see the module docstring)."""
     return f"{base}_{hashlib.blake2b(repr(meaning).encode(), digest_size=4).hexdigest()}"
@@ -79,7 +73,7 @@ class _ConfusionMetric(Metric):
 
     is_differentiable = False
     full_state_update = False
-    _apply = _keep_dtypes_apply
+    _apply = keep_dtypes_apply
 
     def __init__(
         self,
@@ -277,7 +271,7 @@ class _CurveMetric(CatStateMetric):
     is_differentiable = False
     full_state_update = False
     thresholds: Tensor
-    _apply = _keep_dtypes_apply
+    _apply = keep_dtypes_apply
 
     def __init__(
         self,
