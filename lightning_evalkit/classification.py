@@ -118,12 +118,59 @@ class _ConfusionMetric(Metric):
             return self.confmat.clone()
 
 
-class Sensitivity(_ConfusionMetric):
+class _RateMetric(_ConfusionMetric):
+    """Sensitivity and Specificity: one rate per class from the confusion counts, with binomial intervals."""
+
+    higher_is_better = True
+    _rate: str  # "sensitivity" or "specificity"
+
+    def __init__(
+        self,
+        task: str | None = None,
+        *,
+        average: str = "macro",
+        zero_division: float | str = 0.0,
+        confidence_level: float | None = None,
+        interval: str = "wilson",
+        **kwargs: Any,
+    ):
+        check_rate_args(average, zero_division)
+        check_choice("interval", interval, INTERVALS)
+        self.confidence_level = None if confidence_level is None else check_level(confidence_level)
+        super().__init__(task, **kwargs)
+        self.average, self.zero_division, self.interval = average, zero_division, interval
+
+    def compute(self) -> Tensor:
+        """The rate over everything seen (NaN with a warning before any sample)."""
+        rate_compute = _sensitivity_compute if self._rate == "sensitivity" else _specificity_compute
+        return rate_compute(self.confmat, self.task, self.average, self.zero_division)
+
+    def confidence_interval(self) -> tuple[Tensor, Tensor]:
+        """Binomial ``(lower, upper)`` at ``confidence_level`` (default 0.95) with the ``interval`` method.
+
+        Per class (binary: scalars; ``average="micro"``: of the pooled counts), as
+        :func:`lightning_evalkit.functional.sensitivity_confidence_interval` and its specificity twin. A
+        collective under DDP: call it on every rank.
+        """
+        level = 0.95 if self.confidence_level is None else self.confidence_level
+        confmat = self.confusion_counts()
+        _, lower, upper = _rate_interval(confmat, self.task, self._rate, self.average, level, self.interval)
+        return lower, upper
+
+    def plot(self, val: Any = None, ax: Any = None) -> tuple[Any, Any]:
+        """Draw its value(s) as bars without pyplot; returns ``(figure, axes)`` as torchmetrics does."""
+        from lightning_evalkit._metric_plot import plot_value_metric
+
+        return plot_value_metric(self, val, ax)
+
+
+class Sensitivity(_RateMetric):
     """Sensitivity (recall, true-positive rate): TP / (TP + FN).
 
     A binary or multilabel score is positive iff ``score >= threshold``, so ``Sensitivity(threshold=t)``
     equals the ROC curve's TPR at ``t``. Arguments are those of
-    :func:`lightning_evalkit.functional.sensitivity`.
+    :func:`lightning_evalkit.functional.sensitivity`, plus ``confidence_level`` and ``interval``
+    ("wilson" or "clopper_pearson") for :meth:`confidence_interval`.
 
     Example:
         >>> import torch
@@ -134,51 +181,14 @@ class Sensitivity(_ConfusionMetric):
         tensor(0.5000, dtype=torch.float64)
     """
 
-    higher_is_better = True
-
-    def __init__(
-        self,
-        task: str | None = None,
-        *,
-        average: str = "macro",
-        zero_division: float | str = 0.0,
-        confidence_level: float | None = None,
-        interval: str = "wilson",
-        **kwargs: Any,
-    ):
-        check_rate_args(average, zero_division)
-        check_choice("interval", interval, INTERVALS)
-        self.confidence_level = None if confidence_level is None else check_level(confidence_level)
-        super().__init__(task, **kwargs)
-        self.average, self.zero_division, self.interval = average, zero_division, interval
-
-    def compute(self) -> Tensor:
-        """Sensitivity over everything seen (NaN with a warning before any sample)."""
-        return _sensitivity_compute(self.confmat, self.task, self.average, self.zero_division)
-
-    def confidence_interval(self) -> tuple[Tensor, Tensor]:
-        """Binomial ``(lower, upper)`` at ``confidence_level`` (default 0.95) with the ``interval`` method.
-
-        Per class (binary: scalars; ``average="micro"``: of the pooled counts), as
-        :func:`lightning_evalkit.functional.sensitivity_confidence_interval`. A collective under DDP: call it on
-        every rank.
-        """
-        level = 0.95 if self.confidence_level is None else self.confidence_level
-        confmat = self.confusion_counts()
-        _, lower, upper = _rate_interval(confmat, self.task, "sensitivity", self.average, level, self.interval)
-        return lower, upper
-
-    def plot(self, val: Any = None, ax: Any = None) -> tuple[Any, Any]:
-        """Draw its value(s) as bars without pyplot; returns ``(figure, axes)`` as torchmetrics does."""
-        from lightning_evalkit._metric_plot import plot_value_metric
-
-        return plot_value_metric(self, val, ax)
+    _rate = "sensitivity"
 
 
-class Specificity(_ConfusionMetric):
+class Specificity(_RateMetric):
     """Specificity (true-negative rate): TN / (TN + FP), one-vs-rest per class.
 
-    Arguments are those of :func:`lightning_evalkit.functional.specificity`.
+    Arguments are those of :func:`lightning_evalkit.functional.specificity`, plus ``confidence_level`` and
+    ``interval`` ("wilson" or "clopper_pearson") for :meth:`confidence_interval`.
 
     Example:
         >>> import torch
@@ -188,45 +198,7 @@ class Specificity(_ConfusionMetric):
         tensor([1.0000, 1.0000, 0.6667], dtype=torch.float64)
     """
 
-    higher_is_better = True
-
-    def __init__(
-        self,
-        task: str | None = None,
-        *,
-        average: str = "macro",
-        zero_division: float | str = 0.0,
-        confidence_level: float | None = None,
-        interval: str = "wilson",
-        **kwargs: Any,
-    ):
-        check_rate_args(average, zero_division)
-        check_choice("interval", interval, INTERVALS)
-        self.confidence_level = None if confidence_level is None else check_level(confidence_level)
-        super().__init__(task, **kwargs)
-        self.average, self.zero_division, self.interval = average, zero_division, interval
-
-    def compute(self) -> Tensor:
-        """Specificity over everything seen (NaN with a warning before any sample)."""
-        return _specificity_compute(self.confmat, self.task, self.average, self.zero_division)
-
-    def confidence_interval(self) -> tuple[Tensor, Tensor]:
-        """Binomial ``(lower, upper)`` at ``confidence_level`` (default 0.95) with the ``interval`` method.
-
-        Per class (binary: scalars; ``average="micro"``: of the pooled counts), as
-        :func:`lightning_evalkit.functional.specificity_confidence_interval`. A collective under DDP: call it on
-        every rank.
-        """
-        level = 0.95 if self.confidence_level is None else self.confidence_level
-        confmat = self.confusion_counts()
-        _, lower, upper = _rate_interval(confmat, self.task, "specificity", self.average, level, self.interval)
-        return lower, upper
-
-    def plot(self, val: Any = None, ax: Any = None) -> tuple[Any, Any]:
-        """Draw its value(s) as bars without pyplot; returns ``(figure, axes)`` as torchmetrics does."""
-        from lightning_evalkit._metric_plot import plot_value_metric
-
-        return plot_value_metric(self, val, ax)
+    _rate = "specificity"
 
 
 class ConfusionMatrix(_ConfusionMetric):
