@@ -48,6 +48,12 @@ class SensitivityAtSpecificity(_CurveMetric):
         per_class = _curve_counts_compute(self._curve_state(), self.task, self.columns, self._grid(), self.input_format)
         return _operating_points_compute(per_class, self.task, "sensitivity", self.min_specificity)
 
+    def plot(self, val: Any = None, ax: Any = None) -> tuple[Any, Any]:
+        """Draw the ROC with the operating point and the constraint, without pyplot; returns ``(figure, axes)``."""
+        from lightning_evalkit._metric_plot_clinical import plot_operating_point_metric
+
+        return plot_operating_point_metric(self, val, ax)
+
 
 class SpecificityAtSensitivity(_CurveMetric):
     """The highest specificity at a sensitivity of at least ``min_sensitivity``, and its threshold.
@@ -73,6 +79,12 @@ class SpecificityAtSensitivity(_CurveMetric):
         self._warn_if_empty()
         per_class = _curve_counts_compute(self._curve_state(), self.task, self.columns, self._grid(), self.input_format)
         return _operating_points_compute(per_class, self.task, "specificity", self.min_sensitivity)
+
+    def plot(self, val: Any = None, ax: Any = None) -> tuple[Any, Any]:
+        """Draw the ROC with the operating point and the constraint, without pyplot; returns ``(figure, axes)``."""
+        from lightning_evalkit._metric_plot_clinical import plot_operating_point_metric
+
+        return plot_operating_point_metric(self, val, ax)
 
 
 class DeLongTest(CatStateMetric):
@@ -139,3 +151,10 @@ class DeLongTest(CatStateMetric):
         """``(z, p_value)`` over everything seen (NaN with a warning where the test is undefined)."""
         values = self._cat_state("scores"), self._cat_state("baseline_scores"), self._cat_state("target")
         return _delong_tests(*values, self.task, self.columns, self.input_format)
+
+    def plot(self, val: Any = None, ax: Any = None) -> tuple[Any, Any]:
+        """Draw both models' ROC curves with their AUCs and the test's z and p, without pyplot; returns
+        ``(figure, axes)`` as torchmetrics does (per class AUC bars for multiclass and multilabel)."""
+        from lightning_evalkit._metric_plot_clinical import plot_delong_metric
+
+        return plot_delong_metric(self, val, ax)
