@@ -110,3 +110,55 @@ def scalars(results: Mapping[str, Any], class_names: Any) -> Iterator[tuple[str,
             for index, item in enumerate(value.reshape(-1).tolist()):
                 label = int(labels.reshape(-1)[index]) if labels is not None and labels.numel() > index else index
                 yield f"{key}/{_class_name(class_names, label)}", float(item), is_undefined(float(item), is_dict)
+
+
+DETECTION_PLOTS = ("detection_pr", "per_class_ap")
+_IOU_TYPES = ("bbox", "segm")
+
+
+def iou_type_plot_sources(
+    items: Iterable[tuple[str, Metric]], results: Mapping[str, Any], plots: Iterable[str]
+) -> tuple[list[tuple[str, dict[str, Any]]], list[str]]:
+    """The detection plots of a MeanAveragePrecision with ``iou_type=("bbox", "segm")``, one set per IoU type.
+
+    Its result holds ``bbox_precision`` and ``segm_precision`` (torchmetrics' prefixed keys) where a single IoU
+    type has ``precision``. Each type gets a view with the keys unprefixed (and the shared ``classes``), drawn
+    under the tag prefix ``"bbox_"`` or ``"segm_"`` (``val/bbox_detection_pr``, ``val/segm_per_class_ap``).
+
+    Returns:
+        ``[(tag prefix, plot sources)]``, and the names of the detection metrics whose plots cannot be drawn
+        because they keep no extended summary (``extended_summary=False``).
+
+    Example:
+        >>> import torch
+        >>> result = {"bbox_precision": torch.zeros(1), "segm_precision": torch.ones(1), "classes": torch.arange(1)}
+        >>> [(tag, sorted(s["detection"][0])) for tag, s in iou_type_plot_sources([("map", None)], {"map": result},
+        ...     ["per_class_ap"])[0]]
+        [('bbox_', ['classes', 'precision']), ('segm_', ['classes', 'precision'])]
+    """
+    if not set(DETECTION_PLOTS) & set(plots):
+        return [], []
+    metrics = dict(items)
+    per_type: list[tuple[str, dict[str, Any]]] = []
+    unplottable: list[str] = []
+    for name, result in results.items():
+        if not isinstance(result, Mapping) or "precision" in result:
+            continue
+        if getattr(metrics.get(name), "extended_summary", None) is False:
+            unplottable.append(name)
+        for iou_type in _IOU_TYPES:
+            if f"{iou_type}_precision" not in result:
+                continue
+            view = {key[len(iou_type) + 1 :]: value for key, value in result.items() if key.startswith(iou_type + "_")}
+            view["classes"] = result.get("classes")
+            per_type.append((f"{iou_type}_", {"detection": (view, metrics[name])}))
+    return per_type, unplottable
+
+
+def no_extended_summary_message(name: str) -> str:
+    """The warning for a detection metric whose PR and per-class AP plots cannot be drawn."""
+    return (
+        f"EvalCallback cannot draw 'detection_pr' and 'per_class_ap' for metrics[{name!r}]: they need the precision "
+        "array of MeanAveragePrecision(extended_summary=True). Pass extended_summary=True, or leave these plots out "
+        "of `plots=`."
+    )

@@ -24,7 +24,13 @@ from lightning_evalkit._padding import (
     take_first,
     with_image_ids,
 )
-from lightning_evalkit._results import check_sync_settings, compute_quietly, scalars
+from lightning_evalkit._results import (
+    check_sync_settings,
+    compute_quietly,
+    iou_type_plot_sources,
+    no_extended_summary_message,
+    scalars,
+)
 from lightning_evalkit._sinks import TensorBoardSink, logging_step, sinks_for
 from lightning_evalkit.functional.intervals import check_level
 from lightning_evalkit.functional.operating_points import CRITERIA, operating_point_from_counts
@@ -378,8 +384,11 @@ class EvalCallback(_CallbackBase):
         sources = plots_.plot_sources(
             items, results, self.plots, self.class_names, self.confidence_level, self.operating_point
         )
+        per_iou_type, unplottable = iou_type_plot_sources(items, results, self.plots)  # bbox_/segm_ plots
         if not trainer.is_global_zero:
             return
+        for name in unplottable:
+            self._warn_once(trainer, f"no-extended-summary-{name}", no_extended_summary_message(name))
         sinks = sinks_for(trainer.loggers)
         if not sinks:
             self._warn_once(
@@ -391,6 +400,8 @@ class EvalCallback(_CallbackBase):
             )
             return
         self.write_plots(sinks, prefix, sources, logging_step(trainer), trainer, suffix)
+        for tag_prefix, type_sources in per_iou_type:
+            self.write_plots(sinks, prefix + tag_prefix, type_sources, logging_step(trainer), trainer, suffix)
 
     def write_plots(
         self,
