@@ -16,7 +16,16 @@ import torch
 from lightning_evalkit import plotting
 from lightning_evalkit._curves import roc_points, to_numpy, trapezoid_auc
 from lightning_evalkit._metric_plot import PlotOut, _out, plot_value_metric
-from lightning_evalkit._plot_base import MarkedPoint, figure_and_axes, legend_below, thin, unit_axes, with_interval
+from lightning_evalkit._plot_base import (
+    MAX_CURVES,
+    MarkedPoint,
+    figure_and_axes,
+    legend_below,
+    thin,
+    top_k,
+    unit_axes,
+    with_interval,
+)
 from lightning_evalkit.functional.binomial import binomial_interval
 from lightning_evalkit.functional.curves import ThresholdCounts, _totals
 from lightning_evalkit.functional.intervals import delong_interval_from_counts
@@ -93,36 +102,33 @@ def plot_operating_point_metric(metric: Any, val: Any = None, ax: Axes | None = 
         _constraint_line(axes, maximise, minimum)
         axes.legend(loc="lower right", fontsize="small")
         return _out(figure, ax)
-    curves = [roc_points(*(to_numpy(c) for c in class_counts))[:2] for class_counts in counts]
+    figure, axes = figure_and_axes(ax, 7.0, 8.0)
+    note = _one_vs_rest_points(axes, counts, thresholds, criterion)
+    _constraint_line(axes, maximise, minimum)
+    unit_axes(axes, "False positive rate", "True positive rate", title + ", one-vs-rest" + note)
+    legend_below(axes, columns=2)
+    return _out(figure, ax)
+
+
+def _one_vs_rest_points(axes: Axes, counts: list[ThresholdCounts], thresholds: np.ndarray, criterion: str) -> str:
+    """Each class's ROC (the MAX_CURVES with the most positives) with its operating point in the curve's colour;
+    returns the title's note on the classes left out ("" when all are drawn)."""
     support = [float(c.tp[0] + c.fn[0]) if c.tp.numel() else 0.0 for c in counts]
-    figure = plotting.plot_roc_one_vs_rest(
-        [f for f, _ in curves],
-        [t for _, t in curves],
-        [trapezoid_auc(f, t) for f, t in curves],
-        title=title + ", one-vs-rest",
-        support=support,
-        ax=ax,
-    )
-    axes = ax if ax is not None else figure.axes[0]
-    for line in list(axes.get_lines()):
-        name = str(line.get_label())
-        if " vs rest" not in name:
-            continue
-        index = int(name.split(" vs rest")[0])
+    shown = sorted(top_k(support, MAX_CURVES).tolist())
+    for index in shown:
+        fpr, tpr, auc, _ = _roc_and_auc(counts[index], exact=False)
+        fpr, tpr = thin(fpr, tpr)
+        label = f"{index} vs rest (AUC = {auc:.4f}, n = {int(support[index])})"
+        (line,) = axes.plot(fpr, tpr, linewidth=1.5, alpha=0.9, label=label)
         point = _point_at(counts[index], float(thresholds[index]), criterion)
         if point is not None:
-            axes.plot(
-                [1 - point.specificity],
-                [point.sensitivity],
-                "o",
-                color=line.get_color(),
-                markersize=8,
-                markeredgecolor="black",
-            )
+            x, y = 1 - point.specificity, point.sensitivity
+            axes.plot([x], [y], "o", color=line.get_color(), markersize=8, markeredgecolor="black")
+    axes.plot([0, 1], [0, 1], color="gray", linestyle="--", linewidth=1, label="chance (AUC = 0.5)")
     axes.plot([], [], "o", color="white", markeredgecolor="black", label="chosen point of each class")
-    _constraint_line(axes, maximise, minimum)
-    legend_below(axes, columns=2, fontsize="small")
-    return _out(figure, ax)
+    if len(counts) > len(shown):
+        return f"\n{len(shown)} of {len(counts)} classes shown: those with the most positives"
+    return ""
 
 
 def _delong_state(metric: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
