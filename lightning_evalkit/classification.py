@@ -22,7 +22,6 @@ Two guards keep a number right whatever the surrounding code does to a module:
 from __future__ import annotations
 
 import hashlib
-import warnings
 from typing import Any
 
 import torch
@@ -32,6 +31,7 @@ from torchmetrics import Metric
 from lightning_evalkit._cat_states import CatStateMetric
 from lightning_evalkit._checks import check_choice
 from lightning_evalkit._state_dtypes import keep_dtypes_apply
+from lightning_evalkit._warnings import rank_zero_warn
 from lightning_evalkit.functional._inputs import (
     AVERAGES,
     check_classification_args,
@@ -325,7 +325,7 @@ class _CurveMetric(CatStateMetric):
             stored = getattr(self, self._values_name)
             seen = sum(s.shape[0] for s in stored) if isinstance(stored, list) else stored.shape[0]
         if seen == 0:
-            warnings.warn(
+            rank_zero_warn(
                 f"{type(self).__name__}: compute() was called before any sample was seen; returning NaN.",
                 stacklevel=3,
             )

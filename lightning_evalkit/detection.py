@@ -145,7 +145,7 @@ class MeanAveragePrecision(CatStateMetric):
         """Match a batch of images; ``preds``/``target`` are lists of per-image dicts like torchmetrics'."""
         batch = parse_detection_inputs(preds, target, self.box_format, self._iou_type_tuple, device=self.device)
         if self.warn_on_many_detections:
-            _warn_many_detections(batch, self.max_detection_thresholds[-1])
+            _warn_many_detections(batch, self.max_detection_thresholds[-1], owner=self)
         for name, value in self._update_states(batch).items():
             getattr(self, name).append(value)
 

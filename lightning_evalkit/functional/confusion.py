@@ -6,12 +6,11 @@ scikit-learn's and pROC's ROC curves, so ``sensitivity(threshold=t)`` equals the
 
 from __future__ import annotations
 
-import warnings
-
 import torch
 from torch import Tensor
 
 from lightning_evalkit._checks import check_choice
+from lightning_evalkit._warnings import rank_zero_warn
 from lightning_evalkit.functional._inputs import (
     AVERAGES,
     check_classification_args,
@@ -91,7 +90,7 @@ def _average_rates(
         undefined = undefined & ~absent
     if bool(undefined.any()):
         classes = undefined.nonzero().flatten().tolist()
-        warnings.warn(f"{name} is undefined for classes {classes} (zero denominator); set to {fill}.", stacklevel=3)
+        rank_zero_warn(f"{name} is undefined for classes {classes} (zero denominator); set to {fill}.", stacklevel=3)
     rates = torch.where(undefined, torch.full_like(numerator, fill), numerator / denominator.clamp_min(1))
     if average == "none":
         return rates
@@ -104,7 +103,7 @@ def _average_rates(
 
 
 def _empty_result(task: str, columns: int, average: str, name: str) -> Tensor:
-    warnings.warn(f"{name}: compute() was called before any sample was seen; returning NaN.", stacklevel=3)
+    rank_zero_warn(f"{name}: compute() was called before any sample was seen; returning NaN.", stacklevel=3)
     size = columns if task != "binary" and average == "none" else None
     return torch.full((size,) if size else (), float("nan"), dtype=torch.float64)
 

@@ -13,13 +13,13 @@ A score is positive at threshold ``t`` iff ``score >= t``.
 
 from __future__ import annotations
 
-import warnings
 from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
 from lightning_evalkit._checks import check_finite, format_shape
+from lightning_evalkit._warnings import rank_zero_warn
 from lightning_evalkit.functional._exact import (
     exact_auc,
     exact_class_aucs,
@@ -182,9 +182,9 @@ def roc_from_counts(counts: ThresholdCounts, drop_intermediate: bool = True) -> 
     thresholds = torch.cat([thresholds.new_full((1,), float("inf")), thresholds])
     n_pos, n_neg = _totals(counts)
     if n_neg == 0:
-        warnings.warn("No negative samples: the false-positive rate is undefined (NaN).", stacklevel=2)
+        rank_zero_warn("No negative samples: the false-positive rate is undefined (NaN).", stacklevel=2)
     if n_pos == 0:
-        warnings.warn("No positive samples: the true-positive rate is undefined (NaN).", stacklevel=2)
+        rank_zero_warn("No positive samples: the true-positive rate is undefined (NaN).", stacklevel=2)
     return (
         fps / n_neg if n_neg else fps * float("nan"),
         tps / n_pos if n_pos else tps * float("nan"),
@@ -289,7 +289,7 @@ def _average_aucs(aucs: Tensor, positives: Tensor, task: str, average: str) -> T
     if not bool(defined.any()):
         return torch.tensor(float("nan"), dtype=torch.float64)
     if not bool(defined.all()):
-        warnings.warn(
+        rank_zero_warn(
             f"AUROC: {average} average taken over the {int(defined.sum())} classes where it is defined.",
             stacklevel=3,
         )
@@ -337,5 +337,5 @@ def _warn_if_undefined(aucs: Tensor, what: str) -> Tensor:
         where = (
             f" for classes {undefined.nonzero().flatten().tolist()}" if what == "classes" and aucs.numel() > 1 else ""
         )
-        warnings.warn(f"AUROC is undefined (NaN){where}: only one class is present in the target.", stacklevel=4)
+        rank_zero_warn(f"AUROC is undefined (NaN){where}: only one class is present in the target.", stacklevel=4)
     return aucs

@@ -5,17 +5,17 @@
 from __future__ import annotations
 
 import itertools
-import warnings
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
-from torchmetrics.utilities import rank_zero_warn
 from torchmetrics.utilities.data import _squeeze_if_scalar
 
 from lightning_evalkit._checks import check_choice, check_positive_int
+from lightning_evalkit._warnings import rank_zero_warn, warn_once
 from lightning_evalkit.functional._coco_accumulate import coco_accumulate
 from lightning_evalkit.functional._coco_match import (
     CocoRecords,
@@ -97,10 +97,14 @@ def _iou_types(iou_type: Any) -> tuple[str, ...]:
     raise ValueError(f"Expected `iou_type` to be 'bbox', 'segm' or a tuple of both, but got {iou_type!r}.")
 
 
-def _warn_many_detections(batch: DetectionBatch, max_det: int) -> None:
-    """torchmetrics' warning, word for word, when an image has more detections than the largest max-detections."""
+def _warn_many_detections(batch: DetectionBatch, max_det: int, owner: Any = None) -> None:
+    """torchmetrics' warning, word for word, when an image has more detections than the largest max-detections.
+
+    Said on rank 0 only, and once per ``owner`` (the metric whose every update would repeat it).
+    """
     if batch.det_image.numel() and int(torch.bincount(batch.det_image).max()) > max_det:
-        rank_zero_warn(
+        warn = rank_zero_warn if owner is None else partial(warn_once, owner, "many-detections")
+        warn(
             f"Encountered more than {max_det} detections in a single image. This means that certain detections with"
             " the lowest scores will be ignored, that may have an undesirable impact on performance. Please consider"
             " adjusting the `max_detection_threshold` to suit your use case. To disable this warning, set attribute"
@@ -216,7 +220,7 @@ def _type_summary(
     """The summary of one IoU type (keys without prefix)."""
     _, precision, recall, scores = _accumulate(main, rec_thresholds, max_dets, average == "micro")
     if not bool((recall > -1).any()):
-        warnings.warn("No ground truth was counted: every mean average precision and recall is -1.", stacklevel=4)
+        rank_zero_warn("No ground truth was counted: every mean average precision and recall is -1.", stacklevel=4)
     result = {key: value.float() for key, value in _coco_summary(precision, recall, iou_thresholds, max_dets).items()}
     per_class_key = f"mar_{max_dets[-1]}_per_class"
     result["map_per_class"] = result[per_class_key] = torch.tensor([-1.0], device=precision.device)
@@ -335,7 +339,7 @@ def _iou_update(batch: DetectionBatch) -> tuple[Tensor, Tensor]:
 def _iou_compute(gt_labels: Tensor, gt_iou: Tensor, iou_threshold: float, class_metrics: bool) -> dict[str, Tensor]:
     """Means over ground truths (a missed one counts 0), overall and per class."""
     if gt_iou.numel() == 0:
-        warnings.warn("No ground truth boxes were seen: `iou` and `matched_fraction` are -1.", stacklevel=3)
+        rank_zero_warn("No ground truth boxes were seen: `iou` and `matched_fraction` are -1.", stacklevel=3)
     hit = (gt_iou >= iou_threshold).double()
     result = {"iou": _mean_or_minus_one(gt_iou), "matched_fraction": _mean_or_minus_one(hit)}
     if class_metrics:
@@ -419,7 +423,7 @@ def _mean_iou_compute(intersection: Tensor, union: Tensor, per_class: bool) -> d
     per_class_iou = torch.where(defined, intersection.double() / union.clamp(min=1), -1.0)
     if not bool(defined.all()):
         missing = torch.nonzero(~defined).flatten().tolist()
-        warnings.warn(f"Classes {missing} never occur in preds or target: IoU -1, left out of the mean.", stacklevel=3)
+        rank_zero_warn(f"Classes {missing} never occur in preds or target: IoU -1, left out of the mean.", stacklevel=3)
     result = {"miou": _mean_defined(per_class_iou).float()}
     if per_class:
         result["iou_per_class"] = per_class_iou.float()

@@ -16,13 +16,13 @@ For positive ``i`` and negative ``j``, with ``psi = 1 if x_i > y_j, 1/2 if equal
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Sequence
 
 import torch
 from torch import Tensor
 
 from lightning_evalkit._checks import check_same_shape
+from lightning_evalkit._warnings import rank_zero_warn
 from lightning_evalkit.functional._exact import _runs, class_problems, pooled_problem, sort_problem
 from lightning_evalkit.functional._inputs import check_classification_args, check_task, format_scores
 from lightning_evalkit.functional.curves import ThresholdCounts, _curve_counts_compute, _micro_counts
@@ -142,7 +142,7 @@ def _warn_one_class(aucs: Tensor, what: str) -> None:
     undefined = aucs.isnan()
     if bool(undefined.any()):
         where = f" for classes {undefined.nonzero().flatten().tolist()}" if aucs.numel() > 1 else ""
-        warnings.warn(f"{what} is undefined (NaN){where}: only one class is present in the target.", stacklevel=3)
+        rank_zero_warn(f"{what} is undefined (NaN){where}: only one class is present in the target.", stacklevel=3)
 
 
 def _stack_per_class(values: Sequence[tuple[Tensor, ...]], task: str) -> tuple[Tensor, ...]:
@@ -280,7 +280,7 @@ def _delong_tests(
         results.append(_z_test(aucs, covariance))
     z, p_value = _stack_per_class(results, task)[:2]
     if bool(z.isnan().any()):
-        warnings.warn(
+        rank_zero_warn(
             "DeLong test is undefined (NaN) where a class is absent, has a single sample, or both AUCs have zero "
             "variance of their difference.",
             stacklevel=3,

@@ -8,12 +8,11 @@ nothing is positive. Among equally good points the highest threshold wins (torch
 
 from __future__ import annotations
 
-import warnings
-
 import torch
 from torch import Tensor
 
 from lightning_evalkit._checks import check_choice
+from lightning_evalkit._warnings import rank_zero_warn
 from lightning_evalkit.functional._inputs import check_task
 from lightning_evalkit.functional.binomial import binomial_interval
 from lightning_evalkit.functional.curves import ThresholdCounts, _totals
@@ -70,7 +69,7 @@ def _operating_points_compute(
     values, thresholds = torch.stack([p[0] for p in points]), torch.stack([p[1] for p in points])
     if bool(values.isnan().any()):
         where = f" for classes {values.isnan().nonzero().flatten().tolist()}" if task != "binary" else ""
-        warnings.warn(
+        rank_zero_warn(
             f"The {maximise} at a minimum operating point is undefined (NaN){where}: only one class is present.",
             stacklevel=3,
         )
