@@ -8,10 +8,15 @@ the warning is raised. After a synced compute every rank holds the same numbers,
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import torch
+
+_COLLECTING = contextvars.ContextVar("evalkit_collecting_warnings", default=False)  # see collect_on_every_rank
 
 
 def is_rank_zero() -> bool:
@@ -36,7 +41,7 @@ def rank_zero_warn(message: str, category: type[Warning] = UserWarning, stacklev
         >>> [str(w.message) for w in caught]
         ['undefined']
     """
-    if is_rank_zero():
+    if is_rank_zero() or _COLLECTING.get():
         warnings.warn(message, category, stacklevel=stacklevel + 1)
 
 
@@ -60,3 +65,41 @@ def warn_once(owner: Any, key: str, message: str, category: type[Warning] = User
         return
     said.add(key)
     rank_zero_warn(message, category, stacklevel + 1)
+
+
+@contextlib.contextmanager
+def collect_on_every_rank(records: list[tuple[type[Warning], str]], active: bool = True) -> Iterator[None]:
+    """Record (not show) the metrics' warnings of the block on every rank, rank 0's and the others' alike.
+
+    EvalCallback wraps each DDP update in it, then :func:`say_gathered` says each distinct one once from rank 0,
+    so a warning about data that only another rank saw (an image with too many detections) is not lost.
+    ``active=False`` (one process) changes nothing.
+    """
+    if not active:
+        yield
+        return
+    token = _COLLECTING.set(True)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield
+    finally:
+        _COLLECTING.reset(token)
+    records += [(record.category, str(record.message)) for record in caught]
+
+
+def say_gathered(records: list[tuple[type[Warning], str]], registry: dict[Any, Any]) -> None:
+    """Gather every rank's ``records`` (a collective: all ranks call it) and say each distinct one once on rank 0.
+
+    ``registry`` is the caller's warnings registry, so a warning said at one epoch is not repeated at the next.
+    """
+    distributed = torch.distributed
+    gathered: list[Any] = [records]
+    if distributed.is_available() and distributed.is_initialized():
+        gathered = [None] * distributed.get_world_size()
+        distributed.all_gather_object(gathered, records)
+    records.clear()
+    if not is_rank_zero():
+        return
+    for category, message in dict.fromkeys(item for rank in gathered for item in rank):
+        warnings.warn_explicit(message, category, __file__, 0, registry=registry)

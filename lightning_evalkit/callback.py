@@ -11,6 +11,7 @@ import torch
 from torchmetrics import Metric, MetricCollection
 
 from lightning_evalkit import _callback_plots as plots_
+from lightning_evalkit import _results as results_
 from lightning_evalkit._checks import check_choice, check_positive_int
 from lightning_evalkit._metric_sets import MetricSet
 from lightning_evalkit._padding import (
@@ -24,14 +25,9 @@ from lightning_evalkit._padding import (
     take_first,
     with_image_ids,
 )
-from lightning_evalkit._results import (
-    check_sync_settings,
-    compute_quietly,
-    iou_type_plot_sources,
-    no_extended_summary_message,
-    scalars,
-)
+from lightning_evalkit._results import check_sync_settings, compute_quietly, scalars
 from lightning_evalkit._sinks import TensorBoardSink, logging_step, sinks_for
+from lightning_evalkit._warnings import collect_on_every_rank, say_gathered
 from lightning_evalkit.functional.intervals import check_level
 from lightning_evalkit.functional.operating_points import CRITERIA, operating_point_from_counts
 from lightning_evalkit.plotting import figure_to_rgb
@@ -207,6 +203,7 @@ class EvalCallback(_CallbackBase):
         self._kept: dict[int, int] = {}
         self._warned: set[str] = set()
         self._warning_registry: dict[Any, Any] = {}
+        self._update_warnings: list[tuple[type[Warning], str]] = []  # under DDP, every rank's update warnings
 
     @property
     def state_key(self) -> str:
@@ -310,7 +307,8 @@ class EvalCallback(_CallbackBase):
             elif lacks_image_ids(target):
                 self._warn_once(trainer, f"image-id-{dataloader_idx}", unordered_detection_message(dataloader_idx))
         self._kept[dataloader_idx] = self._kept.get(dataloader_idx, 0) + keep
-        self._set(dataloader_idx).update(preds, target)
+        with collect_on_every_rank(self._update_warnings, active=trainer.world_size > 1):  # said at epoch end
+            self._set(dataloader_idx).update(preds, target)
 
     def _set(self, dataloader_idx: int) -> MetricSet:
         if dataloader_idx not in self._sets:  # a dataloader the epoch start did not list
@@ -339,6 +337,8 @@ class EvalCallback(_CallbackBase):
 
     def _finish_epoch(self, trainer: Any, pl_module: Any, prefix: str, plot: bool) -> None:
         self._mark_ranks_that_saw_nothing(trainer, pl_module)
+        if trainer.world_size > 1:  # a collective: what any rank's updates said, once from rank 0
+            say_gathered(self._update_warnings, self._warning_registry)
         skipped: list[str] = []
         for index in range(self._num_dataloaders):
             suffix = f"/dataloader_idx_{index}" if self._num_dataloaders > 1 else ""
@@ -384,11 +384,11 @@ class EvalCallback(_CallbackBase):
         sources = plots_.plot_sources(
             items, results, self.plots, self.class_names, self.confidence_level, self.operating_point
         )
-        per_iou_type, unplottable = iou_type_plot_sources(items, results, self.plots)  # bbox_/segm_ plots
+        per_iou_type, unplottable = results_.iou_type_plot_sources(items, results, self.plots)  # bbox_/segm_ plots
         if not trainer.is_global_zero:
             return
         for name in unplottable:
-            self._warn_once(trainer, f"no-extended-summary-{name}", no_extended_summary_message(name))
+            self._warn_once(trainer, f"no-extended-summary-{name}", results_.no_extended_summary_message(name))
         sinks = sinks_for(trainer.loggers)
         if not sinks:
             self._warn_once(

@@ -4,8 +4,11 @@ repeat (MeanAveragePrecision's many detections) comes once per metric."""
 
 from __future__ import annotations
 
+import json
 import warnings
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -13,6 +16,7 @@ import torch
 from lightning_evalkit import (
     AUROC,
     DeLongTest,
+    EvalCallback,
     MeanAveragePrecision,
     MeanIoU,
     Sensitivity,
@@ -22,6 +26,7 @@ from lightning_evalkit import (
 from lightning_evalkit._warnings import warn_once
 from lightning_evalkit.functional import roc
 from tests._ddp import run_in_processes
+from tests.test_callback_detection import FixedDetections
 
 SCORES = torch.tensor([0.1, 0.4, 0.35, 0.8, 0.7, 0.2])
 ONE_CLASS = torch.zeros(6, dtype=torch.long)
@@ -142,3 +147,51 @@ def test_every_metric_warning_is_said_once_on_rank_zero_only() -> None:
     rank_zero, rank_one = run_in_processes(said, 2)
     assert rank_zero == one_device
     assert rank_one == {name: [] for name in TRIGGERS}
+
+
+class OneCrowdedImage(FixedDetections):
+    """Image 1 (seen only by rank 1 under DDP's interleaved sampler) has more than 100 detections."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        pred = self.images[1][0]
+        self.images[1] = (
+            {key: value.repeat(101, *[1] * (value.dim() - 1)) for key, value in pred.items()},
+            self.images[1][1],
+        )
+
+
+def _fit_recording(out: Path, devices: int) -> list[dict[str, Any]]:
+    import pytorch_lightning as pl
+
+    from tests._matrix import Recorder
+
+    out.mkdir(parents=True)
+    trainer = pl.Trainer(
+        max_epochs=1,
+        limit_train_batches=1,
+        num_sanity_val_steps=0,
+        accelerator="cpu",
+        devices=devices,
+        strategy="ddp_spawn" if devices > 1 else "auto",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=str(out),
+        callbacks=[Recorder(out), EvalCallback({"map": MeanAveragePrecision()}, plots=False)],
+    )
+    trainer.fit(OneCrowdedImage())
+    return [json.loads(Path(out, f"rank{rank}.json").read_text()) for rank in range(devices)]
+
+
+@pytest.mark.slow
+@pytest.mark.ddp
+def test_eval_callback_says_a_warning_only_another_rank_saw_once_from_rank_zero(tmp_path: Path) -> None:
+    def crowded(record: dict[str, Any]) -> list[str]:
+        return [w["message"] for w in record["warnings"] if "Encountered more than 100 detections" in w["message"]]
+
+    (one_device,) = _fit_recording(tmp_path / "one", 1)
+    rank_zero, rank_one = _fit_recording(tmp_path / "ddp", 2)
+    assert len(crowded(one_device)) == 1
+    assert crowded(rank_zero) == crowded(one_device) and crowded(rank_one) == []
