@@ -155,31 +155,42 @@ def plot_delong_metric(metric: Any, val: Any = None, ax: Axes | None = None) -> 
     z_, p_ = to_numpy(z).reshape(-1), to_numpy(p_value).reshape(-1)
     if metric.task == "binary":
         figure, axes = figure_and_axes(ax, 6.0, 6.4)
-        for (name, counts), colour in zip(models, ("tab:blue", "tab:orange"), strict=True):
-            fpr, tpr, auc, interval = _roc_and_auc(counts[0], exact=True)
-            fpr, tpr = thin(fpr, tpr)
-            axes.plot(fpr, tpr, color=colour, linewidth=2, label=f"{name}: AUC {with_interval(auc, interval, LEVEL)}")
-        axes.plot([0, 1], [0, 1], color="gray", linestyle="--", linewidth=1, label="chance (AUC = 0.5)")
-        title = f"Paired DeLong test of the AUCs\nz = {float(z_[0]):.3f}, two-sided p = {_p_text(float(p_[0]))}"
-        unit_axes(axes, "False positive rate (positive class: 1)", "True positive rate (positive class: 1)", title)
-        legend_below(axes, columns=1)
-        return _out(figure, ax)
+        _delong_rocs(axes, models, float(z_[0]), float(p_[0]))
+    else:
+        classes = len(models[0][1])
+        figure, axes = figure_and_axes(ax, 7.0, min(2.0 + 0.6 * classes, 24.0))
+        _delong_bars(axes, models, p_, metric.task)
+    return _out(figure, ax)
+
+
+def _delong_rocs(axes: Axes, models: list[tuple[str, list[ThresholdCounts]]], z: float, p_value: float) -> None:
+    """Both models' ROC curves, each AUC with its DeLong interval in the legend, z and p in the title."""
+    for (name, counts), colour in zip(models, ("tab:blue", "tab:orange"), strict=True):
+        fpr, tpr, auc, interval = _roc_and_auc(counts[0], exact=True)
+        fpr, tpr = thin(fpr, tpr)
+        axes.plot(fpr, tpr, color=colour, linewidth=2, label=f"{name}: AUC {with_interval(auc, interval, LEVEL)}")
+    axes.plot([0, 1], [0, 1], color="gray", linestyle="--", linewidth=1, label="chance (AUC = 0.5)")
+    title = f"Paired DeLong test of the AUCs\nz = {z:.3f}, two-sided p = {_p_text(p_value)}"
+    unit_axes(axes, "False positive rate (positive class: 1)", "True positive rate (positive class: 1)", title)
+    legend_below(axes, columns=1)
+
+
+def _delong_bars(axes: Axes, models: list[tuple[str, list[ThresholdCounts]]], p_values: np.ndarray, task: str) -> None:
+    """Per class, both models' AUCs as two bars, with "AUC vs AUC, p" written right of the axes."""
     aucs = [np.array([_roc_and_auc(c, exact=False)[2] for c in counts]) for _, counts in models]
     classes = len(aucs[0])
-    figure, axes = figure_and_axes(ax, 7.0, min(2.0 + 0.6 * classes, 24.0))
     positions = np.arange(classes)
     for offset, (name, _), values, colour in zip((-0.2, 0.2), models, aucs, ("tab:blue", "tab:orange"), strict=True):
         axes.barh(positions + offset, np.nan_to_num(values), height=0.38, color=colour, label=f"{name} AUC")
     column = axes.get_yaxis_transform()
     for index in range(classes):
-        text = f"{aucs[0][index]:.3f} vs {aucs[1][index]:.3f}, p = {_p_text(float(p_[index]))}"
+        text = f"{aucs[0][index]:.3f} vs {aucs[1][index]:.3f}, p = {_p_text(float(p_values[index]))}"
         axes.text(1.02, float(index), text, transform=column, va="center", fontsize="small")
     axes.set_yticks(positions, [str(k) for k in range(classes)])
     axes.set_ylim(classes - 0.5, -0.5)
     axes.set_xlim(0.0, 1.0)
-    axes.set_xlabel("AUC (one-vs-rest)" if metric.task == "multiclass" else "AUC")
-    axes.set_ylabel("class" if metric.task == "multiclass" else "label")
+    axes.set_xlabel("AUC (one-vs-rest)" if task == "multiclass" else "AUC")
+    axes.set_ylabel("class" if task == "multiclass" else "label")
     axes.set_title("Paired DeLong test per class\nmodel vs baseline AUC, two-sided p")
     axes.grid(True, axis="x", alpha=0.3)
     legend_below(axes, columns=2)
-    return _out(figure, ax)
