@@ -68,3 +68,16 @@ def test_more_detections_than_the_largest_max_detections(max_dets: list[int]) ->
     iou = np.linspace(0.5, 0.95, 10).tolist()
     for key, value in summary_from_arrays(ref["precision"], ref["recall"], iou, sorted(max_dets)).items():
         assert abs(float(fast[key]) - value) < 1e-6, (key, float(fast[key]), value)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_torch_steps_equal_numpy_steps(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The torch branch of the steps numpy does on CPU (the one other devices run) gives the same arrays."""
+    from lightning_evalkit.functional import _coco_accumulate
+
+    preds, target = random_images(seed, 6, max_dets=14, scale=6, given_area=True)
+    with_numpy = _compute(preds, target, 2, seed, extended_summary=True)
+    monkeypatch.setattr(_coco_accumulate, "_numpy_fits", lambda tensor: False)
+    with_torch = _compute(preds, target, 2, seed, extended_summary=True)
+    for key in ("precision", "recall", "scores", "map", "mar_100"):
+        torch.testing.assert_close(with_torch[key], with_numpy[key], rtol=0, atol=0, msg=key)

@@ -88,23 +88,27 @@ def _any_over_rows(flags: Tensor) -> Tensor:
 # devices torch does them.
 
 
+def _numpy_fits(tensor: Tensor) -> bool:
+    return tensor.device.type == "cpu"
+
+
 def _transposed(flags: Tensor) -> Tensor:
     """flags.T, contiguous."""
-    if flags.device.type == "cpu":
+    if _numpy_fits(flags):
         return torch.from_numpy(np.ascontiguousarray(flags.numpy().T))
     return flags.T.contiguous()
 
 
 def _inclusive_row_cumsum(flags: Tensor) -> Tensor:
     """(R, L) bool -> (R, L) int32 counts up to and including each column."""
-    if flags.device.type == "cpu":
+    if _numpy_fits(flags):
         return torch.from_numpy(np.cumsum(flags.numpy(), 1, dtype=np.int32))
     return torch.cumsum(flags, 1, dtype=torch.int32)
 
 
 def _nonzero_2d(flags: Tensor) -> tuple[Tensor, Tensor]:
     """(row, column) of the True entries of a contiguous (R, L) bool, in row-major order."""
-    if flags.device.type == "cpu":
+    if _numpy_fits(flags):
         flat = torch.from_numpy(np.flatnonzero(flags.numpy()))
         return flat // flags.shape[1], flat % flags.shape[1]
     row, column = torch.nonzero(flags, as_tuple=True)
