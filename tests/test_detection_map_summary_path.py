@@ -81,3 +81,25 @@ def test_torch_steps_equal_numpy_steps(seed: int, monkeypatch: pytest.MonkeyPatc
     with_torch = _compute(preds, target, 2, seed, extended_summary=True)
     for key in ("precision", "recall", "scores", "map", "mar_100"):
         torch.testing.assert_close(with_torch[key], with_numpy[key], rtol=0, atol=0, msg=key)
+
+
+@settings(max_examples=50, **SETTINGS)
+@given(
+    values=st.lists(st.floats(width=32, allow_nan=False) | st.sampled_from([0.0, -0.0, 0.5]), max_size=40),
+    off_grid=st.booleans(),
+)
+def test_score_key_numpy_equals_torch_and_orders_as_minus_score(values, off_grid) -> None:
+    from lightning_evalkit.functional import _coco_accumulate
+
+    scores = torch.tensor(values + ([0.1] if off_grid else []), dtype=torch.float64)  # 0.1 is not a float32
+    key = _coco_accumulate._descending_score_key(scores)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_coco_accumulate, "_numpy_fits", lambda tensor: False)
+        torch_key = _coco_accumulate._descending_score_key(scores)
+    if off_grid:
+        assert key is None and torch_key is None
+        return
+    assert key is not None and torch_key is not None
+    assert key.dtype == torch_key.dtype == torch.int64 and torch.equal(key, torch_key)
+    order = torch.sort(key, stable=True).indices
+    assert torch.equal(order, torch.sort(-scores, stable=True).indices)

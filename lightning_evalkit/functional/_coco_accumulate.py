@@ -27,11 +27,11 @@ EPS = float(np.spacing(1))
 def _recall_steps(n_gt: Tensor, rec_thresholds: Tensor) -> Tensor:
     """k_r (K, A, R): least k >= 0 with float64(k / n_gt) >= r; -> searchsorted(k / n_gt, r, "left")."""
     n = n_gt.double()[..., None].clamp(min=1)
-    guess = torch.ceil(rec_thresholds * n).long()
-    options = torch.stack([guess - 1, guess, guess + 1]).clamp(min=0)
-    ok = options.double() / n >= rec_thresholds
-    big = torch.iinfo(torch.long).max
-    return torch.where(ok, options, big).amin(0)
+    # ceil(r * n) is k_r up to the rounding of the product; k / n >= r is monotone in k, so step up from one below
+    k = (torch.ceil(rec_thresholds * n).long() - 1).clamp(min=0)
+    for _ in range(2):
+        k = torch.where(k.double() / n >= rec_thresholds, k, k + 1)
+    return k
 
 
 def _class_indices(*labels: Tensor) -> tuple[Tensor, list[Tensor]]:
@@ -52,12 +52,26 @@ def _class_indices(*labels: Tensor) -> tuple[Tensor, list[Tensor]]:
 
 def _descending_score_key(scores: Tensor) -> Tensor | None:
     """An int64 in [0, 2**32) ordered as -score (ties equal), or None when a score is not exactly a float32."""
+    if _numpy_fits(scores) and scores.dtype == torch.float64:
+        return _descending_score_key_numpy(scores.numpy())
     single = scores.float()
     if not bool((single.double() == scores).all()):
         return None
     bits = (single + 0.0).view(torch.int32).long()  # + 0.0 turns -0.0 into 0.0, which ties with it
     monotone = torch.where(bits < 0, bits ^ 0x7FFFFFFF, bits)  # IEEE bits -> an integer ordered as the float
     return (2**31 - 1) - monotone
+
+
+def _descending_score_key_numpy(values: np.ndarray) -> Tensor | None:
+    """:func:`_descending_score_key` in numpy (2-3x faster on CPU); non-negative scores skip the sign fix."""
+    single = values.astype(np.float32)
+    if not np.array_equal(single, values):
+        return None
+    bits = (single + np.float32(0.0)).view(np.int32)
+    if bits.size == 0 or bits.min() >= 0:
+        return torch.from_numpy(np.int64(2**31 - 1) - bits)
+    wide = bits.astype(np.int64)
+    return torch.from_numpy((2**31 - 1) - np.where(wide < 0, wide ^ 0x7FFFFFFF, wide))
 
 
 def _detection_order(cls: Tensor, scores: Tensor, image_ids: Tensor) -> Tensor:
@@ -174,35 +188,43 @@ def _sort_records(
     )
 
 
-def _last_step_reached(segment: Tensor, n_tp: Tensor, seg_start: Tensor, steps: Tensor) -> Tensor:
-    """(E,) the last recall step each true positive reaches, -1 for none.
+def _step_buckets(segment: Tensor, n_tp: Tensor, seg_start: Tensor, steps: Tensor) -> tuple[Tensor, Tensor | None]:
+    """(E,) segment * R + the last recall step each true positive reaches, and which reach one (None: all).
 
     The k-th true positive of a segment reaches step r when k >= k_r (the definition of k_r, with k_r = 0 read
     as 1), so its last step is the number of steps with k_r <= k, less one. Each step is counted once, at the
     true positive k_r of its segment, and a running sum over the true positives gives every k its count: the
     same as searchsorted(recall thresholds, k / n_gt, right) - 1, without a binary search per true positive.
     """
-    first = steps.clamp(min=1)[None].expand(*n_tp.shape, steps.shape[-1])  # (T, A, K, R)
+    if segment.numel() == 0:
+        return segment, None
+    num_steps = steps.shape[-1]
+    first = steps.clamp(min=1)[None].expand(*n_tp.shape, num_steps)  # (T, A, K, R)
     at = (seg_start[..., None] + first - 1)[first <= n_tp[..., None]]
     reached = torch.cumsum(torch.bincount(at, minlength=segment.numel()), 0)
     before = torch.where(
         seg_start > 0, reached.index_select(0, (seg_start - 1).clamp(min=0).view(-1)).view_as(seg_start), 0
     )
-    return reached - before.view(-1).index_select(0, segment) - 1
+    offset = torch.arange(n_tp.numel(), device=n_tp.device) * num_steps - before.view(-1) - 1
+    bucket = reached + offset.index_select(0, segment)
+    if bool(((steps[..., 0] <= 1) | (n_tp == 0)).all()):  # every true positive reaches the first step
+        return bucket, None
+    return bucket, reached - before.view(-1).index_select(0, segment) > 0
 
 
-def _envelope_at_steps(precision: Tensor, segment: Tensor, step: Tensor, num_segments: int, num_steps: int) -> Tensor:
+def _envelope_at_steps(
+    precision: Tensor, bucket: Tensor, reached: Tensor | None, num_segments: int, num_steps: int
+) -> Tensor:
     """max precision over the true positives at or after each recall step -> (segments, R), -1 where none.
 
     Each true positive goes to the last step it reaches (a scatter max) and a suffix max over the steps
     finishes the envelope.
     """
-    reached = step >= 0
-    if not bool(reached.all()):
-        precision, segment, step = precision[reached], segment[reached], step[reached]
-    bucket = torch.full((num_segments * num_steps,), -1.0, dtype=torch.float64, device=precision.device)
-    bucket.scatter_reduce_(0, segment * num_steps + step, precision, "amax")
-    return bucket.view(num_segments, num_steps).flip(1).cummax(1).values.flip(1)
+    if reached is not None:
+        precision, bucket = precision[reached], bucket[reached]
+    envelope = torch.full((num_segments * num_steps,), -1.0, dtype=torch.float64, device=precision.device)
+    envelope.scatter_reduce_(0, bucket, precision, "amax")
+    return envelope.view(num_segments, num_steps).flip(1).cummax(1).values.flip(1)
 
 
 def _first_valid_score(scores: Tensor, cls: Tensor, valid: Tensor | None, num_classes: int) -> Tensor:
@@ -262,11 +284,8 @@ def _precision_at_steps(tp: _TruePositives, steps: Tensor, num_thr: int) -> tupl
     k = torch.arange(1, tp.segment.numel() + 1, device=n_tp.device) - seg_start.index_select(0, tp.segment)
     # pycocotools: tp / (fp + tp + spacing(1)); fp + tp is ``counted``, exactly, in float64
     precision = k.double() / (tp.counted.double() + EPS)
-    if tp.segment.numel():
-        step = _last_step_reached(tp.segment, n_tp.view(shape), seg_start.view(shape), steps)
-    else:
-        step = tp.segment
-    envelope = _envelope_at_steps(precision, tp.segment, step, n_tp.numel(), steps.shape[-1])
+    bucket, reached = _step_buckets(tp.segment, n_tp.view(shape), seg_start.view(shape), steps)
+    envelope = _envelope_at_steps(precision, bucket, reached, n_tp.numel(), steps.shape[-1])
     hit = steps.clamp(min=1)[None] <= n_tp.view(shape)[..., None]  # k_r = 0 reads the first true positive
     precision_at = torch.where(hit, envelope.view(*shape, steps.shape[-1]), 0.0)
     return precision_at, n_tp.view(shape), seg_start.view(shape)
