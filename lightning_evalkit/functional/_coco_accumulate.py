@@ -74,19 +74,22 @@ def _descending_score_key_numpy(values: np.ndarray) -> Tensor | None:
     return torch.from_numpy((2**31 - 1) - np.where(wide < 0, wide ^ 0x7FFFFFFF, wide))
 
 
-def _detection_order(cls: Tensor, scores: Tensor, image_ids: Tensor) -> Tensor:
-    """Stable order by (class, -score, image id, record order): pycocotools' concatenation in image-id order."""
+def _detection_order(cls: Tensor, scores: Tensor, image_ids: Tensor) -> tuple[Tensor, Tensor]:
+    """Stable order by (class, -score, image id, record order): pycocotools' concatenation in image-id order;
+    and the classes in that order."""
     by_image = None
     if image_ids.numel() > 1 and not bool((image_ids[1:] >= image_ids[:-1]).all()):
         by_image = torch.sort(image_ids, stable=True).indices
         cls, scores = cls.index_select(0, by_image), scores.index_select(0, by_image)
     score_key = _descending_score_key(scores)
-    if score_key is not None:  # one sort of (class, score) packed into one integer
-        order = torch.sort(cls * 2**32 + score_key, stable=True).indices
+    if score_key is not None:  # one sort of (class, score) packed into one integer, which holds the class
+        packed, order = torch.sort(cls * 2**32 + score_key, stable=True)
+        sorted_cls = packed >> 32
     else:
         order = torch.sort(-scores, stable=True).indices
         order = order.index_select(0, torch.sort(cls.index_select(0, order), stable=True).indices)
-    return order if by_image is None else by_image.index_select(0, order)
+        sorted_cls = cls.index_select(0, order)
+    return (order if by_image is None else by_image.index_select(0, order)), sorted_cls
 
 
 def _any_over_rows(flags: Tensor) -> Tensor:
@@ -133,7 +136,8 @@ class _Sorted(NamedTuple):
     """Detections sorted by (class, -score); the ones matched at some (threshold, area) get (T*A, S) rows."""
 
     cls: Tensor  # (N,)
-    scores: Tensor  # (N,)
+    scores: Tensor  # (N,) in record order (only pycocotools' ``scores`` array reads them)
+    order: Tensor  # (N,) record index of each sorted position
     ranks: Tensor  # (N,)
     never_counted: Tensor  # (A, N) never matched and inside the area range (a false positive when valid)
     some: Tensor  # (S,) sorted positions of the detections matched somewhere
@@ -159,8 +163,8 @@ def _rows_select(flags: Tensor, index: Tensor) -> Tensor:
 def _sort_records(
     cls: Tensor, scores: Tensor, ranks: Tensor, matched: Tensor, ignored: Tensor, image_ids: Tensor, num_classes: int
 ) -> _Sorted:
-    order = _detection_order(cls, scores, image_ids)
-    cls, ranks = cls.index_select(0, order), ranks.index_select(0, order)
+    order, cls = _detection_order(cls, scores, image_ids)
+    ranks = ranks.index_select(0, order)
     ever = _any_over_rows(matched).index_select(0, order)
     # unmatched: ignored only outside the area range, the same at every threshold
     inside = _transposed(~_rows_select(ignored[:, 0, :], order))
@@ -174,7 +178,8 @@ def _sort_records(
     event_position = some.index_select(0, event_some)
     return _Sorted(
         cls=cls,
-        scores=scores.index_select(0, order),
+        scores=scores,
+        order=order,
         ranks=ranks,
         never_counted=inside & ~ever,
         some=some,
@@ -299,11 +304,12 @@ def _scores_at_steps(
     hit = query <= n_tp[..., None]
     if tp.position.numel():
         at = (seg_start[..., None] + query - 1).clamp(min=0, max=tp.position.numel() - 1)
-        point_scores = torch.where(hit, s.scores.index_select(0, tp.position)[at], 0.0)
+        tp_scores = s.scores.index_select(0, s.order.index_select(0, tp.position))
+        point_scores = torch.where(hit, tp_scores[at], 0.0)
     else:
         point_scores = torch.zeros(hit.shape, dtype=torch.float64, device=steps.device)
     # k_r = 0 samples the first detection of the class, whatever it is (pycocotools' scores[pi = 0])
-    first = _first_valid_score(s.scores, s.cls, valid, n_tp.shape[-1])[None, None, :, None]
+    first = _first_valid_score(s.scores.index_select(0, s.order), s.cls, valid, n_tp.shape[-1])[None, None, :, None]
     return torch.where(steps[None] == 0, first, point_scores)
 
 
