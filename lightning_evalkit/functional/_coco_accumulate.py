@@ -8,8 +8,11 @@ is the largest precision at that or any later true positive. So compute() is one
 row-wise cumulative counts in a (threshold x area, detection) layout, and per (threshold, area range, class,
 recall step) the largest precision of the true positives between consecutive steps, then a suffix maximum
 over the 101 steps. The sort, the true-positive list and the layouts are built once for all max-detections
-values; each value then only filters the list and recounts. Float operations are pycocotools' own, in its
-order, so results agree to the last bit except for the order of summation in the final means.
+values. Recall at every max-detections value needs only true-positive counts (one count by rank bucket); the
+precision envelope is built at the largest value only, unless every value's precision is asked for
+(``extended_summary``), when each smaller value filters the list and recounts. Float operations are
+pycocotools' own, in its order, so results agree to the last bit except for the order of summation in the
+final means.
 """
 
 from __future__ import annotations
