@@ -11,9 +11,12 @@ metric itself never needs it.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -27,12 +30,30 @@ STAT_KEYS: tuple[str, ...] = ("map", "map_50", "map_75", "map_small", "map_mediu
 STAT_KEYS += ("mar_1", "mar_10", "mar_100", "mar_small", "mar_medium", "mar_large")
 
 
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Run the block with Python's garbage collector off (restored after, also on error).
+
+    Why: a parsed COCO file is millions of dicts, lists and floats, and every collection that Python starts
+    while they are alive (one per few hundred new objects, the oldest generation now and then) walks them all:
+    a third of the time of reading a 500,000-result file, and again while tensors are built from it. None of
+    it holds reference cycles, so there is nothing for the collector to find.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def _read(source: Any) -> Any:
     """A path to a JSON file, or the already parsed object."""
-    if isinstance(source, (str, os.PathLike)):
-        with open(source) as file:
-            return json.load(file)
-    return source
+    if not isinstance(source, (str, os.PathLike)):
+        return source
+    with open(source, "rb") as file, gc_paused():
+        return json.loads(file.read())
 
 
 def _iou_types(iou_type: str | Sequence[str]) -> tuple[str, ...]:
@@ -70,61 +91,69 @@ def _as_rle(segmentation: Any, height: int, width: int, backend: str) -> dict:
     return {"size": [int(v) for v in rle["size"]], "counts": counts.decode() if isinstance(counts, bytes) else counts}
 
 
-def _group_by_image(anns: list[dict], image_index: dict[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """The image position of each annotation and a stable order that groups them by image."""
+def _field(anns: list[dict], key: str, dtype: Any, default: Any = None) -> np.ndarray:
+    """One scalar field of every annotation as an array (``default`` where it is missing, if given)."""
+    getter = itemgetter(key) if default is None else (lambda ann: ann.get(key, default))
     try:
-        position = np.fromiter((image_index[a["image_id"]] for a in anns), dtype=np.int64, count=len(anns))
-    except KeyError as error:
-        message = f"Expected every result's image_id to be an image of the ground truth, but got {error}."
-        raise ValueError(message) from None
-    return position, np.argsort(position, kind="stable")
+        return np.fromiter(map(getter, anns), dtype=dtype, count=len(anns))
+    except KeyError:
+        raise ValueError(f"Expected every annotation to have `{key}`, but one has none.") from None
 
 
-def _split(values: Tensor, position: np.ndarray, order: np.ndarray, num_images: int) -> list[Tensor]:
-    counts = np.bincount(position, minlength=num_images).tolist()
-    return list(values[torch.from_numpy(order)].split(counts))
+def _boxes(anns: list[dict]) -> np.ndarray:
+    try:
+        return np.array(list(map(itemgetter("bbox"), anns)), dtype=np.float64).reshape(-1, 4)
+    except (KeyError, ValueError):
+        raise ValueError("Expected every annotation to have a `bbox` of 4 numbers, but one has not.") from None
 
 
-def _boxes(anns: list[dict]) -> Tensor:
-    return torch.from_numpy(np.array([a["bbox"] for a in anns], dtype=np.float64).reshape(-1, 4))
+def _image_positions(anns: list[dict], image_ids: np.ndarray) -> np.ndarray:
+    """The position of each annotation's image in ``image_ids`` (sorted)."""
+    ids = _field(anns, "image_id", np.int64)
+    position = np.searchsorted(image_ids, ids)
+    found = position < image_ids.size
+    found[found] = image_ids[position[found]] == ids[found]
+    if not found.all():
+        message = f"Expected every result's image_id to be an image of the ground truth, but got {ids[~found][0]}."
+        raise ValueError(message)
+    return position
 
 
-def _column(anns: list[dict], key: str, dtype: Any, default: Any = None) -> Tensor:
-    """One scalar field of every annotation as a tensor (``default`` where it is missing, if given)."""
-    if default is None:
-        values = np.fromiter((a[key] for a in anns), dtype=dtype, count=len(anns))
-    else:
-        values = np.fromiter((a.get(key, default) for a in anns), dtype=dtype, count=len(anns))
-    return torch.from_numpy(values)
-
-
-def _masks(anns: list[dict], order: np.ndarray, images: list[dict], position: np.ndarray, backend: str) -> list:
+def _masks(anns: list[dict], index: np.ndarray, images: list[dict], position: np.ndarray, backend: str) -> list:
     return [
         _as_rle(
             anns[i]["segmentation"], images[position[i]].get("height", 0), images[position[i]].get("width", 0), backend
         )
-        for i in order.tolist()
+        for i in index.tolist()
     ]
 
 
-def _per_image(anns: list[dict], images: list[dict], image_index: dict, types: tuple, backend: str) -> list[dict]:
-    """Annotations as one dict of tensors per image (in ``images`` order); keys common to preds and target."""
-    position, order = _group_by_image(anns, image_index)
-    num_images = len(images)
-    columns: dict[str, list] = {"labels": _split(_column(anns, "category_id", np.int64), position, order, num_images)}
+def _per_image(
+    anns: list[dict], images: list[dict], image_ids: np.ndarray, types: tuple, backend: str, categories: np.ndarray
+) -> list[dict]:
+    """Annotations as one dict of tensors per image (in ``images`` order, file order within an image), built
+    column by column; annotations whose category is not in ``categories`` (when it is not empty) are dropped."""
+    position = _image_positions(anns, image_ids)
+    columns = {"labels": _field(anns, "category_id", np.int64)}
     if "bbox" in types:
-        columns["boxes"] = _split(_boxes(anns), position, order, num_images)
-    if "segm" in types:
-        counts = np.bincount(position, minlength=num_images)
-        masks = _masks(anns, order, images, position, backend)
-        bounds = np.concatenate([[0], np.cumsum(counts)]).tolist()
-        columns["masks"] = [masks[bounds[i] : bounds[i + 1]] for i in range(num_images)]
+        columns["boxes"] = _boxes(anns)
     if anns and "score" in anns[0]:
-        columns["scores"] = _split(_column(anns, "score", np.float64), position, order, num_images)
+        columns["scores"] = _field(anns, "score", np.float64)
     else:
-        for key, dtype in (("iscrowd", np.int64), ("area", np.float64)):
-            columns[key] = _split(_column(anns, key, dtype, 0), position, order, num_images)
-    return [{key: column[i] for key, column in columns.items()} for i in range(num_images)]
+        columns["iscrowd"] = _field(anns, "iscrowd", np.int64, 0)
+        columns["area"] = _field(anns, "area", np.float64, 0)
+    index = np.arange(len(anns))
+    if categories.size and not np.isin(columns["labels"], categories).all():
+        index = np.flatnonzero(np.isin(columns["labels"], categories))
+    if np.any(position[index][1:] < position[index][:-1]):
+        index = index[np.argsort(position[index], kind="stable")]
+    counts = np.bincount(position[index], minlength=len(images)).tolist()
+    split = {key: torch.from_numpy(values[index]).split(counts) for key, values in columns.items()}
+    if "segm" in types:
+        masks = _masks(anns, index, images, position, backend)
+        bounds = np.concatenate([[0], np.cumsum(counts, dtype=np.int64)]).tolist()
+        split["masks"] = [masks[bounds[i] : bounds[i + 1]] for i in range(len(images))]
+    return [{key: column[i] for key, column in split.items()} for i in range(len(images))]
 
 
 def load_coco(
@@ -155,22 +184,25 @@ def load_coco(
         >>> preds[0]["boxes"].tolist(), target[0]["image_id"].item()
         ([[0.0, 0.0, 4.0, 5.0]], 7)
     """
-    types = _iou_types(iou_type)
+    with gc_paused():
+        return _load_coco(gt_json, results_json, _iou_types(iou_type), backend)
+
+
+def _load_coco(gt_json: Any, results_json: Any, types: tuple[str, ...], backend: str) -> tuple[list[dict], list[dict]]:
     gt, results = _read(gt_json), _read(results_json)
     if not isinstance(gt, dict) or "images" not in gt:
         raise ValueError("Expected `gt_json` to hold a COCO dataset with an `images` list, but it has none.")
     if not isinstance(results, list):
         raise ValueError(f"Expected `results_json` to hold a list of results, but got {type(results).__name__}.")
     images = sorted(gt["images"], key=lambda image: image["id"])
-    image_index = {image["id"]: i for i, image in enumerate(images)}
-    categories = {c["id"] for c in gt.get("categories", [])}
-    if categories:
-        results = [r for r in results if r["category_id"] in categories]
+    image_ids = np.array([image["id"] for image in images], dtype=np.int64)
+    categories = np.array([c["id"] for c in gt.get("categories", [])], dtype=np.int64)
     missing = [key for key in ("bbox" if "bbox" in types else "segmentation",) if results and key not in results[0]]
     if missing:
-        raise ValueError(f"Expected the results to have `{missing[0]}` for iou_type {iou_type!r}, but they have none.")
-    target = _per_image(gt.get("annotations", []), images, image_index, types, backend)
-    preds = _per_image(results, images, image_index, types, backend)
+        raise ValueError(f"Expected the results to have `{missing[0]}` for iou_type {types!r}, but they have none.")
+    no_filter = np.zeros(0, dtype=np.int64)
+    target = _per_image(gt.get("annotations", []), images, image_ids, types, backend, no_filter)
+    preds = _per_image(results, images, image_ids, types, backend, categories)
     if not results:  # no result at all: empty score and label columns
         for item in preds:
             item["scores"] = torch.zeros(0, dtype=torch.float64)

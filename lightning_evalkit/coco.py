@@ -16,6 +16,17 @@ from typing import Any
 import torch
 
 from lightning_evalkit._coco_json import IOU_TYPES, STAT_KEYS, coco_to_tm, load_coco, tm_to_coco
+from lightning_evalkit._threads import single_threaded
+from lightning_evalkit.functional._coco_match import CocoRecords
+from lightning_evalkit.functional._detection_inputs import parse_detection_inputs
+from lightning_evalkit.functional.detection import (
+    DEFAULT_IOU_THRESHOLDS,
+    DEFAULT_MAX_DETECTIONS,
+    DEFAULT_REC_THRESHOLDS,
+    _accumulate,
+    _coco_summary,
+    _map_update,
+)
 
 __all__ = ["coco_to_tm", "evaluate_coco", "format_summary", "load_coco", "main", "tm_to_coco"]
 _SUMMARY_ROWS = (  # (AP or AR, IoU, area, maxDets) in pycocotools' stats order
@@ -34,22 +45,26 @@ _SUMMARY_ROWS = (  # (AP or AR, IoU, area, maxDets) in pycocotools' stats order
 )
 
 
-def evaluate_coco(gt_json: Any, results_json: Any, iou_type: str = "bbox", images_per_update: int = 500) -> dict:
-    """pycocotools' evaluation of a COCO ground truth and results (paths or parsed), with our metric.
+@single_threaded
+def evaluate_coco(gt_json: Any, results_json: Any, iou_type: str = "bbox", images_per_update: int = 1000) -> dict:
+    """pycocotools' evaluation of a COCO ground truth and results (paths or parsed), with our metric's code.
 
-    Returns the metric's result dict (with ``extended_summary``); ``stats`` holds the 12 numbers in pycocotools'
-    order in float64, from the precision and recall arrays.
+    The images are matched ``images_per_update`` at a time (the functional ``_update`` of
+    :class:`~lightning_evalkit.MeanAveragePrecision`) and accumulated once. Returns pycocotools' ``precision``
+    (T, R, K, A, M), ``recall`` (T, K, A, M) and ``scores`` arrays, the ``classes``, the 12 stats by name, and
+    ``stats``, the 12 in pycocotools' order; everything in float64.
     """
-    from lightning_evalkit.detection import MeanAveragePrecision
-    from lightning_evalkit.functional.detection import _coco_summary
-
     preds, target = load_coco(gt_json, results_json, iou_type)
-    metric = MeanAveragePrecision(box_format="xywh", iou_type=iou_type, extended_summary=True)
-    for start in range(0, len(preds), images_per_update):
+    types, max_dets = (iou_type,), list(DEFAULT_MAX_DETECTIONS)
+    parts = []
+    for start in range(0, max(len(preds), 1), images_per_update):
         chunk = (preds[start : start + images_per_update], target[start : start + images_per_update])
-        metric.update(*chunk)
-    result = metric.compute()
-    summary = _coco_summary(result["precision"], result["recall"], metric.iou_thresholds, [1, 10, 100])
+        batch = parse_detection_inputs(*chunk, "xywh", types)
+        parts.append(_map_update(batch, types, DEFAULT_IOU_THRESHOLDS, max_dets, "macro", False))
+    records = CocoRecords(*(torch.cat([part[name] for part in parts]) for name in CocoRecords._fields))
+    classes, precision, recall, scores = _accumulate(records, DEFAULT_REC_THRESHOLDS, max_dets, micro=False)
+    summary = _coco_summary(precision, recall, DEFAULT_IOU_THRESHOLDS, max_dets)
+    result = {"precision": precision, "recall": recall, "scores": scores, "classes": classes, **summary}
     result["stats"] = torch.stack([summary[key].double() for key in STAT_KEYS])
     return result
 

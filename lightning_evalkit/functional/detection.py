@@ -16,7 +16,7 @@ from torchmetrics.utilities.data import _squeeze_if_scalar
 
 from lightning_evalkit._checks import check_choice, check_positive_int
 from lightning_evalkit._warnings import rank_zero_warn, warn_once
-from lightning_evalkit.functional._coco_accumulate import coco_accumulate
+from lightning_evalkit.functional._coco_accumulate import _class_indices, coco_accumulate
 from lightning_evalkit.functional._coco_match import (
     CocoRecords,
     candidate_pairs,
@@ -188,7 +188,10 @@ def _coco_summary(
     return out
 
 
-def _accumulate(records: CocoRecords, rec_thresholds: list[float], max_dets: list[int], micro: bool) -> tuple:
+def _accumulate(
+    records: CocoRecords, rec_thresholds: list[float], max_dets: list[int], micro: bool, every_max_det: bool = True
+) -> tuple:
+    """classes, precision, recall and scores (see :func:`coco_accumulate`); micro pools every class into one."""
     det_labels, gt_labels = records.det_labels, records.gt_labels
     if micro:
         det_labels, gt_labels = torch.zeros_like(det_labels), torch.zeros_like(gt_labels)
@@ -204,6 +207,7 @@ def _accumulate(records: CocoRecords, rec_thresholds: list[float], max_dets: lis
         recs,
         max_dets,
         records.det_image_ids,
+        every_max_det,
     )
 
 
@@ -216,23 +220,29 @@ def _type_summary(
     class_metrics: bool,
     extended_summary: bool,
     average: str,
-) -> dict[str, Tensor]:
-    """The summary of one IoU type (keys without prefix)."""
-    _, precision, recall, scores = _accumulate(main, rec_thresholds, max_dets, average == "micro")
+) -> tuple[Tensor, dict[str, Any]]:
+    """The classes seen and the summary of one IoU type (keys without prefix).
+
+    Without ``extended_summary`` only the largest max-detections' precision is built (all the stats read).
+    """
+    micro = average == "micro"
+    classes, precision, recall, scores = _accumulate(main, rec_thresholds, max_dets, micro, extended_summary)
     if not bool((recall > -1).any()):
         rank_zero_warn("No ground truth was counted: every mean average precision and recall is -1.", stacklevel=4)
     result = {key: value.float() for key, value in _coco_summary(precision, recall, iou_thresholds, max_dets).items()}
     per_class_key = f"mar_{max_dets[-1]}_per_class"
     result["map_per_class"] = result[per_class_key] = torch.tensor([-1.0], device=precision.device)
+    if micro:
+        classes = _class_indices(main.det_labels, main.gt_labels)[0]
     if class_metrics:
         precision_k, recall_k = precision, recall
-        if average == "micro":
-            _, precision_k, recall_k, _ = _accumulate(per_class, rec_thresholds, max_dets, False)
+        if micro:
+            _, precision_k, recall_k, _ = _accumulate(per_class, rec_thresholds, max_dets, False, False)
         result["map_per_class"] = _mean_defined_per_class(precision_k[..., 0, -1]).float()
         result[per_class_key] = _mean_defined_per_class(recall_k[:, :, 0, -1]).float()
     if extended_summary:
         result.update(precision=precision, recall=recall, scores=scores)
-    return result
+    return classes, result
 
 
 def _map_compute(
@@ -255,8 +265,7 @@ def _map_compute(
         per_class = main
         if average == "micro" and class_metrics:
             per_class = CocoRecords(*(states[prefix + "class_" + name] for name in CocoRecords._fields))
-        classes = torch.unique(torch.cat([main.det_labels, main.gt_labels]))
-        summary: dict[str, Any] = _type_summary(
+        classes, summary = _type_summary(
             main, per_class, iou_thresholds, rec_thresholds, max_dets, class_metrics, extended_summary, average
         )
         if extended_summary:
