@@ -311,8 +311,27 @@ def parse_detection_inputs(
 
     Raises the first problem found (TypeError for types and dtypes, ValueError otherwise), before returning
     anything. The areas are the boxes' when "bbox" is among ``iou_types``, else the masks'; see
-    :meth:`DetectionBatch.for_iou_type`.
+    :meth:`DetectionBatch.for_iou_type`. A usual bbox batch is parsed in bulk (whole-batch checks on the
+    concatenated tensors); anything else, including every batch with an error, takes the per-image walk.
     """
+    if tuple(iou_types) == ("bbox",):
+        from lightning_evalkit.functional._detection_bulk import parse_boxes_in_bulk  # it builds on this module
+
+        batch = parse_boxes_in_bulk(preds, target, box_format, require_scores, device)
+        if batch is not None:
+            return batch
+    return _parse_walk(preds, target, box_format, iou_types, require_scores, device)
+
+
+def _parse_walk(
+    preds: Any,
+    target: Any,
+    box_format: str,
+    iou_types: Sequence[str],
+    require_scores: bool,
+    device: torch.device | None,
+) -> DetectionBatch:
+    """:func:`parse_detection_inputs` one image at a time: every input idiom, and the culprit of every error."""
     pred_images, gt_images = _parse_images(preds, target, iou_types, require_scores)
     if device is None:
         device = pred_images[0].labels.device if pred_images else torch.device("cpu")
