@@ -60,6 +60,23 @@ class DetectionBatch(NamedTuple):
         return self._replace(iou_type=iou_type, det_areas=det_areas, gt_iou_areas=gt_iou_areas, gt_areas=gt_areas)
 
 
+def concat_box_batches(batches: Sequence[DetectionBatch]) -> DetectionBatch:
+    """Batches of boxes (no masks) as one: images in order, so matching it equals matching each batch."""
+    if len(batches) == 1:
+        return batches[0]
+    first = batches[0]
+    assert first.det_masks is None and first.gt_masks is None
+    offsets = torch.tensor([0] + [b.num_images for b in batches[:-1]], device=first.det_image.device).cumsum(0)
+    joined: dict[str, Any] = {"num_images": sum(b.num_images for b in batches), "iou_type": first.iou_type}
+    for name in ("det_image", "gt_image"):
+        joined[name] = torch.cat([getattr(b, name) + offset for b, offset in zip(batches, offsets, strict=True)])
+    for name in DetectionBatch._fields:
+        if name not in joined:
+            values = [getattr(b, name) for b in batches]
+            joined[name] = None if values[0] is None else torch.cat(values)
+    return DetectionBatch(**joined)
+
+
 class _Image(NamedTuple):
     """One image's normalised tensors (None where the key is absent or not asked for)."""
 
