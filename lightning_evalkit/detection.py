@@ -151,6 +151,7 @@ class MeanAveragePrecision(CatStateMetric):
             object.__getattribute__(self, "_match_pending")()
         return object.__getattribute__(self, name)
 
+    @single_threaded  # also when a DDP sync reads the states before compute() starts
     def _match_pending(self) -> None:
         """Match the waiting batches as one (matching is per image, so this equals matching each in turn)."""
         batches = self.__dict__["_pending"]
