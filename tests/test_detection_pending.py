@@ -138,7 +138,7 @@ def _evaluate(rank: int, world_size: int, limit: int) -> dict:
 
 
 @pytest.mark.ddp
-@pytest.mark.parametrize("limit", [3, NEVER])
+@pytest.mark.parametrize("limit", [pytest.param(3, marks=pytest.mark.slow), NEVER])
 def test_two_gloo_ranks_with_pending_batches_equal_one_process(limit):
     preds, target = _data(num_images=11, with_ids=True)
     expected = _feed(_metric(0), preds, target, [(0, 11)]).compute()
