@@ -112,11 +112,19 @@ def to_coco(preds: list[dict], target: list[dict], num_classes: int) -> tuple[di
     return {"images": images, "annotations": anns, "categories": categories}, results
 
 
+def _on_device(images: list[dict], device: torch.device) -> list[dict]:
+    """The images' tensors on ``device``: as they are when already there (the data is made on the CPU), as a
+    validation loop's outputs already are; else moved, one batch at a time."""
+    if device.type == "cpu":
+        return images
+    return [{k: v.to(device) for k, v in image.items()} for image in images]
+
+
 def run_ours(preds: list[dict], target: list[dict], batch: int, device: torch.device) -> list[float]:
     metric = MeanAveragePrecision(box_format="xywh").to(device)
     for start in range(0, len(preds), batch):
-        chunk_preds = [{k: v.to(device) for k, v in p.items()} for p in preds[start : start + batch]]
-        chunk_target = [{k: v.to(device) for k, v in t.items()} for t in target[start : start + batch]]
+        chunk_preds = _on_device(preds[start : start + batch], device)
+        chunk_target = _on_device(target[start : start + batch], device)
         metric.update(chunk_preds, chunk_target)
     result = metric.compute()
     return [float(result[key]) for key in KEYS]

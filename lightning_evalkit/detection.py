@@ -19,7 +19,11 @@ from lightning_evalkit._checks import check_positive_int
 from lightning_evalkit._coco_json import coco_to_tm, tm_to_coco
 from lightning_evalkit._state_dtypes import check_bool, keep_dtypes_apply
 from lightning_evalkit._threads import single_threaded
-from lightning_evalkit.functional._detection_inputs import DetectionBatch, parse_detection_inputs
+from lightning_evalkit.functional._detection_inputs import (
+    DetectionBatch,
+    concat_box_batches,
+    parse_detection_inputs,
+)
 from lightning_evalkit.functional.detection import (
     _iou_types,
     _map_check_args,
@@ -33,14 +37,20 @@ from lightning_evalkit.functional.detection import (
 
 __all__ = ["MeanAveragePrecision", "MeanIoU"]
 
+# matching a few hundred images at once costs about what one batch of 32 does (fixed cost per call)
+_PENDING_IMAGES = 512
+_PENDING_DETS = 65536
+
 
 class MeanAveragePrecision(CatStateMetric):
     """COCO mean average precision and recall (bbox or segm), equal to pycocotools' COCOeval within 1e-6.
 
     A drop-in for ``torchmetrics.detection.MeanAveragePrecision`` without torchvision or pycocotools. Each
-    ``update`` matches its images at once in batched tensor operations, by pycocotools' rules (crowd, area
-    ranges from the target's ``area`` when given, per-(image, class) max detections, greedy matching and tie
-    rules), and keeps compact per-detection records; ``compute`` is a stable sort and cumulative sums. Every
+    ``update`` checks its images and matches them in batched tensor operations, by pycocotools' rules (crowd,
+    area ranges from the target's ``area`` when given, per-(image, class) max detections, greedy matching and
+    tie rules), and keeps compact per-detection records; ``compute`` is a stable sort and cumulative sums.
+    bbox batches are matched a few hundred images at a time (and whenever the states are read: compute, sync,
+    forward, state_dict, copies, ``.to``), which gives exactly the records of matching each update. Every
     state is a "cat" tensor, so a DDP sync is one collective per state and a rank without images syncs fine.
 
     Args:
@@ -128,6 +138,27 @@ class MeanAveragePrecision(CatStateMetric):
         # the states' names, dtypes and trailing shapes: what matching an empty batch returns
         empty = parse_detection_inputs([], [], box_format, self._iou_type_tuple)
         self._add_cat_states(self._update_states(empty))
+        # checked bbox batches wait here and are matched together (see _match_pending); masks and the
+        # extended summary (which counts images per update) are matched at once
+        self._pending: list[DetectionBatch] = []
+        self._pending_limit = _PENDING_IMAGES if self._iou_type_tuple == ("bbox",) and not extended_summary else 0
+
+    def __getattribute__(self, name: str) -> Any:
+        # every read of a state (compute, sync, forward, state_dict, merge_state, .to(), copies) matches the
+        # pending batches first, so a state is never seen without them
+        fields = object.__getattribute__(self, "__dict__")
+        if fields.get("_pending") and name in fields["_templates"]:
+            object.__getattribute__(self, "_match_pending")()
+        return object.__getattribute__(self, name)
+
+    @single_threaded  # also when a DDP sync reads the states before compute() starts
+    def _match_pending(self) -> None:
+        """Match the waiting batches as one (matching is per image, so this equals matching each in turn)."""
+        batches = self.__dict__["_pending"]
+        self.__dict__["_pending"] = []
+        if batches:
+            for name, value in self._update_states(concat_box_batches(batches)).items():
+                getattr(self, name).append(value)
 
     def _update_states(self, batch: DetectionBatch) -> dict[str, Tensor]:
         return _map_update(
@@ -146,8 +177,19 @@ class MeanAveragePrecision(CatStateMetric):
         batch = parse_detection_inputs(preds, target, self.box_format, self._iou_type_tuple, device=self.device)
         if self.warn_on_many_detections:
             _warn_many_detections(batch, self.max_detection_thresholds[-1], owner=self)
-        for name, value in self._update_states(batch).items():
-            getattr(self, name).append(value)
+        self._pending.append(batch)
+        pending_images = sum(b.num_images for b in self._pending)
+        if pending_images >= self._pending_limit or sum(b.det_labels.numel() for b in self._pending) >= _PENDING_DETS:
+            self._match_pending()
+
+    def reset(self) -> None:
+        """Forget every image seen, including batches not yet matched."""
+        self.__dict__["_pending"] = []
+        super().reset()
+
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args: Any, **kwargs: Any) -> None:
+        self._match_pending()  # loaded persistent states replace everything seen so far, pending batches too
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     @single_threaded
     def compute(self) -> dict[str, Tensor]:

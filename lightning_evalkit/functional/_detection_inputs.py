@@ -60,6 +60,23 @@ class DetectionBatch(NamedTuple):
         return self._replace(iou_type=iou_type, det_areas=det_areas, gt_iou_areas=gt_iou_areas, gt_areas=gt_areas)
 
 
+def concat_box_batches(batches: Sequence[DetectionBatch]) -> DetectionBatch:
+    """Batches of boxes (no masks) as one: images in order, so matching it equals matching each batch."""
+    if len(batches) == 1:
+        return batches[0]
+    first = batches[0]
+    assert first.det_masks is None and first.gt_masks is None
+    offsets = torch.tensor([0] + [b.num_images for b in batches[:-1]], device=first.det_image.device).cumsum(0)
+    joined: dict[str, Any] = {"num_images": sum(b.num_images for b in batches), "iou_type": first.iou_type}
+    for name in ("det_image", "gt_image"):
+        joined[name] = torch.cat([getattr(b, name) + offset for b, offset in zip(batches, offsets, strict=True)])
+    for name in DetectionBatch._fields:
+        if name not in joined:
+            values = [getattr(b, name) for b in batches]
+            joined[name] = None if values[0] is None else torch.cat(values)
+    return DetectionBatch(**joined)
+
+
 class _Image(NamedTuple):
     """One image's normalised tensors (None where the key is absent or not asked for)."""
 
@@ -311,8 +328,27 @@ def parse_detection_inputs(
 
     Raises the first problem found (TypeError for types and dtypes, ValueError otherwise), before returning
     anything. The areas are the boxes' when "bbox" is among ``iou_types``, else the masks'; see
-    :meth:`DetectionBatch.for_iou_type`.
+    :meth:`DetectionBatch.for_iou_type`. A usual bbox batch is parsed in bulk (whole-batch checks on the
+    concatenated tensors); anything else, including every batch with an error, takes the per-image walk.
     """
+    if tuple(iou_types) == ("bbox",):
+        from lightning_evalkit.functional._detection_bulk import parse_boxes_in_bulk  # it builds on this module
+
+        batch = parse_boxes_in_bulk(preds, target, box_format, require_scores, device)
+        if batch is not None:
+            return batch
+    return _parse_walk(preds, target, box_format, iou_types, require_scores, device)
+
+
+def _parse_walk(
+    preds: Any,
+    target: Any,
+    box_format: str,
+    iou_types: Sequence[str],
+    require_scores: bool,
+    device: torch.device | None,
+) -> DetectionBatch:
+    """:func:`parse_detection_inputs` one image at a time: every input idiom, and the culprit of every error."""
     pred_images, gt_images = _parse_images(preds, target, iou_types, require_scores)
     if device is None:
         device = pred_images[0].labels.device if pred_images else torch.device("cpu")
