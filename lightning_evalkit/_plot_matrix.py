@@ -7,7 +7,18 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lightning_evalkit._curves import to_numpy
-from lightning_evalkit._plot_base import ClassNames, class_name, figure_and_axes, new_figure, top_k
+from lightning_evalkit._plot_base import (
+    ClassNames,
+    Margins,
+    class_name,
+    frame,
+    given_or_framed,
+    lines_inches,
+    new_figure,
+    text_inches,
+    title_inches,
+    top_k,
+)
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -37,13 +48,17 @@ def pool_top_classes(matrix: np.ndarray, labels: list[str], k: int) -> tuple[np.
     return pooled, [labels[i] for i in kept] + [f"other ({rest.size} {noun})"]
 
 
+def _rotate(labels: list[str]) -> bool:
+    return len(labels) > 4 or max(len(label) for label in labels) > 12
+
+
 def _draw_matrix(axes: Axes, matrix: np.ndarray, labels: list[str], title: str, cell_inches: float) -> Any:
     # Colour by the row share (recall per true class) so unbalanced classes stay readable.
     row_sums = matrix.sum(axis=1, keepdims=True)
     share = np.divide(matrix, row_sums, out=np.zeros_like(matrix, dtype=np.float64), where=row_sums > 0)
     image = axes.imshow(share, cmap="Blues", vmin=0.0, vmax=1.0)
     ticks = np.arange(len(labels))
-    rotate = len(labels) > 4 or max(len(label) for label in labels) > 12
+    rotate = _rotate(labels)
     axes.set_xticks(ticks, labels, rotation=45 if rotate else 0, ha="right" if rotate else "center")
     axes.set_yticks(ticks, labels)
     axes.set_xlabel("Predicted")
@@ -103,17 +118,33 @@ def plot_confusion_matrix(
     labels = [class_name(class_names, i) for i in range(num_classes)]
     counts, labels = pool_top_classes(counts, labels, max_classes)
     shown = len(labels)
-    size = min(3.5 + 0.6 * shown, 16.0)
-    figure, axes = figure_and_axes(ax, size + 1.2, size)
+    figure, axes, framed = given_or_framed(ax)
     title = f"{title} (n = {int(counts.sum())}{_threshold_text(threshold)})"
     if shown < num_classes:
         title += f"\n{shown - 1} of {num_classes} classes with the most samples; the rest pooled as 'other'"
     if shown > 10:
         title += "\nblank cells: 0"
-    cell_inches = (size - 2.5) / shown if ax is None else max(ax.get_window_extent().height / 100 / shown, 0.1)
+    cell_inches = float(np.clip(5.6 / shown, 0.5, 1.4))
+    if not framed:
+        cell_inches = max(ax.get_window_extent().height / 100 / shown, 0.1)  # type: ignore[union-attr]
     image = _draw_matrix(axes, counts, labels, title, cell_inches)
-    figure.colorbar(image, ax=axes, label="share of the true class (row %)", shrink=0.8)
+    if not framed:
+        figure.colorbar(image, ax=axes, label="share of the true class (row %)", shrink=0.8)
+        return figure
+    side = shown * cell_inches
+    frame(figure, [axes], side, side, _matrix_margins(labels, title))
+    box = axes.get_position()
+    inch = 1.0 / figure.get_figwidth()
+    colour_axes = figure.add_axes((box.x1 + 0.15 * inch, box.y0 + 0.1 * box.height, 0.18 * inch, 0.8 * box.height))
+    figure.colorbar(image, cax=colour_axes, label="share of the true class (row %)")
     return figure
+
+
+def _matrix_margins(labels: list[str], title: str) -> Margins:
+    """Room for the class names on both axes, the axis labels, the colour bar right of the matrix, the title."""
+    longest = max(text_inches(label) for label in labels)
+    below = longest * 0.71 + 0.2 if _rotate(labels) else lines_inches(1) + 0.1
+    return Margins(longest + 0.5, below + 0.45, 1.15, title_inches(title))
 
 
 def _plot_multilabel_confusion(

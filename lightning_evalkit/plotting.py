@@ -19,13 +19,14 @@ from lightning_evalkit._plot_base import (
     ClassNames,
     MarkedPoint,
     error_span,
-    figure_and_axes,
+    frame,
+    given_or_framed,
     legend_below,
-    new_figure,
     point_label,
     thin,
     top_k,
     unit_axes,
+    unit_margins,
     with_interval,
 )
 from lightning_evalkit._plot_base import class_name as _class_name
@@ -55,7 +56,7 @@ def figure_to_rgb(figure: Figure) -> np.ndarray:
 
     Example:
         >>> figure_to_rgb(plot_roc([0.0, 0.5, 1.0], [0.0, 0.8, 1.0])).shape
-        (500, 600, 3)
+        (564, 562, 3)
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
@@ -104,7 +105,7 @@ def plot_roc(
         'ROC: AUC 0.850 (95% CI 0.700-1.000)'
     """
     fpr_, tpr_ = thin(to_numpy(fpr), to_numpy(tpr))
-    figure, axes = figure_and_axes(ax, 6.0, 5.0)
+    figure, axes, framed = given_or_framed(ax)
     if auc is None:
         label = "ROC"
     elif auc_interval is not None and level is not None:
@@ -135,6 +136,8 @@ def plot_roc(
     positive = _positive(pos_label)
     unit_axes(axes, "False positive rate" + positive, "True positive rate" + positive, title)
     axes.legend(loc="lower right", fontsize="small" if point is not None and point.level is not None else None)
+    if framed:
+        frame(figure, [axes], 4.6, 4.6, unit_margins(title))
     return figure
 
 
@@ -170,8 +173,7 @@ def plot_sensitivity_specificity(
         ['sensitivity', 'specificity']
     """
     thresholds_, sensitivity_, specificity_ = thin(to_numpy(thresholds), to_numpy(sensitivity), to_numpy(specificity))
-    figure = new_figure(6.0, 5.4 if point is None else 6.0)
-    axes = figure.add_subplot()
+    figure, axes, _ = given_or_framed(None)
     for values, colour, name in (
         (sensitivity_, "tab:blue", "sensitivity"),
         (specificity_, "tab:orange", "specificity"),
@@ -201,9 +203,11 @@ def plot_sensitivity_specificity(
         axes.axvline(
             float(youden_threshold), color="tab:red", linestyle="--", label=f"Youden threshold {youden_threshold:.3g}"
         )
-    unit_axes(axes, "Threshold (positive iff score >= threshold)", "Rate", title + _positive(pos_label))
+    title += _positive(pos_label)
+    unit_axes(axes, "Threshold (positive iff score >= threshold)", "Rate", title)
     axes.set_xlim(min(0.0, float(thresholds_.min(initial=0.0))), max(1.0, float(thresholds_.max(initial=1.0))))
-    legend_below(axes, columns=3 if point is None else 2)
+    legend_width, legend_height = legend_below(axes, columns=3 if point is None else 2)
+    frame(figure, [axes], 4.8, 3.8, unit_margins(title, legend_height), legend_width)
     return figure
 
 
@@ -234,14 +238,15 @@ def plot_precision_recall(
         1
     """
     precision_, recall_ = thin(to_numpy(precision), to_numpy(recall))
-    figure = new_figure()
-    axes = figure.add_subplot()
+    figure, axes, _ = given_or_framed(None)
     label = "PR curve" if average_precision is None else f"PR curve (AP = {average_precision:.4f})"
     axes.plot(recall_, precision_, color="tab:blue", linewidth=2, label=label, drawstyle="steps-post")
     if prevalence is not None:
         axes.axhline(float(prevalence), color="gray", linestyle="--", label=f"chance (prevalence {prevalence:.3f})")
-    unit_axes(axes, "Recall (sensitivity)", "Precision (positive predictive value)", title + _positive(pos_label))
+    title += _positive(pos_label)
+    unit_axes(axes, "Recall (sensitivity)", "Precision (positive predictive value)", title)
     axes.legend(loc="lower left")
+    frame(figure, [axes], 4.6, 4.6, unit_margins(title))
     return figure
 
 
@@ -286,7 +291,7 @@ def plot_roc_one_vs_rest(
     shown = top_k(support if support is not None else np.zeros(num_classes), max_classes)
     if num_classes <= max_classes:
         shown = np.sort(shown)
-    figure, axes = figure_and_axes(ax, 7.0, 7.0 if num_classes <= 4 else 8.0)
+    figure, axes, framed = given_or_framed(ax)
     for index in shown.tolist():
         fpr_, tpr_ = thin(to_numpy(fprs[index]), to_numpy(tprs[index]))
         count = "" if support is None else f", n = {int(support[index])}"
@@ -301,5 +306,7 @@ def plot_roc_one_vs_rest(
     if num_classes > max_classes:
         title = f"{title}\n{len(shown)} of {num_classes} classes shown: those with the most positives"
     unit_axes(axes, "False positive rate", "True positive rate", title)
-    legend_below(axes, columns=1 if num_classes <= 4 else 2, fontsize="small")
+    legend_width, legend_height = legend_below(axes, columns=1 if num_classes <= 4 else 2, small=True)
+    if framed:
+        frame(figure, [axes], 5.6, 5.6, unit_margins(title, legend_height), legend_width)
     return figure

@@ -93,10 +93,11 @@ def test_per_class_ap_is_sized_by_classes_and_values_stay_clear_of_the_mean_line
     figure = plotting.plot_per_class_ap([0.5, 0.7, -1.0], [0, 1, 2], ["a", "b", "c"])
     renderer = figure.canvas.get_renderer()  # type: ignore[attr-defined]
     figure.draw(renderer)
-    axes_right = figure.axes[0].get_window_extent(renderer).x1
-    values = [text for text in figure.axes[0].texts]
-    assert [text.get_text() for text in values] == ["0.500", "0.700", "n/a"]
-    assert all(text.get_window_extent(renderer).x0 > axes_right for text in values)
+    axes_left = figure.axes[0].get_window_extent(renderer).x0
+    labels = [text for text in figure.axes[0].texts]
+    assert [text.get_text() for text in labels] == ["a  0.500", "b  0.700", "c  n/a"]
+    boxes = [text.get_window_extent(renderer) for text in labels]
+    assert all(box.x0 > 0 and box.x1 < axes_left for box in boxes)  # left of the bars and of the mean line
     assert "0.6000" in figure.axes[0].get_title()  # the mean over the classes that have an AP
 
 
