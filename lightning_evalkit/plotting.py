@@ -261,6 +261,9 @@ def plot_roc_one_vs_rest(
     micro: tuple[Any, Any, float] | None = None,
     max_classes: int = MAX_CURVES,
     ax: Axes | None = None,
+    class_indices: Sequence[int] | None = None,
+    num_classes: int | None = None,
+    macro_auc: float | None = None,
 ) -> Figure:
     """Draw one ROC curve per class (that class against the rest), with the macro- and micro-average curves.
 
@@ -278,6 +281,11 @@ def plot_roc_one_vs_rest(
         micro: ``(fpr, tpr, auc)`` of the micro-average curve (every sample-class pair pooled).
         max_classes: the most per-class curves drawn.
         ax: axes to draw into; by default a new figure.
+        class_indices: the class index of each given curve, when the curves are of some classes only
+            (default: 0, 1, ...).
+        num_classes: how many classes there are in all (default: one per curve).
+        macro_auc: the macro-average AUC over all ``num_classes`` classes, written in the title; for when its
+            curve is not given (``macro=None``) because not every class's curve was built.
 
     Returns:
         The figure.
@@ -287,26 +295,29 @@ def plot_roc_one_vs_rest(
         >>> [line.get_label() for line in figure.axes[0].get_lines()][:2]
         ['a vs rest (AUC = 1.0000)', 'b vs rest (AUC = 0.5000)']
     """
-    num_classes = len(fprs)
-    shown = top_k(support if support is not None else np.zeros(num_classes), max_classes)
-    if num_classes <= max_classes:
+    indices = list(range(len(fprs))) if class_indices is None else [int(i) for i in class_indices]
+    total = len(fprs) if num_classes is None else num_classes
+    shown = top_k(support if support is not None else np.zeros(len(fprs)), max_classes)
+    if len(fprs) <= max_classes:
         shown = np.sort(shown)
     figure, axes, framed = given_or_framed(ax)
-    for index in shown.tolist():
-        fpr_, tpr_ = thin(to_numpy(fprs[index]), to_numpy(tprs[index]))
-        count = "" if support is None else f", n = {int(support[index])}"
-        label = f"{_class_name(class_names, index)} vs rest (AUC = {float(aucs[index]):.4f}{count})"
+    for position in shown.tolist():
+        fpr_, tpr_ = thin(to_numpy(fprs[position]), to_numpy(tprs[position]))
+        count = "" if support is None else f", n = {int(support[position])}"
+        label = f"{_class_name(class_names, indices[position])} vs rest (AUC = {float(aucs[position]):.4f}{count})"
         axes.plot(fpr_, tpr_, linewidth=1.5, alpha=0.9, label=label)
     for average, name, style in ((macro, "macro", "-"), (micro, "micro", ":")):
         if average is not None:
             fpr_, tpr_ = thin(to_numpy(average[0]), to_numpy(average[1]))
-            label = f"{name} average over all {num_classes} classes (AUC = {float(average[2]):.4f})"
+            label = f"{name} average over all {total} classes (AUC = {float(average[2]):.4f})"
             axes.plot(fpr_, tpr_, color="black", linewidth=2.5, linestyle=style, label=label)
     axes.plot([0, 1], [0, 1], color="gray", linestyle="--", linewidth=1, label="chance (AUC = 0.5)")
-    if num_classes > max_classes:
-        title = f"{title}\n{len(shown)} of {num_classes} classes shown: those with the most positives"
+    if len(shown) < total:
+        title = f"{title}\n{len(shown)} of {total} classes shown: those with the most positives"
+    if macro is None and macro_auc is not None:
+        title += f"\nmacro-average AUC over all {total} classes: {macro_auc:.4f}"
     unit_axes(axes, "False positive rate", "True positive rate", title)
-    legend_width, legend_height = legend_below(axes, columns=1 if num_classes <= 4 else 2, small=True)
+    legend_width, legend_height = legend_below(axes, columns=1 if len(shown) <= 4 else 2, small=True)
     if framed:
         frame(figure, [axes], 5.6, 5.6, unit_margins(title, legend_height), legend_width)
     return figure
