@@ -179,13 +179,18 @@ def thin(*arrays: np.ndarray) -> list[np.ndarray]:
     return [array[keep] for array in arrays]
 
 
+def set_title(axes: Axes, title: str) -> None:
+    """The axes title at a fixed height: matplotlib otherwise measures the tick labels at each draw to place it."""
+    axes.set_title(title, y=1.0)
+
+
 def unit_axes(axes: Axes, xlabel: str, ylabel: str, title: str) -> None:
     """Square [0, 1] axes with labels, title and a light grid."""
     axes.set_xlim(-0.01, 1.01)
     axes.set_ylim(-0.01, 1.01)
     axes.set_xlabel(xlabel)
     axes.set_ylabel(ylabel)
-    axes.set_title(title)
+    set_title(axes, title)
     axes.grid(True, alpha=0.3)
 
 

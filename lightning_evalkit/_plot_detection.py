@@ -16,6 +16,7 @@ from lightning_evalkit._plot_base import (
     frame,
     framed_figure,
     legend_below,
+    set_title,
     text_inches,
     title_inches,
     unit_axes,
@@ -151,7 +152,7 @@ def plot_per_class_ap(
     pitch, points = (0.3, 9.0) if count <= 20 else (0.2, 8.0) if count <= 40 else (0.16, 7.0)
     figure, (axes,) = framed_figure()
     positions = np.arange(count)
-    axes.barh(positions, np.where(defined, values, 0.0), color="tab:blue", height=0.7)
+    _bars(axes, np.where(defined, values, 0.0))
     if defined.any():
         mean_ap = float(values[defined].mean())
         axes.axvline(mean_ap, color="tab:red", linestyle="--")
@@ -165,8 +166,18 @@ def plot_per_class_ap(
     axes.set_ylim(count - 0.5, -0.5)
     axes.set_xlim(0.0, 1.0)
     axes.set_xlabel("Average precision")
-    axes.set_title(title)
+    set_title(axes, title)
     axes.grid(True, axis="x", alpha=0.3)
     left = max((text_inches(label, points) for label in labels), default=0.0) + 0.25
     frame(figure, [axes], 4.8, max(pitch * count, 1.2), Margins(left, 0.62, 0.3, title_inches(title)))
     return figure
+
+
+def _bars(axes: Any, lengths: np.ndarray, height: float = 0.7) -> None:
+    """Horizontal bars at y = 0, 1, ... as one collection (``barh`` makes and bounds one patch per bar)."""
+    from matplotlib.collections import PolyCollection
+
+    top, bottom = np.arange(lengths.size) - height / 2, np.arange(lengths.size) + height / 2
+    zeros = np.zeros_like(lengths)
+    corners = np.stack([np.stack([zeros, lengths, lengths, zeros], 1), np.stack([top, top, bottom, bottom], 1)], 2)
+    axes.add_collection(PolyCollection(list(corners), facecolors="tab:blue", edgecolors="none"), autolim=False)

@@ -15,6 +15,7 @@ from lightning_evalkit._plot_base import (
     given_or_framed,
     lines_inches,
     new_figure,
+    set_title,
     text_inches,
     title_inches,
     top_k,
@@ -63,7 +64,7 @@ def _draw_matrix(axes: Axes, matrix: np.ndarray, labels: list[str], title: str, 
     axes.set_yticks(ticks, labels)
     axes.set_xlabel("Predicted")
     axes.set_ylabel("True")
-    axes.set_title(title)
+    set_title(axes, title)
     # Two lines per cell; 72 points per inch, about a quarter of the cell height per line.
     fontsize = float(np.clip(cell_inches * 72 * 0.24, 6.0, 12.0))
     # Text is most of the drawing time: above 10 classes an empty cell stays blank (the title says so).

