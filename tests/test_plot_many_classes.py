@@ -92,3 +92,35 @@ def test_up_to_the_limit_every_curve_is_built_and_the_macro_curve_drawn() -> Non
     assert len(sources["curve"].counts) == MAX_MACRO_CURVE_CLASSES  # type: ignore[attr-defined]
     assert "macro-average AUC" not in title
     assert any(label.startswith(f"macro average over all {MAX_MACRO_CURVE_CLASSES} classes") for label in labels)
+
+
+def _plot_sources_on_rank(rank: int, world_size: int, sync_on_compute: bool) -> dict[str, object]:
+    probs, target = _data(2)
+    metric = AUROC(task="multiclass", num_classes=CLASSES, sync_on_compute=sync_on_compute)
+    metric.update(probs[rank::world_size], target[rank::world_size])  # each rank a different share
+    with metric.sync_context(should_sync=not sync_on_compute):  # as the callback computes what it logs
+        results = {"curve": metric.compute()}
+    source = plot_sources([("curve", metric)], results, WANTED, None)["curve"]
+    return {
+        "classes": source.classes,
+        "support": source.support.tolist(),
+        "macro_auc": source.macro_auc,
+        "counts": [[field.tolist() for field in counts] for counts in source.counts],
+        "rank_samples": len(metric._cat_state(metric._values_name)),  # the local state is left as it was
+    }
+
+
+@pytest.mark.ddp
+@pytest.mark.slow
+@pytest.mark.parametrize("sync_on_compute", [True, False])
+def test_many_class_plot_sources_under_ddp_equal_one_process(sync_on_compute: bool) -> None:
+    from tests._ddp import run_in_processes
+
+    per_rank = run_in_processes(_plot_sources_on_rank, 2, sync_on_compute)
+    _, target = _data(2)
+    expected = _plot_sources_on_rank(0, 1, True)
+    for rank, got in enumerate(per_rank):
+        assert got["rank_samples"] == len(target[rank::2])
+        assert got["classes"] == expected["classes"] and got["support"] == expected["support"]
+        assert got["counts"] == expected["counts"]
+        assert got["macro_auc"] == pytest.approx(expected["macro_auc"], abs=1e-12)
