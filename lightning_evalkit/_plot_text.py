@@ -30,10 +30,12 @@ def _glyph(char: str) -> tuple[np.ndarray, np.ndarray, float]:
     from matplotlib.textpath import TextPath
 
     properties = FontProperties()
-    outline = TextPath((0.0, 0.0), char, size=1.0, prop=properties)
     font = get_font(findfont(properties))
     font.set_size(72.0, 72.0)
     advance = font.load_char(ord(char), flags=LoadFlags.NO_HINTING).linearHoriAdvance / 65536.0 / 72.0
+    if char.isspace():  # no outline (TextPath cannot make an empty one)
+        return np.zeros((0, 2)), np.zeros(0, dtype=np.uint8), advance
+    outline = TextPath((0.0, 0.0), char, size=1.0, prop=properties)
     return np.asarray(outline.vertices, dtype=np.float64), np.asarray(outline.codes, dtype=np.uint8), advance
 
 
@@ -57,12 +59,14 @@ def line_outline(line: str) -> tuple[np.ndarray, np.ndarray, float]:
     return np.concatenate(vertices), np.concatenate(codes), x
 
 
-def centred_outline(text: str) -> tuple[np.ndarray, np.ndarray]:
-    """Outline of a (multi-line) text at 1 point, each line centred on x = 0, the block's middle at y = 0."""
+def centred_outline(text: str, right: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Outline of a (multi-line) text at 1 point, the block's middle at y = 0 and each line centred on x = 0
+    (or, with ``right``, ending at x = 0)."""
     lines = text.split("\n")
     top = ((len(lines) - 1) * LINE_PITCH_EMS + CAP_EMS) / 2
     parts = [line_outline(line) for line in lines]
-    shifts = [np.array([-width / 2, top - CAP_EMS - i * LINE_PITCH_EMS]) for i, (_, _, width) in enumerate(parts)]
+    share = 1.0 if right else 0.5
+    shifts = [np.array([-width * share, top - CAP_EMS - i * LINE_PITCH_EMS]) for i, (_, _, width) in enumerate(parts)]
     vertices = [v + shift for (v, _, _), shift in zip(parts, shifts, strict=True)]
     return np.concatenate(vertices), np.concatenate([codes for _, codes, _ in parts])
 
@@ -76,9 +80,18 @@ class TextCollection:
 
 
 def add_texts(
-    axes: Axes, positions: Sequence[tuple[float, float]], texts: Sequence[str], points: float, colours: Sequence[Any]
+    axes: Axes,
+    positions: Sequence[tuple[float, float]],
+    texts: Sequence[str],
+    points: float,
+    colours: Sequence[Any],
+    right: bool = False,
+    offset_transform: Any = None,
 ) -> TextCollection:
     """Draw each of ``texts`` centred on its (x, y) data position, at ``points``, in its colour, as one artist.
+
+    With ``right`` each text ends at its position instead; ``offset_transform`` places the positions (default:
+    the axes' data coordinates).
 
     The returned :class:`TextCollection` is also kept as ``axes.text_collections`` (a list), so the texts
     drawn can be read back.
@@ -88,19 +101,21 @@ def add_texts(
     from matplotlib.transforms import Affine2D, composite_transform_factory
 
     figure = axes.get_figure()
-    paths = [Path(*centred_outline(text)) for text in texts]
+    paths = [Path(*centred_outline(text, right)) for text in texts]
     # points to inches to pixels at whatever dpi the figure is drawn (savefig may change it)
     scale = composite_transform_factory(Affine2D().scale(points / 72.0), figure.dpi_scale_trans)  # type: ignore[union-attr]
     collection = PathCollection(
         paths,
         offsets=np.asarray(positions, dtype=np.float64).reshape(-1, 2),
-        offset_transform=axes.transData,
+        offset_transform=axes.transData if offset_transform is None else offset_transform,
         transform=scale,
         facecolors=list(colours),
         edgecolors="none",
     )
-    collection.set_in_layout(False)
+    outside = offset_transform is not None  # texts in data coordinates stay inside the axes
+    collection.set_in_layout(outside)
     axes.add_collection(collection, autolim=False)
+    collection.set_clip_on(not outside)  # (add_collection clips to the axes)
     drawn = TextCollection(collection, texts)
     kept = getattr(axes, "text_collections", [])
     axes.text_collections = [*kept, drawn]  # type: ignore[attr-defined]

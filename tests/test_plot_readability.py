@@ -95,10 +95,15 @@ def test_per_class_ap_is_sized_by_classes_and_values_stay_clear_of_the_mean_line
     renderer = figure.canvas.get_renderer()  # type: ignore[attr-defined]
     figure.draw(renderer)
     axes_left = figure.axes[0].get_window_extent(renderer).x0
-    labels = [text for text in figure.axes[0].texts]
-    assert [text.get_text() for text in labels] == ["a  0.500", "b  0.700", "c  n/a"]
-    boxes = [text.get_window_extent(renderer) for text in labels]
-    assert all(box.x0 > 0 and box.x1 < axes_left for box in boxes)  # left of the bars and of the mean line
+    (labels,) = figure.axes[0].text_collections  # type: ignore[attr-defined]
+    assert labels.texts == ["a  0.500", "b  0.700", "c  n/a"]
+    box = labels.collection.get_window_extent(renderer)
+    assert box.x0 > 0 and box.x1 < axes_left  # left of the bars and of the mean line
+    ink = plotting.figure_to_rgb(figure).min(axis=2) < 100
+    height = ink.shape[0]
+    axes_box = figure.axes[0].get_window_extent(renderer)
+    rows = slice(int(height - axes_box.y1), int(height - axes_box.y0))
+    assert ink[rows, : int(axes_left) - 2].sum() > 100  # the labels are drawn, not clipped away
     assert "0.6000" in figure.axes[0].get_title()  # the mean over the classes that have an AP
 
 
