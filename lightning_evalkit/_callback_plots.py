@@ -23,6 +23,7 @@ from lightning_evalkit._curves import (
     trapezoid_auc,
 )
 from lightning_evalkit._plot_base import MAX_CURVES, MarkedPoint, top_k
+from lightning_evalkit._threads import single_threaded
 from lightning_evalkit.functional.curves import _class_positives, _curve_counts_compute, _per_class_aucs
 from lightning_evalkit.functional.intervals import delong_interval_from_counts
 from lightning_evalkit.functional.operating_points import operating_point_from_counts
@@ -239,13 +240,16 @@ def detection_figures(
     return builders
 
 
+@single_threaded
 def curve_source(metric: Any, result: Any = None) -> CurveSource:
     """The counts a curve metric's plots need (a collective under DDP: call on every rank).
 
     Up to ``MAX_MACRO_CURVE_CLASSES`` classes, every class's counts (``metric.curve_counts()``). Above, within
     one sync of the state: the positives of every class, the counts of the classes the plots draw (those with
     the most positives), each equal to its entry of the full list, and the macro-average AUC over every class,
-    taken from ``result`` (the metric's computed value) where it holds it.
+    taken from ``result`` (the metric's computed value) where it holds it. Runs on one intra-op thread: the
+    counts are many small tensor operations, and with another process holding one of 2 cores torch's thread
+    pool made them slow (10 classes: 0.23 s on 2 threads, 0.007 s on one; see ``_threads``).
     """
     task = getattr(metric, "task", "binary")
     columns = int(getattr(metric, "columns", 1))
