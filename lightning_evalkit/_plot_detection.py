@@ -28,6 +28,9 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 
+MAX_BARS_INCHES = 24.0  # the per-class AP chart's bars take at most this height
+
+
 def _iou_index(iou_thresholds: Sequence[float], iou: float) -> int | None:
     matches = [i for i, t in enumerate(iou_thresholds) if abs(float(t) - iou) < 1e-6]
     return matches[0] if matches else None
@@ -151,6 +154,9 @@ def plot_per_class_ap(
     ]
     count = len(labels)
     pitch, points = (0.3, 9.0) if count <= 20 else (0.2, 8.0) if count <= 40 else (0.16, 7.0)
+    if pitch * count > MAX_BARS_INCHES:  # above 150 classes the chart keeps its height and the labels shrink
+        pitch = MAX_BARS_INCHES / count
+        points = pitch * 72 * 0.8
     figure, (axes,) = framed_figure()
     positions = np.arange(count)
     _bars(axes, np.where(defined, values, 0.0))
