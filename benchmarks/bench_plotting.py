@@ -4,7 +4,8 @@ For each case the metrics are updated with synthetic data and computed (as the c
 not timed), then one epoch's plotting is timed, as rank 0 does it: gathering the plot data (``plot_sources``:
 the threshold and confusion counts, a collective under DDP), then for every plot building the figure,
 rendering it to pixels and writing it to a real TensorBoard SummaryWriter, and the PR-curve plugin entries.
-The median of ``--repeats`` epochs is reported, split by plot.
+The median of ``--repeats`` epochs is reported, split by plot, and each figure's time into building,
+rendering and writing. It imports the lightning_evalkit of the checkout it sits in.
 
     python benchmarks/bench_plotting.py                 # binary; multiclass 10, 100, 1000; detection 80
     python benchmarks/bench_plotting.py --cases multiclass-100 --repeats 5
@@ -24,11 +25,13 @@ from collections.abc import Callable
 
 import torch
 
+# Measure the checkout this script sits in, not whichever lightning_evalkit the environment installed.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from lightning_evalkit import AUROC, ConfusionMatrix, EvalCallback, MeanAveragePrecision, Sensitivity, Specificity
 from lightning_evalkit._callback_plots import figure_builders, plot_sources
 from lightning_evalkit.plotting import figure_to_rgb
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(1, os.path.dirname(os.path.abspath(__file__)))
 from _harness import add_common_arguments, background_load, describe_load
 
 
@@ -89,15 +92,22 @@ CASES: dict[str, Callable[[], EvalCallback]] = {
 }
 
 
-def _one_epoch(callback: EvalCallback, results: dict[str, object], writer: object, step: int) -> dict[str, float]:
-    times: dict[str, float] = {}
+def _one_epoch(
+    callback: EvalCallback, results: dict[str, object], writer: object, step: int
+) -> dict[str, tuple[float, ...]]:
+    """One epoch's plotting; per part its time, split into (build, render, write) for each figure."""
+    times: dict[str, tuple[float, ...]] = {}
     start = time.perf_counter()
     sources = plot_sources(list(callback.metrics.items()), results, callback.plots, callback.class_names)
-    times["gather plot data"] = time.perf_counter() - start
+    times["gather plot data"] = (time.perf_counter() - start,)
     for tag, build in figure_builders(sources, callback.plots, callback.class_names):
         start = time.perf_counter()
-        writer.add_image("val/" + tag, figure_to_rgb(build()), step, dataformats="HWC")  # type: ignore[attr-defined]
-        times[tag] = time.perf_counter() - start
+        figure = build()
+        built = time.perf_counter()
+        image = figure_to_rgb(figure)
+        rendered = time.perf_counter()
+        writer.add_image("val/" + tag, image, step, dataformats="HWC")  # type: ignore[attr-defined]
+        times[tag] = (built - start, rendered - built, time.perf_counter() - rendered)
     start = time.perf_counter()
     entries = sources.get("pr_curve_plugin", [])
     for tag, data in entries:
@@ -112,7 +122,7 @@ def _one_epoch(callback: EvalCallback, results: dict[str, object], writer: objec
             global_step=step,
             num_thresholds=len(data["tp"]),
         )
-    times[f"pr_curve_plugin ({len(entries)} entries)"] = time.perf_counter() - start
+    times[f"pr_curve_plugin ({len(entries)} entries)"] = (time.perf_counter() - start,)
     return times
 
 
@@ -130,20 +140,21 @@ def main() -> None:
     )
     with background_load(args.background_load), tempfile.TemporaryDirectory() as logdir:
         writer = SummaryWriter(logdir)
-        print("| case | part | time (s) |\n|---|---|---:|")
+        print("| case | part | time (s) | build / render / write (s) |\n|---|---|---:|---|")
         for name in args.cases:
             callback = CASES[name]()
             results = {key: metric.compute() for key, metric in callback.metrics.items()}
-            runs: dict[str, list[float]] = defaultdict(list)
+            runs: dict[str, list[tuple[float, ...]]] = defaultdict(list)
             _one_epoch(callback, results, writer, 0)  # warm-up: imports and font caches
             for step in range(args.repeats):
                 for part, seconds in _one_epoch(callback, results, writer, step + 1).items():
                     runs[part].append(seconds)
-            medians = {part: statistics.median(values) for part, values in runs.items()}
-            for part, seconds in medians.items():
-                print(f"| {name} | {part} | {seconds:.3f} |")
-            totals = [sum(values[i] for values in runs.values()) for i in range(args.repeats)]
-            print(f"| **{name}** | **total per epoch** | **{statistics.median(totals):.3f}** |", flush=True)
+            for part, values in runs.items():
+                median = statistics.median(sum(v) for v in values)
+                split = " / ".join(f"{statistics.median(v[i] for v in values):.3f}" for i in range(len(values[0])))
+                print(f"| {name} | {part} | {median:.3f} | {split if len(values[0]) > 1 else ''} |")
+            totals = [sum(sum(values[i]) for values in runs.values()) for i in range(args.repeats)]
+            print(f"| **{name}** | **total per epoch** | **{statistics.median(totals):.3f}** | |", flush=True)
         writer.close()
 
 

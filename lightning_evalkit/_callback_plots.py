@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
+import torch
 
 from lightning_evalkit import plotting
 from lightning_evalkit._curves import (
@@ -21,7 +22,9 @@ from lightning_evalkit._curves import (
     to_numpy,
     trapezoid_auc,
 )
-from lightning_evalkit._plot_base import MarkedPoint, top_k
+from lightning_evalkit._plot_base import MAX_CURVES, MarkedPoint, top_k
+from lightning_evalkit._threads import single_threaded
+from lightning_evalkit.functional.curves import _class_positives, _curve_counts_compute, _per_class_aucs
 from lightning_evalkit.functional.intervals import delong_interval_from_counts
 from lightning_evalkit.functional.operating_points import operating_point_from_counts
 from lightning_evalkit.plotting import ClassNames
@@ -44,6 +47,22 @@ FigureBuilders = list[tuple[str, Callable[[], "Figure"]]]
 
 
 MAX_PR_CURVE_CLASSES = 10  # PR-curve plugin entries per epoch: the classes with the most positives
+# Up to this many classes every per-class curve is built and the macro-average ROC curve drawn. Above, only
+# the plotted classes' curves are built (building all 1000 of 1000 classes cost more than all the drawing)
+# and the macro-average AUC over every class is given in the title instead of its curve.
+MAX_MACRO_CURVE_CLASSES = 100
+
+
+class CurveSource(NamedTuple):
+    """What the curve plots of one metric need: its task, the counts of ``classes`` (every class, or only the
+    plotted ones with many classes), positives per class of every class, and the macro-average AUC over every
+    class when only some curves are built."""
+
+    task: str
+    counts: list[Any]
+    classes: list[int]
+    support: np.ndarray
+    macro_auc: float | None = None
 
 
 def _counts_numpy(counts: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -132,39 +151,48 @@ def binary_figures(
     return builders
 
 
-def _support(counts_per_class: Sequence[Any]) -> np.ndarray:
-    """Positives per class (TP + FN at any threshold)."""
-    return np.array([float(c.tp[0] + c.fn[0]) if c.tp.numel() else 0.0 for c in counts_per_class])
+def one_vs_rest_figure(source: CurveSource, class_names: ClassNames) -> Figure:
+    """ROC of the classes with the most positives (all of them up to ten) and the macro average over all.
 
-
-def one_vs_rest_figure(counts_per_class: Sequence[Any], class_names: ClassNames) -> Figure:
-    """ROC of the classes with the most positives (all of them up to ten) and the macro average over all."""
-    curves = [roc_points(*_counts_numpy(counts))[:2] for counts in counts_per_class]
+    With every class's counts the macro-average curve is drawn; otherwise its AUC over every class is given.
+    """
+    curves = [roc_points(*_counts_numpy(counts))[:2] for counts in source.counts]
     aucs = [trapezoid_auc(fpr, tpr) for fpr, tpr in curves]
-    grid, mean_tpr = macro_roc([c[0] for c in curves], [c[1] for c in curves])
-    defined = [auc for auc in aucs if not np.isnan(auc)]
-    mean_auc = float(np.mean(defined)) if defined else float("nan")
+    num_classes = len(source.support)
+    macro: tuple[Any, Any, float] | None = None
+    if source.macro_auc is None:
+        grid, mean_tpr = macro_roc([c[0] for c in curves], [c[1] for c in curves])
+        defined = [auc for auc in aucs if not np.isnan(auc)]
+        macro = (grid, mean_tpr, float(np.mean(defined)) if defined else float("nan"))
     return plotting.plot_roc_one_vs_rest(
         [c[0] for c in curves],
         [c[1] for c in curves],
         aucs,
         class_names,
-        macro=(grid, mean_tpr, mean_auc),
-        support=_support(counts_per_class).tolist(),
+        macro=macro,
+        support=source.support[source.classes].tolist(),
+        class_indices=source.classes,
+        num_classes=num_classes,
+        macro_auc=source.macro_auc,
     )
 
 
 def pr_curve_plugin_data(
-    counts_per_class: Sequence[Any], task: str, class_names: ClassNames, max_classes: int = MAX_PR_CURVE_CLASSES
+    source: CurveSource, class_names: ClassNames, max_classes: int = MAX_PR_CURVE_CLASSES
 ) -> list[tuple[str, dict[str, np.ndarray]]]:
     """Counts resampled for TensorBoard's PR-curve plugin: one entry for binary, else one per class for the
     ``max_classes`` classes with the most positives (each a separate TensorBoard write, so capped)."""
-    entries = []
-    classes = top_k(_support(counts_per_class), max_classes) if task != "binary" else np.arange(1)
-    for index in sorted(classes.tolist()):
-        suffix = "" if task == "binary" else "/" + plotting._class_name(class_names, index)
-        entries.append(("pr_curve" + suffix, counts_on_uniform_grid(*_counts_numpy(counts_per_class[index]))))
-    return entries
+    if source.task == "binary":
+        return [("pr_curve", counts_on_uniform_grid(*_counts_numpy(source.counts[0])))]
+    position = {c: i for i, c in enumerate(source.classes)}
+    chosen = [c for c in top_k(source.support, max_classes).tolist() if c in position]
+    return [
+        (
+            "pr_curve/" + plotting._class_name(class_names, c),
+            counts_on_uniform_grid(*_counts_numpy(source.counts[position[c]])),
+        )
+        for c in sorted(chosen)
+    ]
 
 
 def per_class_ap(precision: Any) -> np.ndarray:
@@ -212,6 +240,47 @@ def detection_figures(
     return builders
 
 
+@single_threaded
+def curve_source(metric: Any, result: Any = None) -> CurveSource:
+    """The counts a curve metric's plots need (a collective under DDP: call on every rank).
+
+    Up to ``MAX_MACRO_CURVE_CLASSES`` classes, every class's counts (``metric.curve_counts()``). Above, within
+    one sync of the state: the positives of every class, the counts of the classes the plots draw (those with
+    the most positives), each equal to its entry of the full list, and the macro-average AUC over every class,
+    taken from ``result`` (the metric's computed value) where it holds it. Runs on one intra-op thread: the
+    counts are many small tensor operations, and with another process holding one of 2 cores torch's thread
+    pool made them slow (10 classes: 0.23 s on 2 threads, 0.007 s on one; see ``_threads``).
+    """
+    task = getattr(metric, "task", "binary")
+    columns = int(getattr(metric, "columns", 1))
+    if task == "binary" or columns <= MAX_MACRO_CURVE_CLASSES or not hasattr(metric, "_curve_state"):
+        counts = metric.curve_counts()
+        support = np.array([float(c.tp[0] + c.fn[0]) if c.tp.numel() else 0.0 for c in counts])  # positives
+        return CurveSource(task, counts, list(range(len(counts))), support)
+    macro_auc = _macro_auc_of(metric, result)
+    with metric.sync_context(dist_sync_fn=metric.dist_sync_fn, should_sync=not metric._is_synced):
+        state, grid = metric._curve_state(), metric._grid()
+        support = _class_positives(state, task, columns, grid).double().numpy()
+        shown = top_k(support, max(MAX_CURVES, MAX_PR_CURVE_CLASSES))
+        counts = _curve_counts_compute(state, task, columns, grid, metric.input_format, torch.from_numpy(shown))
+        if macro_auc is None:
+            aucs = _per_class_aucs(state, task, columns, grid, metric.input_format)[0].numpy()
+            macro_auc = float(np.nanmean(aucs)) if not np.isnan(aucs).all() else float("nan")
+    return CurveSource(task, counts, shown.tolist(), support, macro_auc)
+
+
+def _macro_auc_of(metric: Any, result: Any) -> float | None:
+    """The macro-average AUC over every class that an AUROC's computed ``result`` holds, else None."""
+    if result is None or type(metric).__name__ != "AUROC" or getattr(metric, "max_fpr", None) is not None:
+        return None
+    values = to_numpy(result).reshape(-1)
+    if metric.average == "macro" and values.size == 1:
+        return float(values[0])
+    if metric.average == "none" and values.size > 1:
+        return float(np.nanmean(values)) if not np.isnan(values).all() else float("nan")
+    return None
+
+
 def plot_sources(
     items: Sequence[tuple[str, Any]],
     results: Mapping[str, Any],
@@ -229,16 +298,16 @@ def plot_sources(
     """
     sources: dict[str, Any] = {}
     wants_curves = {"roc", "sensitivity_specificity", "precision_recall", "pr_curve_plugin"} & set(plots)
-    curve: Any = next((m for _, m in items if callable(getattr(m, "curve_counts", None))), None)
-    if curve is not None and wants_curves:
-        task, counts = getattr(curve, "task", "binary"), curve.curve_counts()
-        sources["curve"] = (task, counts)
+    found = next(((n, m) for n, m in items if callable(getattr(m, "curve_counts", None))), None)
+    if found is not None and wants_curves:
+        name, curve = found
+        sources["curve"] = curve_source(curve, results.get(name))
         # the metric's own level wins, as for the logged bounds (`_confidence_intervals`)
         level = confidence_level and (getattr(curve, "confidence_level", None) or confidence_level)
         exact = not getattr(curve, "binned", False)
         sources["curve_options"] = {"level": level, "criterion": operating_point or "youden", "exact": exact}
         if "pr_curve_plugin" in plots:
-            sources["pr_curve_plugin"] = pr_curve_plugin_data(counts, task, class_names)
+            sources["pr_curve_plugin"] = pr_curve_plugin_data(sources["curve"], class_names)
     confusion_metrics: list[Any] = [m for _, m in items if callable(getattr(m, "confusion_counts", None))]
     # Prefer a ConfusionMatrix: Sensitivity/Specificity may use another threshold than the user expects.
     confusion_metrics.sort(key=lambda m: type(m).__name__ != "ConfusionMatrix")
@@ -260,12 +329,12 @@ def figure_builders(sources: Mapping[str, Any], plots: Sequence[str], class_name
     """(tag, builder) pairs for every wanted plot that ``sources`` (from :func:`plot_sources`) can draw."""
     builders: FigureBuilders = []
     if "curve" in sources:
-        task, counts = sources["curve"]
-        if task == "binary":
+        source: CurveSource = sources["curve"]
+        if source.task == "binary":
             options = sources.get("curve_options", {})
-            builders += binary_figures(counts[0], plots, plotting._class_name(class_names, 1), **options)
+            builders += binary_figures(source.counts[0], plots, plotting._class_name(class_names, 1), **options)
         elif "roc" in plots:
-            builders.append(("roc", partial(one_vs_rest_figure, counts, class_names)))
+            builders.append(("roc", partial(one_vs_rest_figure, source, class_names)))
     if "confusion" in sources:
         threshold = sources.get("confusion_threshold")
         draw = partial(plotting.plot_confusion_matrix, sources["confusion"], class_names, threshold=threshold)

@@ -8,10 +8,27 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lightning_evalkit._curves import to_numpy
-from lightning_evalkit._plot_base import MAX_CURVES, ClassNames, class_name, legend_below, new_figure, unit_axes
+from lightning_evalkit._plot_base import (
+    MAX_CURVES,
+    ClassNames,
+    Margins,
+    class_name,
+    frame,
+    framed_figure,
+    legend_below,
+    set_title,
+    text_inches,
+    title_inches,
+    unit_axes,
+    unit_margins,
+)
+from lightning_evalkit._plot_text import add_texts
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
+
+
+MAX_BARS_INCHES = 24.0  # the per-class AP chart's bars take at most this height
 
 
 def _iou_index(iou_thresholds: Sequence[float], iou: float) -> int | None:
@@ -65,16 +82,14 @@ def plot_detection_pr_curves(
     values = to_numpy(precision)[:, :, :, 0, -1]
     recall = to_numpy(rec_thresholds)
     panels = [(iou, index) for iou in ious if (index := _iou_index(iou_thresholds, iou)) is not None]
-    figure = new_figure(6.0 * max(len(panels), 1), 7.0)
-    for panel, (iou, t) in enumerate(panels):
-        axes = figure.add_subplot(1, len(panels), panel + 1)
+    figure, all_axes = framed_figure(max(len(panels), 1))
+    legend_width, legend_height, subtitle = 0.0, 0.0, ""
+    for axes, (iou, t) in zip(all_axes, panels, strict=False):
         curves = values[t]  # (R, K)
         defined = [k for k in range(curves.shape[1]) if (curves[:, k] > -1).all()]
         ap = curves.mean(axis=0)  # COCO's AP at this IoU: the mean precision over the recall thresholds
         named = _named_classes(ap, defined, MAX_CURVES)
-        for k in defined:
-            if k not in named:
-                axes.plot(recall, curves[:, k], color="0.7", linewidth=0.6, alpha=0.6)
+        _draw_grey(axes, recall, curves[:, [k for k in defined if k not in named]])
         for k in named:
             label = f"{class_name(class_names, int(classes[k]))} (AP = {ap[k]:.3f})"
             axes.plot(recall, curves[:, k], linewidth=1.5, alpha=0.9, label=label)
@@ -86,10 +101,24 @@ def plot_detection_pr_curves(
         if len(named) < len(defined):
             subtitle += f"\n{len(named)} of {len(defined)} classes named: best and worst AP"
         unit_axes(axes, "Recall", "Precision", subtitle)
-        legend_below(axes, columns=2, fontsize="small")
+        width, height = legend_below(axes, columns=2, small=True)
+        legend_width, legend_height = max(legend_width, width), max(legend_height, height)
     detections = "" if max_detections is None else f", max {max_detections} detections"
-    figure.suptitle(f"{title} (area all{detections})")
+    suptitle = f"{title} (area all{detections})"
+    margins = unit_margins(subtitle, legend_height)
+    frame(figure, all_axes, 4.6, 4.6, margins._replace(top=margins.top + title_inches(suptitle)), legend_width)
+    figure.suptitle(suptitle, y=1.0 - 0.08 / figure.get_figheight(), va="top")
     return figure
+
+
+def _draw_grey(axes: Any, recall: np.ndarray, curves: np.ndarray) -> None:
+    """The unnamed classes' curves as one thin grey collection: one artist however many classes."""
+    if curves.shape[1] == 0:
+        return
+    from matplotlib.collections import LineCollection
+
+    segments = np.stack([np.broadcast_to(recall[:, None], curves.shape), curves], axis=-1).transpose(1, 0, 2)
+    axes.add_collection(LineCollection(list(segments), colors="0.7", linewidths=0.6, alpha=0.6), autolim=False)
 
 
 def plot_per_class_ap(
@@ -100,7 +129,8 @@ def plot_per_class_ap(
 ) -> Figure:
     """Draw per-class average precision as a horizontal bar chart, sized by the number of classes.
 
-    The values are written in a column right of the axes, so neither the bars nor the mean line cross them.
+    Each bar is labelled left of the axes with its class name and AP, so neither the bars nor the mean line
+    cross a label.
 
     Args:
         ap: one AP per class; -1 or NaN marks a class without ground truth (drawn as "n/a").
@@ -113,30 +143,48 @@ def plot_per_class_ap(
 
     Example:
         >>> figure = plot_per_class_ap([0.5, -1.0], classes=[0, 1], class_names=["circle", "square"])
-        >>> [label.get_text() for label in figure.axes[0].get_yticklabels()]
-        ['circle', 'square']
+        >>> figure.axes[0].text_collections[0].texts
+        ['circle  0.500', 'square  n/a']
     """
     values = to_numpy(ap)
     defined = np.isfinite(values) & (values > -1)
-    names = [class_name(class_names, int(c)) for c in classes]
-    bar_inches = 0.32 if len(names) <= 40 else 0.22
-    figure = new_figure(7.5, min(max(3.2, 1.6 + bar_inches * len(names)), 24.0))
-    axes = figure.add_subplot()
-    positions = np.arange(len(names))
-    axes.barh(positions, np.where(defined, values, 0.0), color="tab:blue", height=0.7)
-    fontsize = 9 if len(names) <= 40 else 7
-    value_column = axes.get_yaxis_transform()  # x in axes fraction, y in data
-    for position, value, ok in zip(positions, values, defined, strict=True):
-        text = f"{value:.3f}" if ok else "n/a"
-        axes.text(1.02, float(position), text, transform=value_column, va="center", fontsize=fontsize)
+    labels = [
+        f"{class_name(class_names, int(c))}  {value:.3f}" if ok else f"{class_name(class_names, int(c))}  n/a"
+        for c, value, ok in zip(classes, values, defined, strict=True)
+    ]
+    count = len(labels)
+    pitch, points = (0.3, 9.0) if count <= 20 else (0.2, 8.0) if count <= 40 else (0.16, 7.0)
+    if pitch * count > MAX_BARS_INCHES:  # above 150 classes the chart keeps its height and the labels shrink
+        pitch = MAX_BARS_INCHES / count
+        points = pitch * 72 * 0.8
+    figure, (axes,) = framed_figure()
+    positions = np.arange(count)
+    _bars(axes, np.where(defined, values, 0.0))
     if defined.any():
         mean_ap = float(values[defined].mean())
         axes.axvline(mean_ap, color="tab:red", linestyle="--")
         title = f"{title}\nmean over {int(defined.sum())} classes {mean_ap:.4f} (dashed line)"
-    axes.set_yticks(positions, names, fontsize=fontsize)
-    axes.set_ylim(len(names) - 0.5, -0.5)
+    # One right-aligned label per bar, left of the axes: the name, then its AP (digits are equally wide, so the
+    # values form a column); as one collection of glyph outlines, not tick objects or Text objects.
+    axes.set_yticks([])
+    name_column = axes.get_yaxis_transform()  # x in axes fraction, y in data
+    ends = [(-0.015, float(position)) for position in positions]
+    add_texts(axes, ends, labels, points, ["black"] * count, right=True, offset_transform=name_column)
+    axes.set_ylim(count - 0.5, -0.5)
     axes.set_xlim(0.0, 1.0)
     axes.set_xlabel("Average precision")
-    axes.set_title(title)
+    set_title(axes, title)
     axes.grid(True, axis="x", alpha=0.3)
+    left = max((text_inches(label, points) for label in labels), default=0.0) + 0.25
+    frame(figure, [axes], 4.8, max(pitch * count, 1.2), Margins(left, 0.62, 0.3, title_inches(title)))
     return figure
+
+
+def _bars(axes: Any, lengths: np.ndarray, height: float = 0.7) -> None:
+    """Horizontal bars at y = 0, 1, ... as one collection (``barh`` makes and bounds one patch per bar)."""
+    from matplotlib.collections import PolyCollection
+
+    top, bottom = np.arange(lengths.size) - height / 2, np.arange(lengths.size) + height / 2
+    zeros = np.zeros_like(lengths)
+    corners = np.stack([np.stack([zeros, lengths, lengths, zeros], 1), np.stack([top, top, bottom, bottom], 1)], 2)
+    axes.add_collection(PolyCollection(list(corners), facecolors="tab:blue", edgecolors="none"), autolim=False)

@@ -7,7 +7,20 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lightning_evalkit._curves import to_numpy
-from lightning_evalkit._plot_base import ClassNames, class_name, figure_and_axes, new_figure, top_k
+from lightning_evalkit._plot_base import (
+    ClassNames,
+    Margins,
+    class_name,
+    frame,
+    given_or_framed,
+    lines_inches,
+    new_figure,
+    set_title,
+    text_inches,
+    title_inches,
+    top_k,
+)
+from lightning_evalkit._plot_text import add_texts
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -37,29 +50,88 @@ def pool_top_classes(matrix: np.ndarray, labels: list[str], k: int) -> tuple[np.
     return pooled, [labels[i] for i in kept] + [f"other ({rest.size} {noun})"]
 
 
-def _draw_matrix(axes: Axes, matrix: np.ndarray, labels: list[str], title: str, cell_inches: float) -> Any:
+def _rotate(labels: list[str]) -> bool:
+    return len(labels) > 4 or max(len(label) for label in labels) > 12
+
+
+def _class_labels(figure: Figure, axes: Axes, labels: list[str]) -> None:
+    """The class names beside the rows and under the columns, and the axis names, as plain texts of the figure:
+    tick objects cost more to build than the text they show, and the framed figure's margins leave room."""
+    from matplotlib.transforms import ScaledTranslation, blended_transform_factory, composite_transform_factory
+
+    def shifted(transform: Any, right: float, up: float) -> Any:  # moved by inches
+        return composite_transform_factory(transform, ScaledTranslation(right, up, figure.dpi_scale_trans))
+
+    rows = shifted(blended_transform_factory(axes.transAxes, axes.transData), -0.06, 0.0)
+    columns = shifted(blended_transform_factory(axes.transData, axes.transAxes), 0.0, -0.06)
+    rotate = _rotate(labels)
+    for index, label in enumerate(labels):
+        figure.text(0.0, index, label, transform=rows, ha="right", va="center")
+        figure.text(
+            index,
+            0.0,
+            label,
+            transform=columns,
+            ha="right" if rotate else "center",
+            va="top",
+            rotation=45 if rotate else 0,
+            rotation_mode="anchor" if rotate else "default",
+        )
+    # The axis names clear of the longest class name (estimated as the margins are).
+    longest = max(text_inches(label) for label in labels)
+    drop = (longest + lines_inches(1)) * 0.71 if rotate else lines_inches(1)
+    figure.text(0.5, 0.0, "Predicted", transform=shifted(axes.transAxes, 0.0, -drop - 0.15), ha="center", va="top")
+    true = shifted(axes.transAxes, -longest - 0.15, 0.0)
+    figure.text(0.0, 0.5, "True", transform=true, ha="right", va="center", rotation=90)
+
+
+def _draw_matrix(
+    axes: Axes,
+    matrix: np.ndarray,
+    labels: list[str],
+    title: str,
+    cell_inches: float,
+    ticks: bool = True,
+    outlines: bool = False,
+) -> Any:
+    """Heat map, class names (ticks, or plain texts where the margins are ours) and cell texts (as one collection
+    of glyph outlines, or as ``Text`` objects in a caller's axes, which the caller may want to restyle)."""
     # Colour by the row share (recall per true class) so unbalanced classes stay readable.
     row_sums = matrix.sum(axis=1, keepdims=True)
     share = np.divide(matrix, row_sums, out=np.zeros_like(matrix, dtype=np.float64), where=row_sums > 0)
     image = axes.imshow(share, cmap="Blues", vmin=0.0, vmax=1.0)
-    ticks = np.arange(len(labels))
-    rotate = len(labels) > 4 or max(len(label) for label in labels) > 12
-    axes.set_xticks(ticks, labels, rotation=45 if rotate else 0, ha="right" if rotate else "center")
-    axes.set_yticks(ticks, labels)
-    axes.set_xlabel("Predicted")
-    axes.set_ylabel("True")
-    axes.set_title(title)
+    if ticks:
+        positions = np.arange(len(labels))
+        rotate = _rotate(labels)
+        axes.set_xticks(positions, labels, rotation=45 if rotate else 0, ha="right" if rotate else "center")
+        axes.set_yticks(positions, labels)
+    else:
+        axes.set_xticks([])
+        axes.set_yticks([])
+        _class_labels(axes.get_figure(), axes, labels)  # type: ignore[arg-type]
+    if ticks:
+        axes.set_xlabel("Predicted")
+        axes.set_ylabel("True")
+    set_title(axes, title)
     # Two lines per cell; 72 points per inch, about a quarter of the cell height per line.
     fontsize = float(np.clip(cell_inches * 72 * 0.24, 6.0, 12.0))
     # Text is most of the drawing time: above 10 classes an empty cell stays blank (the title says so).
     write_zeros = len(labels) <= 10
+    cells: list[tuple[float, float]] = []
+    texts: list[str] = []
+    colours: list[str] = []
     for (row, col), count in np.ndenumerate(matrix):
         if count == 0 and not write_zeros:
             continue
-        colour = "white" if share[row, col] > 0.5 else "black"
-        text = f"{int(count)}\n{100 * share[row, col]:.1f}%" if count > 0 else "0"
-        cell = axes.text(col, row, text, ha="center", va="center", color=colour, fontsize=fontsize, linespacing=1.1)
-        cell.set_in_layout(False)  # inside the axes: constrained layout need not measure hundreds of texts
+        cells.append((col, row))
+        texts.append(f"{int(count)}\n{100 * share[row, col]:.1f}%" if count > 0 else "0")
+        colours.append("white" if share[row, col] > 0.5 else "black")
+    if outlines:
+        add_texts(axes, cells, texts, fontsize, colours)  # one artist: hundreds of Text objects drew slowly
+        return image
+    for (x, y), text, colour in zip(cells, texts, colours, strict=True):
+        cell = axes.text(x, y, text, ha="center", va="center", color=colour, fontsize=fontsize, linespacing=1.2)
+        cell.set_in_layout(False)  # inside the axes: a layout engine need not measure them
     return image
 
 
@@ -103,17 +175,33 @@ def plot_confusion_matrix(
     labels = [class_name(class_names, i) for i in range(num_classes)]
     counts, labels = pool_top_classes(counts, labels, max_classes)
     shown = len(labels)
-    size = min(3.5 + 0.6 * shown, 16.0)
-    figure, axes = figure_and_axes(ax, size + 1.2, size)
+    figure, axes, framed = given_or_framed(ax)
     title = f"{title} (n = {int(counts.sum())}{_threshold_text(threshold)})"
     if shown < num_classes:
         title += f"\n{shown - 1} of {num_classes} classes with the most samples; the rest pooled as 'other'"
     if shown > 10:
         title += "\nblank cells: 0"
-    cell_inches = (size - 2.5) / shown if ax is None else max(ax.get_window_extent().height / 100 / shown, 0.1)
-    image = _draw_matrix(axes, counts, labels, title, cell_inches)
-    figure.colorbar(image, ax=axes, label="share of the true class (row %)", shrink=0.8)
+    cell_inches = float(np.clip(5.6 / shown, 0.5, 1.4))
+    if not framed:
+        cell_inches = max(ax.get_window_extent().height / 100 / shown, 0.1)  # type: ignore[union-attr]
+    image = _draw_matrix(axes, counts, labels, title, cell_inches, ticks=not framed, outlines=framed)
+    if not framed:
+        figure.colorbar(image, ax=axes, label="share of the true class (row %)", shrink=0.8)
+        return figure
+    side = shown * cell_inches
+    frame(figure, [axes], side, side, _matrix_margins(labels, title))
+    box = axes.get_position()
+    inch = 1.0 / figure.get_figwidth()
+    colour_axes = figure.add_axes((box.x1 + 0.15 * inch, box.y0 + 0.1 * box.height, 0.18 * inch, 0.8 * box.height))
+    figure.colorbar(image, cax=colour_axes, label="share of the true class (row %)")
     return figure
+
+
+def _matrix_margins(labels: list[str], title: str) -> Margins:
+    """Room for the class names on both axes, the axis labels, the colour bar right of the matrix, the title."""
+    longest = max(text_inches(label) for label in labels)
+    below = (longest + lines_inches(1)) * 0.71 if _rotate(labels) else lines_inches(1)
+    return Margins(longest + 0.5, below + 0.5, 1.15, title_inches(title))
 
 
 def _plot_multilabel_confusion(

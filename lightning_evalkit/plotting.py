@@ -19,13 +19,14 @@ from lightning_evalkit._plot_base import (
     ClassNames,
     MarkedPoint,
     error_span,
-    figure_and_axes,
+    frame,
+    given_or_framed,
     legend_below,
-    new_figure,
     point_label,
     thin,
     top_k,
     unit_axes,
+    unit_margins,
     with_interval,
 )
 from lightning_evalkit._plot_base import class_name as _class_name
@@ -55,12 +56,15 @@ def figure_to_rgb(figure: Figure) -> np.ndarray:
 
     Example:
         >>> figure_to_rgb(plot_roc([0.0, 0.5, 1.0], [0.0, 0.8, 1.0])).shape
-        (500, 600, 3)
+        (564, 562, 3)
     """
+    import matplotlib
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     canvas = figure.canvas if isinstance(figure.canvas, FigureCanvasAgg) else FigureCanvasAgg(figure)
-    canvas.draw()
+    # Unhinted glyphs look the same at these sizes and draw about a quarter faster (text is most of the time).
+    with matplotlib.rc_context({"text.hinting": "no_hinting"}):
+        canvas.draw()
     return np.asarray(canvas.buffer_rgba())[..., :3].copy()
 
 
@@ -104,7 +108,7 @@ def plot_roc(
         'ROC: AUC 0.850 (95% CI 0.700-1.000)'
     """
     fpr_, tpr_ = thin(to_numpy(fpr), to_numpy(tpr))
-    figure, axes = figure_and_axes(ax, 6.0, 5.0)
+    figure, axes, framed = given_or_framed(ax)
     if auc is None:
         label = "ROC"
     elif auc_interval is not None and level is not None:
@@ -135,6 +139,8 @@ def plot_roc(
     positive = _positive(pos_label)
     unit_axes(axes, "False positive rate" + positive, "True positive rate" + positive, title)
     axes.legend(loc="lower right", fontsize="small" if point is not None and point.level is not None else None)
+    if framed:
+        frame(figure, [axes], 4.6, 4.6, unit_margins(title))
     return figure
 
 
@@ -170,8 +176,7 @@ def plot_sensitivity_specificity(
         ['sensitivity', 'specificity']
     """
     thresholds_, sensitivity_, specificity_ = thin(to_numpy(thresholds), to_numpy(sensitivity), to_numpy(specificity))
-    figure = new_figure(6.0, 5.4 if point is None else 6.0)
-    axes = figure.add_subplot()
+    figure, axes, _ = given_or_framed(None)
     for values, colour, name in (
         (sensitivity_, "tab:blue", "sensitivity"),
         (specificity_, "tab:orange", "specificity"),
@@ -201,9 +206,11 @@ def plot_sensitivity_specificity(
         axes.axvline(
             float(youden_threshold), color="tab:red", linestyle="--", label=f"Youden threshold {youden_threshold:.3g}"
         )
-    unit_axes(axes, "Threshold (positive iff score >= threshold)", "Rate", title + _positive(pos_label))
+    title += _positive(pos_label)
+    unit_axes(axes, "Threshold (positive iff score >= threshold)", "Rate", title)
     axes.set_xlim(min(0.0, float(thresholds_.min(initial=0.0))), max(1.0, float(thresholds_.max(initial=1.0))))
-    legend_below(axes, columns=3 if point is None else 2)
+    legend_width, legend_height = legend_below(axes, columns=3 if point is None else 2)
+    frame(figure, [axes], 4.8, 3.8, unit_margins(title, legend_height), legend_width)
     return figure
 
 
@@ -234,14 +241,15 @@ def plot_precision_recall(
         1
     """
     precision_, recall_ = thin(to_numpy(precision), to_numpy(recall))
-    figure = new_figure()
-    axes = figure.add_subplot()
+    figure, axes, _ = given_or_framed(None)
     label = "PR curve" if average_precision is None else f"PR curve (AP = {average_precision:.4f})"
     axes.plot(recall_, precision_, color="tab:blue", linewidth=2, label=label, drawstyle="steps-post")
     if prevalence is not None:
         axes.axhline(float(prevalence), color="gray", linestyle="--", label=f"chance (prevalence {prevalence:.3f})")
-    unit_axes(axes, "Recall (sensitivity)", "Precision (positive predictive value)", title + _positive(pos_label))
+    title += _positive(pos_label)
+    unit_axes(axes, "Recall (sensitivity)", "Precision (positive predictive value)", title)
     axes.legend(loc="lower left")
+    frame(figure, [axes], 4.6, 4.6, unit_margins(title))
     return figure
 
 
@@ -256,6 +264,9 @@ def plot_roc_one_vs_rest(
     micro: tuple[Any, Any, float] | None = None,
     max_classes: int = MAX_CURVES,
     ax: Axes | None = None,
+    class_indices: Sequence[int] | None = None,
+    num_classes: int | None = None,
+    macro_auc: float | None = None,
 ) -> Figure:
     """Draw one ROC curve per class (that class against the rest), with the macro- and micro-average curves.
 
@@ -273,6 +284,11 @@ def plot_roc_one_vs_rest(
         micro: ``(fpr, tpr, auc)`` of the micro-average curve (every sample-class pair pooled).
         max_classes: the most per-class curves drawn.
         ax: axes to draw into; by default a new figure.
+        class_indices: the class index of each given curve, when the curves are of some classes only
+            (default: 0, 1, ...).
+        num_classes: how many classes there are in all (default: one per curve).
+        macro_auc: the macro-average AUC over all ``num_classes`` classes, written in the title; for when its
+            curve is not given (``macro=None``) because not every class's curve was built.
 
     Returns:
         The figure.
@@ -282,24 +298,29 @@ def plot_roc_one_vs_rest(
         >>> [line.get_label() for line in figure.axes[0].get_lines()][:2]
         ['a vs rest (AUC = 1.0000)', 'b vs rest (AUC = 0.5000)']
     """
-    num_classes = len(fprs)
-    shown = top_k(support if support is not None else np.zeros(num_classes), max_classes)
-    if num_classes <= max_classes:
+    indices = list(range(len(fprs))) if class_indices is None else [int(i) for i in class_indices]
+    total = len(fprs) if num_classes is None else num_classes
+    shown = top_k(support if support is not None else np.zeros(len(fprs)), max_classes)
+    if len(fprs) <= max_classes:
         shown = np.sort(shown)
-    figure, axes = figure_and_axes(ax, 7.0, 7.0 if num_classes <= 4 else 8.0)
-    for index in shown.tolist():
-        fpr_, tpr_ = thin(to_numpy(fprs[index]), to_numpy(tprs[index]))
-        count = "" if support is None else f", n = {int(support[index])}"
-        label = f"{_class_name(class_names, index)} vs rest (AUC = {float(aucs[index]):.4f}{count})"
+    figure, axes, framed = given_or_framed(ax)
+    for position in shown.tolist():
+        fpr_, tpr_ = thin(to_numpy(fprs[position]), to_numpy(tprs[position]))
+        count = "" if support is None else f", n = {int(support[position])}"
+        label = f"{_class_name(class_names, indices[position])} vs rest (AUC = {float(aucs[position]):.4f}{count})"
         axes.plot(fpr_, tpr_, linewidth=1.5, alpha=0.9, label=label)
     for average, name, style in ((macro, "macro", "-"), (micro, "micro", ":")):
         if average is not None:
             fpr_, tpr_ = thin(to_numpy(average[0]), to_numpy(average[1]))
-            label = f"{name} average over all {num_classes} classes (AUC = {float(average[2]):.4f})"
+            label = f"{name} average over all {total} classes (AUC = {float(average[2]):.4f})"
             axes.plot(fpr_, tpr_, color="black", linewidth=2.5, linestyle=style, label=label)
     axes.plot([0, 1], [0, 1], color="gray", linestyle="--", linewidth=1, label="chance (AUC = 0.5)")
-    if num_classes > max_classes:
-        title = f"{title}\n{len(shown)} of {num_classes} classes shown: those with the most positives"
+    if len(shown) < total:
+        title = f"{title}\n{len(shown)} of {total} classes shown: those with the most positives"
+    if macro is None and macro_auc is not None:
+        title += f"\nmacro-average AUC over all {total} classes: {macro_auc:.4f}"
     unit_axes(axes, "False positive rate", "True positive rate", title)
-    legend_below(axes, columns=1 if num_classes <= 4 else 2, fontsize="small")
+    legend_width, legend_height = legend_below(axes, columns=1 if len(shown) <= 4 else 2, small=True)
+    if framed:
+        frame(figure, [axes], 5.6, 5.6, unit_margins(title, legend_height), legend_width)
     return figure

@@ -42,7 +42,8 @@ def _binary(threshold: float = 0.5) -> tuple[dict[str, object], np.ndarray, np.n
 
 
 def _cell_texts(figure: Figure) -> list[str]:
-    return [text.get_text() for text in figure.axes[0].texts]
+    (cells,) = figure.axes[0].text_collections  # type: ignore[attr-defined]
+    return cells.texts
 
 
 def test_binary_roc_names_the_positive_class_and_its_auc_equals_scikit_learn() -> None:
@@ -93,10 +94,16 @@ def test_per_class_ap_is_sized_by_classes_and_values_stay_clear_of_the_mean_line
     figure = plotting.plot_per_class_ap([0.5, 0.7, -1.0], [0, 1, 2], ["a", "b", "c"])
     renderer = figure.canvas.get_renderer()  # type: ignore[attr-defined]
     figure.draw(renderer)
-    axes_right = figure.axes[0].get_window_extent(renderer).x1
-    values = [text for text in figure.axes[0].texts]
-    assert [text.get_text() for text in values] == ["0.500", "0.700", "n/a"]
-    assert all(text.get_window_extent(renderer).x0 > axes_right for text in values)
+    axes_left = figure.axes[0].get_window_extent(renderer).x0
+    (labels,) = figure.axes[0].text_collections  # type: ignore[attr-defined]
+    assert labels.texts == ["a  0.500", "b  0.700", "c  n/a"]
+    box = labels.collection.get_window_extent(renderer)
+    assert box.x0 > 0 and box.x1 < axes_left  # left of the bars and of the mean line
+    ink = plotting.figure_to_rgb(figure).min(axis=2) < 100
+    height = ink.shape[0]
+    axes_box = figure.axes[0].get_window_extent(renderer)
+    rows = slice(int(height - axes_box.y1), int(height - axes_box.y0))
+    assert ink[rows, : int(axes_left) - 2].sum() > 100  # the labels are drawn, not clipped away
     assert "0.6000" in figure.axes[0].get_title()  # the mean over the classes that have an AP
 
 
@@ -157,7 +164,7 @@ def test_confusion_matrix_of_many_classes_keeps_the_top_classes_and_pools_the_re
     assert pooled.sum() == full.sum() and names[-1] == "other (85 classes)"
     share = pooled / pooled.sum(axis=1, keepdims=True)
     wanted = [f"{count}\n{100 * part:.1f}%" for count, part in zip(pooled.ravel(), share.ravel(), strict=True) if count]
-    assert [text.get_text() for text in figure.axes[0].texts] == wanted  # blank cells are zeros, as the title says
+    assert _cell_texts(figure) == wanted  # blank cells are zeros, as the title says
     assert "blank cells: 0" in figure.axes[0].get_title()
 
 

@@ -61,6 +61,20 @@ def test_every_plot_renders_a_non_empty_png(name: str) -> None:
     assert _open_pyplot_figures() == 0
 
 
+@pytest.mark.parametrize("name", sorted(FIGURES))
+def test_hand_placed_layout_keeps_every_text_inside_the_figure(name: str) -> None:
+    # No layout engine runs at draw time: the margins come from estimated text sizes, so check them.
+    figure = FIGURES[name]()
+    renderer = figure.canvas.get_renderer()  # type: ignore[attr-defined]
+    figure.draw(renderer)
+    width, height = figure.canvas.get_width_height()
+    boxes = [axes.get_tightbbox(renderer) for axes in figure.axes]  # ticks, labels, title, legend, texts
+    if figure.get_suptitle():
+        boxes.append(figure._suptitle.get_window_extent(renderer))  # type: ignore[union-attr]
+    for box in boxes:
+        assert box.x0 >= -2 and box.y0 >= -2 and box.x1 <= width + 2 and box.y1 <= height + 2, (box, width, height)
+
+
 def test_plots_leave_no_figure_alive() -> None:
     before = _live_figures()
     for build in FIGURES.values():

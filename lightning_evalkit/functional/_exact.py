@@ -247,24 +247,33 @@ def class_problems(
 
 
 def _class_blocks(
-    values: Tensor, target: Tensor, task: str, columns: int, input_format: str
+    values: Tensor, target: Tensor, task: str, columns: int, input_format: str, classes: Tensor | None = None
 ) -> Iterator[tuple[Tensor, Tensor]]:
     """``(values, is_positive)`` of blocks of one-vs-rest problems, (B, M) rows, multiclass or multilabel.
 
-    A block's classes are transposed to contiguous rows; multiclass logits become their float64 softmax.
-    Multilabel targets must hold no ignored entry (every row the same length).
+    A block's classes (all ``columns``, or only ``classes``, in that order) are transposed to contiguous rows;
+    multiclass logits become their float64 softmax. Multilabel targets must hold no ignored entry (every row
+    the same length).
     """
     lse = log_normaliser64(values) if task == "multiclass" and input_format == "logits" else None
     block = max(1, _BLOCK_ELEMENTS // max(1, values.shape[0]))
-    for first in range(0, columns, block):
-        block_values = values[:, first : first + block].T.contiguous()
+    wanted = torch.arange(columns, device=values.device) if classes is None else classes.to(values.device)
+    for first in range(0, wanted.numel(), block):
+        index = wanted[first : first + block]
+        block_values = _columns(values, index, classes is None).T.contiguous()
         if lse is not None:
             block_values = (block_values.to(torch.float64) - lse).exp_()
         if task == "multiclass":
-            classes = torch.arange(first, first + block_values.shape[0], device=values.device)
-            yield block_values, target == classes.unsqueeze(1)
+            yield block_values, target == index.unsqueeze(1)
         else:
-            yield block_values, target[:, first : first + block].T == 1
+            yield block_values, _columns(target, index, classes is None).T == 1
+
+
+def _columns(matrix: Tensor, index: Tensor, neighbours: bool) -> Tensor:
+    """The columns ``index`` of ``matrix``: a slice when they are neighbours (no copy), else a gather."""
+    if neighbours:
+        return matrix[:, int(index[0]) : int(index[-1]) + 1]
+    return matrix.index_select(1, index)
 
 
 def _blocks_apply(task: str, target: Tensor) -> bool:
@@ -293,18 +302,24 @@ def exact_class_aucs(
 
 
 def exact_class_counts(
-    values: Tensor, target: Tensor, task: str, columns: int, input_format: str
+    values: Tensor, target: Tensor, task: str, columns: int, input_format: str, classes: Tensor | None = None
 ) -> list[tuple[Tensor, ...]]:
-    """:func:`exact_counts` of every class from the exact state: blocks of classes at once where they allow it.
+    """:func:`exact_counts` of every class (or of ``classes``, in that order) from the exact state: blocks of
+    classes at once where they allow it.
 
-    Each class's ``(thresholds, tp, fp, tn, fn)`` equals, bit for bit, what sorting that class alone gives.
+    Each class's ``(thresholds, tp, fp, tn, fn)`` equals, bit for bit, what sorting that class alone gives, so
+    asking for a few classes gives exactly their entries of the full list, without the cost of the others.
     """
     sigmoid = ranks_logits(task, input_format)
     if not _blocks_apply(task, target):
         problems = class_problems(values, target, task, columns, input_format)
-        return [exact_counts(sort_problem(v, p), sigmoid) for v, p in problems]
+        if classes is None:
+            return [exact_counts(sort_problem(v, p), sigmoid) for v, p in problems]
+        wanted = classes.tolist()
+        found = {c: exact_counts(sort_problem(v, p), sigmoid) for c, (v, p) in enumerate(problems) if c in wanted}
+        return [found[c] for c in wanted]
     per_class: list[tuple[Tensor, ...]] = []
-    for block_values, block_positive in _class_blocks(values, target, task, columns, input_format):
+    for block_values, block_positive in _class_blocks(values, target, task, columns, input_format, classes):
         rows = block_counts(block_values, block_positive, sigmoid)
         if rows is None:
             rows = [

@@ -131,12 +131,40 @@ def _micro_counts(
 
 
 def _curve_counts_compute(
-    state: tuple[Tensor, ...], task: str, columns: int, thresholds: Tensor | None, input_format: str = "probs"
+    state: tuple[Tensor, ...],
+    task: str,
+    columns: int,
+    thresholds: Tensor | None,
+    input_format: str = "probs",
+    classes: Tensor | None = None,
 ) -> list[ThresholdCounts]:
-    """Per-class counts from the state: ``(histogram,)`` when binned, ``(values, target)`` when exact."""
+    """Per-class counts from the state: ``(histogram,)`` when binned, ``(values, target)`` when exact.
+
+    With ``classes`` (class indices, 1-D int64) only those classes' counts are built, in that order; each
+    equals that class's entry of the full list.
+    """
     if thresholds is not None:
-        return _binned_counts(state[0], thresholds)
-    return [ThresholdCounts(*counts) for counts in exact_class_counts(state[0], state[1], task, columns, input_format)]
+        histogram = state[0] if classes is None else state[0].index_select(0, classes.to(state[0].device))
+        return _binned_counts(histogram, thresholds)
+    per_class = exact_class_counts(state[0], state[1], task, columns, input_format, classes)
+    return [ThresholdCounts(*counts) for counts in per_class]
+
+
+def _class_positives(state: tuple[Tensor, ...], task: str, columns: int, thresholds: Tensor | None) -> Tensor:
+    """Positives per class (int64, on the CPU) from the state, without building any curve.
+
+    Example:
+        >>> _class_positives((torch.rand(4, 3), torch.tensor([2, 0, 2, 2])), "multiclass", 3, None).tolist()
+        [1, 0, 3]
+    """
+    if thresholds is not None:
+        return state[0][:, 1].sum(-1).cpu()
+    target = state[1]
+    if task == "binary":
+        return (target == 1).sum().reshape(1).cpu()
+    if task == "multiclass":
+        return torch.bincount(target, minlength=columns)[:columns].cpu()
+    return (target == 1).sum(0).cpu()
 
 
 def _per_class_aucs(
