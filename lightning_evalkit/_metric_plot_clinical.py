@@ -103,32 +103,37 @@ def plot_operating_point_metric(metric: Any, val: Any = None, ax: Axes | None = 
         axes.legend(loc="lower right", fontsize="small")
         return _out(figure, ax)
     figure, axes = figure_and_axes(ax, 7.0, 8.0)
-    note = _one_vs_rest_points(axes, counts, thresholds, criterion)
+    _one_vs_rest_points(axes, counts, thresholds, criterion, title + ", one-vs-rest")
     _constraint_line(axes, maximise, minimum)
-    unit_axes(axes, "False positive rate", "True positive rate", title + ", one-vs-rest" + note)
     legend_below(axes, columns=2)
     return _out(figure, ax)
 
 
-def _one_vs_rest_points(axes: Axes, counts: list[ThresholdCounts], thresholds: np.ndarray, criterion: str) -> str:
-    """Each class's ROC (the MAX_CURVES with the most positives) with its operating point in the curve's colour;
-    returns the title's note on the classes left out ("" when all are drawn)."""
+def _one_vs_rest_points(
+    axes: Axes, counts: list[ThresholdCounts], thresholds: np.ndarray, criterion: str, title: str
+) -> None:
+    """The one-vs-rest ROC curves as :func:`plotting.plot_roc_one_vs_rest` draws them (the MAX_CURVES classes with
+    the most positives), each class's operating point marked in its curve's colour."""
     support = [float(c.tp[0] + c.fn[0]) if c.tp.numel() else 0.0 for c in counts]
     shown = sorted(top_k(support, MAX_CURVES).tolist())
+    curves = [_roc_and_auc(counts[index], exact=False) for index in shown]
+    plotting.plot_roc_one_vs_rest(
+        [curve[0] for curve in curves],
+        [curve[1] for curve in curves],
+        [curve[2] for curve in curves],
+        title=title,
+        support=[support[index] for index in shown],
+        ax=axes,
+        class_indices=shown,
+        num_classes=len(counts),
+    )
+    colours = {line.get_label().split(" vs rest")[0]: line.get_color() for line in axes.get_lines()}
     for index in shown:
-        fpr, tpr, auc, _ = _roc_and_auc(counts[index], exact=False)
-        fpr, tpr = thin(fpr, tpr)
-        label = f"{index} vs rest (AUC = {auc:.4f}, n = {int(support[index])})"
-        (line,) = axes.plot(fpr, tpr, linewidth=1.5, alpha=0.9, label=label)
         point = _point_at(counts[index], float(thresholds[index]), criterion)
         if point is not None:
             x, y = 1 - point.specificity, point.sensitivity
-            axes.plot([x], [y], "o", color=line.get_color(), markersize=8, markeredgecolor="black")
-    axes.plot([0, 1], [0, 1], color="gray", linestyle="--", linewidth=1, label="chance (AUC = 0.5)")
+            axes.plot([x], [y], "o", color=colours[str(index)], markersize=8, markeredgecolor="black")
     axes.plot([], [], "o", color="white", markeredgecolor="black", label="chosen point of each class")
-    if len(counts) > len(shown):
-        return f"\n{len(shown)} of {len(counts)} classes shown: those with the most positives"
-    return ""
 
 
 def _delong_state(metric: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
