@@ -127,7 +127,7 @@ def _one_vs_rest_points(
         class_indices=shown,
         num_classes=len(counts),
     )
-    colours = {line.get_label().split(" vs rest")[0]: line.get_color() for line in axes.get_lines()}
+    colours = {str(line.get_label()).split(" vs rest")[0]: line.get_color() for line in axes.get_lines()}
     for index in shown:
         point = _point_at(counts[index], float(thresholds[index]), criterion)
         if point is not None:
