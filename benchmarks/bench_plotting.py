@@ -28,8 +28,8 @@ import torch
 # Measure the checkout this script sits in, not whichever lightning_evalkit the environment installed.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from lightning_evalkit import AUROC, ConfusionMatrix, EvalCallback, MeanAveragePrecision, Sensitivity, Specificity
-from lightning_evalkit._callback_plots import figure_builders, plot_sources
-from lightning_evalkit.plotting import figure_to_rgb
+from lightning_evalkit.callback.plot_sources import figure_builders, plot_sources
+from lightning_evalkit.plotting.curves import figure_to_rgb
 
 sys.path.insert(1, os.path.dirname(os.path.abspath(__file__)))
 from _harness import add_common_arguments, background_load, describe_load

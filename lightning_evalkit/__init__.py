@@ -1,14 +1,23 @@
 """lightning_evalkit: exact, fast, DDP-correct metrics and TensorBoard curves for PyTorch Lightning."""
 
-from lightning_evalkit.classification import AUROC, ROC, ConfusionMatrix, Sensitivity, Specificity
-from lightning_evalkit.clinical import DeLongTest, SensitivityAtSpecificity, SpecificityAtSensitivity
-from lightning_evalkit.detection import MeanAveragePrecision, MeanIoU
-from lightning_evalkit.intersection import (
+from lightning_evalkit.classification import (
+    AUROC,
+    ROC,
+    ConfusionMatrix,
+    DeLongTest,
+    Sensitivity,
+    SensitivityAtSpecificity,
+    Specificity,
+    SpecificityAtSensitivity,
+)
+from lightning_evalkit.detection import (
     CompleteIntersectionOverUnion,
     DistanceIntersectionOverUnion,
     GeneralizedIntersectionOverUnion,
     IntersectionOverUnion,
     MatchedIntersectionOverUnion,
+    MeanAveragePrecision,
+    MeanIoU,
 )
 
 __version__ = "0.1.0"

@@ -3,7 +3,7 @@
     python -m lightning_evalkit.coco GT.json RESULTS.json --iou-type bbox|segm [--json stats.json]
 
 ``--json`` also writes the 12 stats. The loader and the conversions (``load_coco``, ``coco_to_tm``,
-``tm_to_coco``) live in :mod:`lightning_evalkit._coco_json` and are re-exported here.
+``tm_to_coco``) live in :mod:`lightning_evalkit.detection.coco.json_io` and are re-exported here.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from typing import Any
 
 import torch
 
-from lightning_evalkit._coco_json import IOU_TYPES, STAT_KEYS, coco_to_tm, load_coco, tm_to_coco
-from lightning_evalkit._threads import single_threaded
-from lightning_evalkit.functional._coco_match import CocoRecords
-from lightning_evalkit.functional._detection_inputs import parse_detection_inputs
-from lightning_evalkit.functional.detection import (
+from lightning_evalkit._core.threads import single_threaded
+from lightning_evalkit.detection.coco.json_io import IOU_TYPES, STAT_KEYS, coco_to_tm, load_coco, tm_to_coco
+from lightning_evalkit.detection.coco.match import CocoRecords
+from lightning_evalkit.detection.inputs.batch import parse_detection_inputs
+from lightning_evalkit.detection.mean_ap import (
     DEFAULT_IOU_THRESHOLDS,
     DEFAULT_MAX_DETECTIONS,
     DEFAULT_REC_THRESHOLDS,

@@ -1,20 +1,27 @@
 """Functional twins of the metric classes: the same code, run on one batch of data."""
 
-from lightning_evalkit.functional.binomial import (
-    binomial_interval,
-    sensitivity_confidence_interval,
-    specificity_confidence_interval,
+from lightning_evalkit.classification.auc_intervals import (
+    auroc_confidence_interval,
+    delong_covariance,
+    delong_interval_from_counts,
+    delong_test,
 )
-from lightning_evalkit.functional.boxes import box_area, box_convert, box_iou
-from lightning_evalkit.functional.confusion import confusion_matrix, sensitivity, specificity
-from lightning_evalkit.functional.curves import (
+from lightning_evalkit.classification.confusion import confusion_matrix, sensitivity, specificity
+from lightning_evalkit.classification.curves import (
     ThresholdCounts,
     precision_recall_from_counts,
     roc_from_counts,
     youden_threshold,
 )
-from lightning_evalkit.functional.detection import matched_intersection_over_union, mean_average_precision, mean_iou
-from lightning_evalkit.functional.intersection import (
+from lightning_evalkit.classification.operating_points import (
+    operating_point_from_counts,
+    optimal_threshold,
+    sensitivity_at_specificity,
+    specificity_at_sensitivity,
+)
+from lightning_evalkit.classification.roc import auroc, curve_counts, roc
+from lightning_evalkit.detection.boxes import box_area, box_convert, box_iou
+from lightning_evalkit.detection.intersection import (
     complete_box_iou,
     complete_intersection_over_union,
     distance_box_iou,
@@ -24,21 +31,14 @@ from lightning_evalkit.functional.intersection import (
     intersection_over_union,
     plain_box_iou,
 )
-from lightning_evalkit.functional.intervals import (
-    auroc_confidence_interval,
-    delong_covariance,
-    delong_interval_from_counts,
-    delong_test,
+from lightning_evalkit.detection.masks import mask_iou
+from lightning_evalkit.detection.mean_ap import matched_intersection_over_union, mean_average_precision, mean_iou
+from lightning_evalkit.detection.rle import rle_area, rle_decode, rle_encode, rle_to_bbox
+from lightning_evalkit.statistics.binomial import (
+    binomial_interval,
+    sensitivity_confidence_interval,
+    specificity_confidence_interval,
 )
-from lightning_evalkit.functional.masks import mask_iou
-from lightning_evalkit.functional.operating_points import (
-    operating_point_from_counts,
-    optimal_threshold,
-    sensitivity_at_specificity,
-    specificity_at_sensitivity,
-)
-from lightning_evalkit.functional.rle import rle_area, rle_decode, rle_encode, rle_to_bbox
-from lightning_evalkit.functional.roc import auroc, curve_counts, roc
 
 __all__ = [
     "ThresholdCounts",

@@ -1,0 +1,498 @@
+"""EvalCallback: updates metrics from validation/test outputs, logs them, writes their curves to TensorBoard."""
+
+from __future__ import annotations
+
+import importlib
+import warnings
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torchmetrics import Metric, MetricCollection
+
+from lightning_evalkit._core.checks import check_choice, check_positive_int
+from lightning_evalkit._core.rank_warnings import collect_on_every_rank, say_gathered
+from lightning_evalkit.callback import plot_sources as plots_
+from lightning_evalkit.callback import results as results_
+from lightning_evalkit.callback.metric_sets import MetricSet
+from lightning_evalkit.callback.padding import (
+    PaddingTracker,
+    coverage_problems,
+    dataloaders_as_list,
+    dataset_indices,
+    lacks_image_ids,
+    num_samples,
+    real_sample_count,
+    take_first,
+    with_image_ids,
+)
+from lightning_evalkit.callback.results import check_sync_settings, compute_quietly, scalars
+from lightning_evalkit.callback.sinks import TensorBoardSink, logging_step, sinks_for
+from lightning_evalkit.classification.auc_intervals import check_level
+from lightning_evalkit.classification.operating_points import CRITERIA, operating_point_from_counts
+from lightning_evalkit.plotting.curves import figure_to_rgb
+
+__all__ = ["EvalCallback", "EvalCallbackWarning"]
+
+OutputTransform = Callable[[Any, Any], tuple[Any, Any]]
+
+
+class EvalCallbackWarning(UserWarning):
+    """A warning from EvalCallback (no image logger, samples not evaluated exactly once, undefined values, a plot)."""
+
+
+def _callback_base() -> type:
+    """A base class that is a Callback for pytorch_lightning and, where installed, for lightning.pytorch too.
+
+    Both Trainers check ``isinstance(callback, Callback)`` against their own package's class; inheriting from
+    both no-op hook classes makes one EvalCallback class pass both checks (and LightningCLI's subclass checks).
+    """
+    bases = []
+    for package in ("pytorch_lightning", "lightning.pytorch"):
+        try:
+            bases.append(importlib.import_module(package).Callback)
+        except ImportError:
+            continue
+    if not bases:  # pragma: no cover - pytorch_lightning is a dependency
+        raise ImportError("EvalCallback needs pytorch_lightning or lightning installed.")
+    return bases[0] if len(bases) == 1 else type("_LightningCallback", tuple(bases), {})
+
+
+if TYPE_CHECKING:
+    from pytorch_lightning import Callback as _CallbackBase
+else:
+    _CallbackBase = _callback_base()
+
+
+def _check_metrics(metrics: Any) -> None:
+    example = 'For example: EvalCallback(metrics={"auroc": AUROC(task="binary")}).'
+    if isinstance(metrics, MetricCollection):
+        if len(metrics) == 0:
+            raise ValueError(
+                "Expected `metrics` to hold at least one metric, but got an empty MetricCollection. " + example
+            )
+        return
+    if not isinstance(metrics, Mapping):
+        raise TypeError(
+            "Expected `metrics` to be a dict of name -> torchmetrics.Metric or a MetricCollection, but got "
+            f"{type(metrics).__name__}. {example}"
+        )
+    if not metrics:
+        raise ValueError(f"Expected `metrics` to hold at least one metric, but got an empty dict. {example}")
+    for name, metric in metrics.items():
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"Expected every key of `metrics` to be a non-empty str, but got {name!r}. {example}")
+        if not isinstance(metric, Metric):
+            raise TypeError(
+                f"Expected `metrics[{name!r}]` to be a torchmetrics.Metric (such as AUROC, Sensitivity, "
+                f"ConfusionMatrix or MeanAveragePrecision), but got {type(metric).__name__}. {example}"
+            )
+
+
+def _check_plots(plots: Any) -> tuple[str, ...]:
+    if isinstance(plots, bool):
+        return plots_.PLOT_NAMES if plots else ()
+    listed = ", ".join(repr(name) for name in plots_.PLOT_NAMES)
+    if isinstance(plots, str) or not isinstance(plots, Iterable):
+        raise TypeError(f"Expected `plots` to be True, False or a list drawn from {listed}, but got {plots!r}.")
+    chosen = tuple(plots)
+    for name in chosen:
+        if name not in plots_.PLOT_NAMES:
+            raise ValueError(f"Expected every entry of `plots` to be one of {listed}, but got {name!r}.")
+    return chosen
+
+
+def _check_class_names(class_names: Any, metrics: Mapping[str, Metric]) -> None:
+    if class_names is None or isinstance(class_names, Mapping):
+        return
+    if isinstance(class_names, str) or not isinstance(class_names, Sequence):
+        raise TypeError(
+            "Expected `class_names` to be a list of names (index -> name) or a dict of label -> name, but "
+            f"got {type(class_names).__name__}."
+        )
+    for name, metric in metrics.items():
+        task = getattr(metric, "task", None)
+        count = getattr(metric, "num_labels", None) if task == "multilabel" else getattr(metric, "num_classes", None)
+        if task in ("multiclass", "multilabel") and isinstance(count, int) and count != len(class_names):
+            raise ValueError(
+                f"Expected `class_names` to hold {count} names, one per class of `metrics[{name!r}]`, but "
+                f"got {len(class_names)}. Pass one name per class, or class_names=None to use the indices."
+            )
+
+
+class EvalCallback(_CallbackBase):
+    """Update metrics from validation and test outputs, log them each epoch, and plot their curves.
+
+    The metrics are updated in ``on_validation_batch_end`` (and ``on_test_batch_end``) from what
+    ``validation_step`` returns, computed and synced on every rank at the end of the epoch, logged with
+    ``pl_module.log`` (so ModelCheckpoint and EarlyStopping can monitor them, e.g. ``"val/auroc"``), then
+    reset. Curves go, from rank 0, to every logger that takes images (TensorBoard, W&B, MLflow, any logger
+    with ``log_image``) at the step of that epoch's scalars. Under DDP the samples that DistributedSampler
+    repeats to pad the last batches are dropped and the states are synced whatever the metrics' sync
+    settings, so N processes log the one-process values. Each validation dataloader gets its own copy of
+    the metrics, logged as ``val/<name>/dataloader_idx_<i>`` when there are several. Undefined values
+    (NaN, COCO's -1) are not logged; a warning lists them.
+
+    Args:
+        metrics: name -> metric, or a MetricCollection. Names become the logged keys after ``prefix``.
+        preds_key: key of the predictions in the dict that ``validation_step`` returns.
+        target_key: key of the targets in that dict.
+        output_transform: ``(outputs, batch) -> (preds, target)``, used instead of the keys when given.
+        prefix: prefix of every logged name during validation.
+        test_prefix: prefix of every logged name during testing.
+        plot_every_n_epochs: write the plots every n-th validation epoch (scalars are logged every epoch).
+        plots: True for every plot, False for none, or a list drawn from ``"roc"``,
+            ``"sensitivity_specificity"``, ``"precision_recall"``, ``"confusion_matrix"``,
+            ``"pr_curve_plugin"``, ``"detection_pr"``, ``"per_class_ap"``.
+        class_names: names of the classes: a list indexed by class (label for detection) or a dict
+            label -> name.
+        confidence_level: when set, also log ``<name>_ci_lower`` and ``<name>_ci_upper`` for every metric with
+            a ``confidence_interval()`` (AUROC: DeLong; Sensitivity, Specificity: binomial), at this level
+            unless the metric sets its own ``confidence_level``.
+        operating_point: "youden" or "closest_topleft": also log, for every binary ROC or AUROC, the best
+            point by that criterion as ``<name>_op_threshold``, ``<name>_op_sensitivity`` and
+            ``<name>_op_specificity`` (with ``confidence_level``, their Wilson bounds ``..._ci_lower/upper``).
+
+    Example:
+        >>> from lightning_evalkit import AUROC
+        >>> callback = EvalCallback(metrics={"auroc": AUROC(task="binary")})
+        >>> callback.prefix
+        'val/'
+    """
+
+    def __init__(
+        self,
+        metrics: dict[str, Metric] | MetricCollection,
+        preds_key: str = "preds",
+        target_key: str = "target",
+        output_transform: OutputTransform | None = None,
+        prefix: str = "val/",
+        test_prefix: str = "test/",
+        plot_every_n_epochs: int = 1,
+        plots: bool | list[str] = True,
+        class_names: list[str] | dict[int, str] | None = None,
+        confidence_level: float | None = None,
+        operating_point: str | None = None,
+    ) -> None:
+        _check_metrics(metrics)
+        self.confidence_level = None if confidence_level is None else check_level(confidence_level)
+        if operating_point is not None:
+            check_choice("operating_point", operating_point, CRITERIA)
+        self.operating_point = operating_point
+        for name, value in (("preds_key", preds_key), ("target_key", target_key), ("prefix", prefix)):
+            if not isinstance(value, str):
+                raise TypeError(f"Expected `{name}` to be a str, but got {type(value).__name__}.")
+        if not isinstance(test_prefix, str):
+            raise TypeError(f"Expected `test_prefix` to be a str, but got {type(test_prefix).__name__}.")
+        if output_transform is not None and not callable(output_transform):
+            raise TypeError(
+                "Expected `output_transform` to be a callable (outputs, batch) -> (preds, target) or None, "
+                f"but got {type(output_transform).__name__}."
+            )
+        check_positive_int("plot_every_n_epochs", plot_every_n_epochs)
+        self.plots = _check_plots(plots)
+        self._sets = {0: MetricSet(metrics)}  # one per evaluation dataloader, cloned from the first on demand
+        self.collection, self.metrics = self._sets[0].collection, self._sets[0].metrics
+        _check_class_names(class_names, self.metrics)
+        self.preds_key, self.target_key, self.output_transform = preds_key, target_key, output_transform
+        self.prefix, self.test_prefix, self.plot_every_n_epochs = prefix, test_prefix, plot_every_n_epochs
+        self.class_names = class_names
+        self._padding = PaddingTracker()
+        self._dataset_indices: dict[int, list[int] | None] = {}
+        self._num_dataloaders = 1
+        self._kept: dict[int, int] = {}
+        self._warned: set[str] = set()
+        self._warning_registry: dict[Any, Any] = {}
+        self._update_warnings: list[tuple[type[Warning], str]] = []  # under DDP, every rank's update warnings
+
+    @property
+    def state_key(self) -> str:
+        # Two EvalCallbacks (different prefixes) in one Trainer must not share a checkpoint key.
+        return self._generate_state_key(prefix=self.prefix, test_prefix=self.test_prefix)
+
+    # ------------------------------------------------------------------ hooks
+    def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
+        """Check the metrics' sync settings and move the metrics to the module's device."""
+        check_sync_settings(self.metrics, trainer.world_size)
+        self._to_device(pl_module)
+
+    def on_validation_epoch_start(self, trainer: Any, pl_module: Any) -> None:
+        """Reset the metrics and count each dataloader's real samples on this rank."""
+        limits = None if trainer.sanity_checking else getattr(trainer, "num_val_batches", None)
+        self._start_epoch(trainer, pl_module, trainer.val_dataloaders, limits, "limit_val_batches")
+
+    def on_test_epoch_start(self, trainer: Any, pl_module: Any) -> None:
+        """Reset the metrics and count each dataloader's real samples on this rank."""
+        limits = getattr(trainer, "num_test_batches", None)
+        self._start_epoch(trainer, pl_module, trainer.test_dataloaders, limits, "limit_test_batches")
+
+    def on_validation_batch_end(
+        self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0
+    ) -> None:
+        """Update the metrics with this batch's real (not padded) samples."""
+        self._update(trainer, outputs, batch, dataloader_idx)
+
+    def on_test_batch_end(
+        self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0
+    ) -> None:
+        """Update the metrics with this batch's real (not padded) samples."""
+        self._update(trainer, outputs, batch, dataloader_idx)
+
+    def on_validation_epoch_end(self, trainer: Any, pl_module: Any) -> None:
+        """Compute, log and (every n-th epoch, on rank 0) plot the metrics, then reset them."""
+        if trainer.sanity_checking:
+            self._reset()
+            return
+        plot = (trainer.current_epoch + 1) % self.plot_every_n_epochs == 0
+        self._finish_epoch(trainer, pl_module, self.prefix, plot)
+
+    def on_test_epoch_end(self, trainer: Any, pl_module: Any) -> None:
+        """Compute, log and plot the metrics, then reset them."""
+        self._finish_epoch(trainer, pl_module, self.test_prefix, plot=True)
+
+    # ------------------------------------------------------------------ update
+    def _to_device(self, pl_module: Any) -> None:
+        for metric_set in self._sets.values():
+            metric_set.to(pl_module.device)
+
+    def _start_epoch(self, trainer: Any, pl_module: Any, dataloaders: Any, limits: Any, limit_name: str) -> None:
+        loaders = dataloaders_as_list(dataloaders)
+        self._num_dataloaders = max(1, len(loaders))
+        for index in range(1, self._num_dataloaders):
+            if index not in self._sets:
+                self._sets[index] = self._sets[0].clone()
+        self._to_device(pl_module)
+        self._reset()
+        self._kept = {}
+        real_counts: dict[int, int | None] = {}
+        self._dataset_indices = {}
+        for index, dataloader in enumerate(loaders):
+            limit = limits[index] if isinstance(limits, list | tuple) and index < len(limits) else None
+            for key, message in coverage_problems(dataloader, index, limit, limit_name, trainer.world_size):
+                self._warn_once(trainer, key, message)
+            if trainer.world_size > 1:
+                self._dataset_indices[index] = dataset_indices(dataloader)
+                real_counts[index], _ = real_sample_count(dataloader)
+        self._padding.start(real_counts)
+
+    def _extract(self, outputs: Any, batch: Any) -> tuple[Any, Any]:
+        if self.output_transform is not None:
+            return self.output_transform(outputs, batch)
+        if not isinstance(outputs, Mapping) or self.preds_key not in outputs or self.target_key not in outputs:
+            got = f"a dict with keys {sorted(map(str, outputs))}" if isinstance(outputs, Mapping) else repr(outputs)
+            if not isinstance(outputs, Mapping) and outputs is not None:
+                got = type(outputs).__name__
+            raise ValueError(
+                "Expected the output of validation_step/test_step to be a dict with keys "
+                f"{self.preds_key!r} and {self.target_key!r}, but got {got}. Return "
+                f"{{{self.preds_key!r}: preds, {self.target_key!r}: target}}, set `preds_key` and "
+                "`target_key`, or pass `output_transform=lambda outputs, batch: (preds, target)` to "
+                "EvalCallback."
+            )
+        return outputs[self.preds_key], outputs[self.target_key]
+
+    def _update(self, trainer: Any, outputs: Any, batch: Any, dataloader_idx: int) -> None:
+        preds, target = self._extract(outputs, batch)
+        size = num_samples(preds)
+        position = self._padding.position(dataloader_idx)
+        keep = self._padding.keep(dataloader_idx, size)
+        if keep == 0:
+            return
+        if keep < size:
+            preds, target = take_first(preds, keep), take_first(target, keep)
+        if trainer.world_size > 1:
+            indices = self._dataset_indices.get(dataloader_idx)
+            if indices is not None:  # detection ties across images rank as on one device
+                target = with_image_ids(target, indices[position : position + keep])
+            elif lacks_image_ids(target):
+                self._warn_once(trainer, f"image-id-{dataloader_idx}", unordered_detection_message(dataloader_idx))
+        self._kept[dataloader_idx] = self._kept.get(dataloader_idx, 0) + keep
+        with collect_on_every_rank(self._update_warnings, active=trainer.world_size > 1):  # said at epoch end
+            self._set(dataloader_idx).update(preds, target)
+
+    def _set(self, dataloader_idx: int) -> MetricSet:
+        if dataloader_idx not in self._sets:  # a dataloader the epoch start did not list
+            self._sets[dataloader_idx] = self._sets[0].clone()
+        return self._sets[dataloader_idx]
+
+    def _reset(self) -> None:
+        for metric_set in self._sets.values():
+            metric_set.reset()
+
+    # ------------------------------------------------------------------ compute, log, plot
+    def _items(self) -> Iterable[tuple[str, Metric]]:
+        return self._sets[0].items()
+
+    def _mark_ranks_that_saw_nothing(self, trainer: Any, pl_module: Any) -> None:
+        """A rank whose batches were all padding must not warn "compute before update" when others updated."""
+        if trainer.world_size <= 1:
+            return
+        local = torch.tensor(
+            [self._kept.get(index, 0) for index in range(self._num_dataloaders)], device=pl_module.device
+        )
+        total = trainer.strategy.reduce(local.clone(), reduce_op="sum")
+        for index in range(self._num_dataloaders):
+            if int(local[index]) == 0 and int(total[index]) > 0:
+                self._set(index).mark_updated()
+
+    def _finish_epoch(self, trainer: Any, pl_module: Any, prefix: str, plot: bool) -> None:
+        self._mark_ranks_that_saw_nothing(trainer, pl_module)
+        if trainer.world_size > 1:  # a collective: what any rank's updates said, once from rank 0
+            say_gathered(self._update_warnings, self._warning_registry)
+        skipped: list[str] = []
+        for index in range(self._num_dataloaders):
+            suffix = f"/dataloader_idx_{index}" if self._num_dataloaders > 1 else ""
+            items = list(self._set(index).items())
+            results = compute_quietly(  # a collective: every rank
+                items, trainer.world_size > 1, trainer.is_global_zero, self._warning_registry
+            )
+            results.update(_confidence_intervals(items, self.confidence_level))
+            results.update(_operating_points(items, self.operating_point, self.confidence_level))
+            skipped += self._log_scalars(pl_module, results, prefix, suffix)
+            if plot and self.plots:
+                self._plot(trainer, prefix, suffix, items, results)
+        if skipped:
+            self._warn_once(trainer, "undefined:" + ",".join(skipped), undefined_message(skipped))
+        self._reset()
+
+    def _log_scalars(self, pl_module: Any, results: Mapping[str, Any], prefix: str, suffix: str) -> list[str]:
+        skipped = []
+        for key, value, undefined in scalars(results, self.class_names):
+            name = prefix + key + suffix
+            if undefined:
+                skipped.append(name)
+            pl_module.log(
+                name,
+                float("nan") if undefined else value,
+                # An undefined value reaches no logger, but replaces last epoch's value in callback_metrics,
+                # so ModelCheckpoint/EarlyStopping never act on a stale number.
+                logger=not undefined,
+                on_step=False,
+                on_epoch=True,
+                batch_size=1,
+                # Values are already synced and equal on every rank; "max" of equal values is exact.
+                sync_dist=True,
+                reduce_fx="max",
+                add_dataloader_idx=False,
+            )
+        return skipped
+
+    def _plot(
+        self, trainer: Any, prefix: str, suffix: str, items: list[tuple[str, Metric]], results: Mapping[str, Any]
+    ) -> None:
+        # Counts are gathered on every rank (each call is a collective); only rank 0 draws.
+        sources = plots_.plot_sources(
+            items, results, self.plots, self.class_names, self.confidence_level, self.operating_point
+        )
+        per_iou_type, unplottable = results_.iou_type_plot_sources(items, results, self.plots)  # bbox_/segm_ plots
+        if not trainer.is_global_zero:
+            return
+        for name in unplottable:
+            self._warn_once(trainer, f"no-extended-summary-{name}", results_.no_extended_summary_message(name))
+        sinks = sinks_for(trainer.loggers)
+        if not sinks:
+            self._warn_once(
+                trainer,
+                "no-image-logger",
+                "EvalCallback found no logger that takes images in trainer.loggers (TensorBoardLogger, "
+                "WandbLogger, MLFlowLogger or any logger with `log_image`), so it writes no curve plots (the "
+                "scalars are still logged). Pass such a logger to the Trainer, or plots=False.",
+            )
+            return
+        self.write_plots(sinks, prefix, sources, logging_step(trainer), trainer, suffix)
+        for tag_prefix, type_sources in per_iou_type:
+            self.write_plots(sinks, prefix + tag_prefix, type_sources, logging_step(trainer), trainer, suffix)
+
+    def write_plots(
+        self,
+        sinks: Sequence[Any],
+        prefix: str,
+        sources: Mapping[str, Any],
+        step: int,
+        trainer: Any = None,
+        suffix: str = "",
+    ) -> None:
+        """Draw the plots of ``sources`` and send them to every sink (rank 0's half of the plotting).
+
+        ``sinks`` are image sinks (``lightning_evalkit.callback.sinks``) or TensorBoard SummaryWriters. Each figure is
+        built, rendered, sent and dropped before the next one, so at most one is alive.
+        """
+        sinks = [sink if hasattr(sink, "pr_curve") else TensorBoardSink(sink) for sink in sinks]
+        for tag, build in plots_.figure_builders(sources, self.plots, self.class_names):
+            try:
+                image = figure_to_rgb(build())
+            except Exception as error:  # a plot must never stop a training run
+                self._warn_once(trainer, f"plot-{tag}", f"EvalCallback could not draw {tag!r}: {error!r}")
+                continue
+            for sink in sinks:
+                sink.image(prefix + tag + suffix, image, step)
+        for tag, data in sources.get("pr_curve_plugin", []):
+            for sink in sinks:
+                sink.pr_curve(prefix + tag + suffix, data, step)
+
+    def _plot_sources(self, results: Mapping[str, Any]) -> dict[str, Any]:
+        """What the plots of ``results`` need (a collective on every rank); see ``_callback_plots.plot_sources``."""
+        return plots_.plot_sources(
+            list(self._items()), results, self.plots, self.class_names, self.confidence_level, self.operating_point
+        )
+
+    def _warn_once(self, trainer: Any, key: str, message: str) -> None:
+        if key in self._warned:
+            return
+        self._warned.add(key)
+        if trainer is None or trainer.is_global_zero:
+            warnings.warn(message, EvalCallbackWarning, stacklevel=2)
+
+
+def undefined_message(keys: Sequence[str]) -> str:
+    """The warning for values that are undefined this epoch and so not logged."""
+    return (
+        f"EvalCallback did not log {', '.join(keys)}: undefined this epoch (NaN, or -1, COCO's 'undefined', "
+        "e.g. no ground truth of that size or class). They are absent from the loggers and NaN in "
+        "trainer.callback_metrics, so ModelCheckpoint/EarlyStopping never act on them."
+    )
+
+
+def unordered_detection_message(index: int) -> str:
+    """The warning for a shuffled (or unknown-order) detection dataloader without image ids under DDP."""
+    return (
+        f"EvalCallback cannot tell the dataset index of the images of dataloader {index} under DDP (its sampler "
+        "shuffles or is not a DistributedSampler) and its targets carry no `image_id`, so detections with equal "
+        "scores in different images may rank differently than on one device (mAP can differ). Give each target "
+        "an `image_id` (e.g. its dataset index), or validate with shuffle=False."
+    )
+
+
+# ---------------------------------------------------------------- clinical statistics (issue 9)
+def _confidence_intervals(items: Iterable[tuple[str, Metric]], level: float | None) -> dict[str, Any]:
+    """``<name>_ci_lower`` and ``<name>_ci_upper`` of every metric with ``confidence_interval()``.
+
+    Each call is a collective under DDP; every rank walks the metrics in the same order.
+    """
+    if level is None:
+        return {}
+    bounds: dict[str, Any] = {}
+    for name, metric in items:
+        interval = getattr(metric, "confidence_interval", None)
+        if not callable(interval):
+            continue
+        if getattr(metric, "confidence_level", None) is None:
+            metric.confidence_level = level
+        bounds[f"{name}_ci_lower"], bounds[f"{name}_ci_upper"] = interval()
+    return bounds
+
+
+def _operating_points(
+    items: Iterable[tuple[str, Metric]], criterion: str | None, level: float | None
+) -> dict[str, Any]:
+    """``<name>_op_<key>`` of the best point of every binary curve metric (collectives under DDP)."""
+    if criterion is None:
+        return {}
+    points: dict[str, Any] = {}
+    for name, metric in items:
+        if getattr(metric, "task", None) != "binary" or not callable(getattr(metric, "curve_counts", None)):
+            continue
+        counts = metric.curve_counts()[0]  # type: ignore[operator]
+        for key, value in operating_point_from_counts(counts, criterion, level).items():
+            points[f"{name}_op_{key}"] = value
+    return points

@@ -1,0 +1,27 @@
+"""Classification: the metric classes and the functional code they run.
+
+- ``inputs``: one parse of (preds, target) per task and input format; ``confusion``: confusion counts, sensitivity,
+  specificity; ``curves``, ``roc``, ``exact``: threshold counts, the one ROC and AUC (binned and exact);
+  ``rate_intervals``, ``auc_intervals``: binomial and DeLong intervals of those; ``operating_points``.
+- ``metrics``: Sensitivity, Specificity, ConfusionMatrix, ROC, AUROC; ``clinical_metrics``:
+  SensitivityAtSpecificity, SpecificityAtSensitivity, DeLongTest.
+- ``plots``, ``clinical_plots``: what each metric's ``.plot()`` and the callback draw, from the counts above.
+"""
+
+from lightning_evalkit.classification.clinical_metrics import (
+    DeLongTest,
+    SensitivityAtSpecificity,
+    SpecificityAtSensitivity,
+)
+from lightning_evalkit.classification.metrics import AUROC, ROC, ConfusionMatrix, Sensitivity, Specificity
+
+__all__ = [
+    "AUROC",
+    "ROC",
+    "ConfusionMatrix",
+    "DeLongTest",
+    "Sensitivity",
+    "SensitivityAtSpecificity",
+    "Specificity",
+    "SpecificityAtSensitivity",
+]

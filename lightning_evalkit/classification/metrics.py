@@ -1,0 +1,430 @@
+"""Classification metrics: thin torchmetrics shells over lightning_evalkit.functional.
+
+Two small bases, one per state layout:
+
+- ``_ConfusionMetric`` (Sensitivity, Specificity, ConfusionMatrix): one summed confusion tensor;
+- ``_CurveMetric`` (ROC, AUROC): a summed histogram when binned, or concatenated scores and targets when exact.
+
+Every state is a tensor reduced with "sum" or "cat", so a synced compute does one collective per state
+however many batches there were.
+
+Two guards keep a number right whatever the surrounding code does to a module:
+
+- dtype casts (Lightning's ``precision="bf16-true"`` / ``"16-true"``, ``.to(dtype)``, ``.half()``,
+  ``set_dtype``) move the metric's tensors to the new device but never change their dtype: counts stay
+  int64, thresholds float64 and exact values as stored;
+- each state's name carries a digest of the arguments that decide what the state means (task, classes,
+  threshold, input format, ignore_index, binned thresholds), so a ``MetricCollection`` puts two metrics in
+  one compute group only when their states truly mean the same (Sensitivity and Specificity with equal
+  arguments, exact ROC and AUROC of one task and format), never two thresholds of one metric.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import torch
+from torch import Tensor
+from torchmetrics import Metric
+
+from lightning_evalkit._core.cat_states import CatStateMetric
+from lightning_evalkit._core.checks import check_choice
+from lightning_evalkit._core.rank_warnings import rank_zero_warn
+from lightning_evalkit._core.state_dtypes import keep_dtypes_apply
+from lightning_evalkit.classification.auc_intervals import _auroc_interval_compute, check_level
+from lightning_evalkit.classification.confusion import (
+    NORMALIZATIONS,
+    _confusion_matrix_compute,
+    _confusion_update,
+    _sensitivity_compute,
+    _specificity_compute,
+    check_rate_args,
+    confusion_shape,
+)
+from lightning_evalkit.classification.curves import (
+    ThresholdCounts,
+    _auroc_compute,
+    _curve_counts_compute,
+    check_max_fpr,
+    resolve_thresholds,
+)
+from lightning_evalkit.classification.inputs import (
+    AVERAGES,
+    check_classification_args,
+    check_task,
+    check_threshold,
+    format_labels,
+    format_scores,
+)
+from lightning_evalkit.classification.roc import _curve_update, _roc_compute, exact_score_dtype
+
+# clinical statistics (issue 9): confidence intervals of AUROC, Sensitivity and Specificity
+from lightning_evalkit.statistics.binomial import INTERVALS, _rate_interval
+
+
+def _state_name(base: str, *meaning: object) -> str:
+    """``base`` plus a digest of the arguments that give the state its meaning (see the module docstring)."""
+    return f"{base}_{hashlib.blake2b(repr(meaning).encode(), digest_size=4).hexdigest()}"
+
+
+class _ConfusionMetric(Metric):
+    """Accumulates one confusion tensor: binary (2, 2), multiclass (C, C), multilabel (L, 2, 2)."""
+
+    is_differentiable = False
+    full_state_update = False
+    _apply = keep_dtypes_apply
+
+    def __init__(
+        self,
+        task: str | None = None,
+        threshold: float = 0.5,
+        num_classes: int | None = None,
+        num_labels: int | None = None,
+        ignore_index: int | None = None,
+        input_format: str = "probs",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.columns = check_classification_args(task, num_classes, num_labels, ignore_index, input_format)
+        self.task: str = check_task(task)
+        self.num_classes, self.num_labels = num_classes, num_labels
+        self.threshold = check_threshold(threshold, input_format)
+        self.ignore_index, self.input_format = ignore_index, input_format
+        shape = confusion_shape(self.task, self.columns)
+        cut = None if task == "multiclass" else self.threshold  # multiclass takes the arg-max
+        self._confmat_name = _state_name("confmat", task, self.columns, cut, ignore_index, input_format)
+        self.add_state(self._confmat_name, default=torch.zeros(shape, dtype=torch.long), dist_reduce_fx="sum")
+
+    @property
+    def confmat(self) -> Tensor:
+        """The accumulated confusion counts (the state, under its argument-specific name)."""
+        return getattr(self, self._confmat_name)
+
+    @confmat.setter
+    def confmat(self, value: Tensor) -> None:
+        setattr(self, self._confmat_name, value)
+
+    def update(self, preds: Tensor, target: Tensor) -> None:
+        """Validate one batch and add its confusion counts (nothing changes if validation fails)."""
+        predicted, flat_target = format_labels(
+            preds, target, self.task, self.columns, self.ignore_index, self.input_format, self.threshold
+        )
+        self.confmat += _confusion_update(predicted, flat_target, self.task, self.columns)
+
+    def confusion_counts(self) -> Tensor:
+        """The confusion counts over all processes (a collective under DDP: call it on every rank)."""
+        with self.sync_context(dist_sync_fn=self.dist_sync_fn, should_sync=not self._is_synced):
+            return self.confmat.clone()
+
+
+class _RateMetric(_ConfusionMetric):
+    """Sensitivity and Specificity: one rate per class from the confusion counts, with binomial intervals."""
+
+    higher_is_better = True
+    _rate: str  # "sensitivity" or "specificity"
+
+    def __init__(
+        self,
+        task: str | None = None,
+        *,
+        average: str = "macro",
+        zero_division: float | str = 0.0,
+        confidence_level: float | None = None,
+        interval: str = "wilson",
+        **kwargs: Any,
+    ):
+        check_rate_args(average, zero_division)
+        check_choice("interval", interval, INTERVALS)
+        self.confidence_level = None if confidence_level is None else check_level(confidence_level)
+        super().__init__(task, **kwargs)
+        self.average, self.zero_division, self.interval = average, zero_division, interval
+
+    def compute(self) -> Tensor:
+        """The rate over everything seen (NaN with a warning before any sample)."""
+        rate_compute = _sensitivity_compute if self._rate == "sensitivity" else _specificity_compute
+        return rate_compute(self.confmat, self.task, self.average, self.zero_division)
+
+    def confidence_interval(self) -> tuple[Tensor, Tensor]:
+        """Binomial ``(lower, upper)`` at ``confidence_level`` (default 0.95) with the ``interval`` method.
+
+        Per class (binary: scalars; ``average="micro"``: of the pooled counts), as
+        :func:`lightning_evalkit.functional.sensitivity_confidence_interval` and its specificity twin. A
+        collective under DDP: call it on every rank.
+        """
+        level = 0.95 if self.confidence_level is None else self.confidence_level
+        confmat = self.confusion_counts()
+        _, lower, upper = _rate_interval(confmat, self.task, self._rate, self.average, level, self.interval)
+        return lower, upper
+
+    def plot(self, val: Any = None, ax: Any = None) -> tuple[Any, Any]:
+        """Draw its value(s) as bars without pyplot; returns ``(figure, axes)`` as torchmetrics does."""
+        from lightning_evalkit.classification.plots import plot_value_metric
+
+        return plot_value_metric(self, val, ax)
+
+
+class Sensitivity(_RateMetric):
+    """Sensitivity (recall, true-positive rate): TP / (TP + FN).
+
+    A binary or multilabel score is positive iff ``score >= threshold``, so ``Sensitivity(threshold=t)``
+    equals the ROC curve's TPR at ``t``. Arguments are those of
+    :func:`lightning_evalkit.functional.sensitivity`, plus ``confidence_level`` and ``interval``
+    ("wilson" or "clopper_pearson") for :meth:`confidence_interval`.
+
+    Example:
+        >>> import torch
+        >>> metric = Sensitivity(task="binary")
+        >>> metric.update(torch.tensor([0.9, 0.2]), torch.tensor([1, 0]))
+        >>> metric.update(torch.tensor([0.6, 0.4]), torch.tensor([0, 1]))
+        >>> metric.compute()
+        tensor(0.5000, dtype=torch.float64)
+    """
+
+    _rate = "sensitivity"
+
+
+class Specificity(_RateMetric):
+    """Specificity (true-negative rate): TN / (TN + FP), one-vs-rest per class.
+
+    Arguments are those of :func:`lightning_evalkit.functional.specificity`, plus ``confidence_level`` and
+    ``interval`` ("wilson" or "clopper_pearson") for :meth:`confidence_interval`.
+
+    Example:
+        >>> import torch
+        >>> metric = Specificity(task="multiclass", num_classes=3, average="none")
+        >>> metric.update(torch.tensor([0, 1, 2, 2]), torch.tensor([0, 1, 1, 2]))
+        >>> metric.compute()
+        tensor([1.0000, 1.0000, 0.6667], dtype=torch.float64)
+    """
+
+    _rate = "specificity"
+
+
+class ConfusionMatrix(_ConfusionMetric):
+    """Confusion matrix, rows = true class, columns = predicted class (scikit-learn's layout).
+
+    Arguments are those of :func:`lightning_evalkit.functional.confusion_matrix`.
+
+    Example:
+        >>> import torch
+        >>> metric = ConfusionMatrix(task="binary")
+        >>> metric.update(torch.tensor([0.9, 0.2, 0.6, 0.4]), torch.tensor([1, 0, 0, 1]))
+        >>> metric.compute()
+        tensor([[1, 1],
+                [1, 1]])
+    """
+
+    higher_is_better = None
+
+    def __init__(self, task: str | None = None, *, normalize: str | None = None, **kwargs: Any):
+        check_choice("normalize", normalize, NORMALIZATIONS)
+        super().__init__(task, **kwargs)
+        self.normalize = normalize
+
+    def compute(self) -> Tensor:
+        """Counts (int64), or float64 rates with ``normalize``."""
+        return _confusion_matrix_compute(self.confmat, self.normalize)
+
+    def plot(self, val: Any = None, ax: Any = None) -> tuple[Any, Any]:
+        """Draw the confusion matrix without pyplot; returns ``(figure, axes)`` as torchmetrics does."""
+        from lightning_evalkit.classification.plots import plot_confusion_metric
+
+        return plot_confusion_metric(self, val, ax)
+
+
+class _CurveMetric(CatStateMetric):
+    """Accumulates what a threshold curve needs: a (C, 2, T + 1) histogram (binned) or every value (exact).
+
+    Exact mode keeps, per sample, the input values as given (float32, or float64 for float64 input: 4 or 8
+    bytes per class column) and the int64 target (8 bytes; multilabel one per label).
+    """
+
+    is_differentiable = False
+    full_state_update = False
+    thresholds: Tensor
+    _apply = keep_dtypes_apply
+
+    def __init__(
+        self,
+        task: str | None = None,
+        thresholds: int | list[float] | Tensor | None = None,
+        num_classes: int | None = None,
+        num_labels: int | None = None,
+        ignore_index: int | None = None,
+        input_format: str = "probs",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.columns = check_classification_args(task, num_classes, num_labels, ignore_index, input_format)
+        self.task: str = check_task(task)
+        self.num_classes, self.num_labels = num_classes, num_labels
+        self.ignore_index, self.input_format = ignore_index, input_format
+        grid = resolve_thresholds(thresholds, input_format)
+        self.binned = grid is not None
+        # a buffer, so the thresholds follow the metric's device (and, by _apply, never its dtype casts)
+        self.register_buffer("thresholds", grid if grid is not None else torch.empty(0), persistent=False)
+        self._templates = {}
+        meaning = (task, self.columns, ignore_index, input_format)
+        if grid is not None:
+            self._histogram_name = _state_name("histogram", *meaning, grid.tolist())
+            bins = torch.zeros(self.columns, 2, grid.numel() + 1, dtype=torch.long)
+            self.add_state(self._histogram_name, default=bins, dist_reduce_fx="sum")
+        else:
+            self._values_name, self._target_name = _state_name("scores", *meaning), _state_name("target", *meaning)
+            score_shape = (0,) if task == "binary" else (0, self.columns)
+            target_shape = (0, self.columns) if task == "multilabel" else (0,)
+            self._add_cat_states(
+                {
+                    self._values_name: torch.empty(score_shape, dtype=torch.float32),
+                    self._target_name: torch.empty(target_shape, dtype=torch.long),
+                }
+            )
+
+    def _grid(self) -> Tensor | None:
+        return self.thresholds if self.binned else None
+
+    def update(self, preds: Tensor, target: Tensor) -> None:
+        """Validate one batch and add it to the state (nothing changes if validation fails)."""
+        values, flat_target = format_scores(
+            preds, target, self.task, self.columns, self.ignore_index, self.input_format
+        )
+        grid, score_dtype = self._grid(), exact_score_dtype(preds)
+        added = _curve_update(values, flat_target, self.task, self.columns, grid, score_dtype, self.input_format)
+        if self.binned:
+            getattr(self, self._histogram_name).add_(added[0])
+        else:
+            getattr(self, self._values_name).append(added[0])
+            getattr(self, self._target_name).append(added[1])
+
+    def _before_sync(self, process_group: Any | None) -> None:
+        """Agree on one score dtype across ranks (one scalar all-reduce) before the exact states are gathered.
+
+        Exact mode keeps float32 input as float32 and float64 as float64; ranks that differ, or a rank that
+        saw nothing, must still send scores of one dtype.
+        """
+        if self.binned:
+            return
+        stored = getattr(self, self._values_name)
+        scores = stored if isinstance(stored, list) else [stored]
+        wide = torch.tensor(int(any(s.dtype == torch.float64 for s in scores)), device=self.device)
+        torch.distributed.all_reduce(wide, op=torch.distributed.ReduceOp.MAX, group=process_group)
+        score_dtype = torch.float64 if bool(wide) else torch.float32
+        self._templates[self._values_name] = self._templates[self._values_name].to(score_dtype)
+        setattr(self, self._values_name, [s.to(score_dtype) for s in scores])
+
+    def _curve_state(self) -> tuple[Tensor, ...]:
+        if self.binned:
+            return (getattr(self, self._histogram_name),)
+        return self._cat_state(self._values_name), self._cat_state(self._target_name)
+
+    def _warn_if_empty(self) -> None:
+        if self.binned:
+            seen = int(getattr(self, self._histogram_name).sum())
+        else:
+            stored = getattr(self, self._values_name)
+            seen = sum(s.shape[0] for s in stored) if isinstance(stored, list) else stored.shape[0]
+        if seen == 0:
+            rank_zero_warn(
+                f"{type(self).__name__}: compute() was called before any sample was seen; returning NaN.",
+                stacklevel=3,
+            )
+
+    def curve_counts(self) -> list[ThresholdCounts]:
+        """Counts at every threshold per class, over all processes (a collective under DDP: call on every rank).
+
+        Binary gives a list of one. In exact mode there is one threshold per distinct score.
+        """
+        with self.sync_context(dist_sync_fn=self.dist_sync_fn, should_sync=not self._is_synced):
+            return _curve_counts_compute(self._curve_state(), self.task, self.columns, self._grid(), self.input_format)
+
+
+class ROC(_CurveMetric):
+    """Receiver operating characteristic curve, exact (``thresholds=None``) or binned.
+
+    Arguments are those of :func:`lightning_evalkit.classification.roc`. compute() returns binary
+    ``(fpr, tpr, thresholds)`` ordered as scikit-learn's ``roc_curve``; multiclass (one-vs-rest) and
+    multilabel return three lists of per-class tensors.
+
+    Example:
+        >>> import torch
+        >>> metric = ROC(task="binary")
+        >>> metric.update(torch.tensor([0.1, 0.4]), torch.tensor([0, 0]))
+        >>> metric.update(torch.tensor([0.35, 0.8]), torch.tensor([1, 1]))
+        >>> fpr, tpr, thresholds = metric.compute()
+        >>> fpr
+        tensor([0.0000, 0.0000, 0.5000, 0.5000, 1.0000], dtype=torch.float64)
+    """
+
+    higher_is_better = None
+
+    def __init__(self, task: str | None = None, *, drop_intermediate: bool = True, **kwargs: Any):
+        super().__init__(task, **kwargs)
+        self.drop_intermediate = drop_intermediate
+
+    def compute(self) -> tuple[Tensor, Tensor, Tensor] | tuple[list[Tensor], ...]:
+        """The curve over everything seen."""
+        self._warn_if_empty()
+        per_class = _curve_counts_compute(self._curve_state(), self.task, self.columns, self._grid(), self.input_format)
+        return _roc_compute(per_class, self.task, self.drop_intermediate)
+
+    def plot(self, val: Any = None, ax: Any = None) -> tuple[Any, Any]:
+        """Draw the ROC curve without pyplot; returns ``(figure, axes)`` as torchmetrics does."""
+        from lightning_evalkit.classification.plots import plot_curve_metric
+
+        return plot_curve_metric(self, val, ax)
+
+
+class AUROC(_CurveMetric):
+    """Area under the ROC curve, exact (``thresholds=None``, equals scikit-learn) or binned (constant memory).
+
+    Arguments are those of :func:`lightning_evalkit.functional.auroc`; multiclass is one-vs-rest.
+
+    Example:
+        >>> import torch
+        >>> metric = AUROC(task="binary", thresholds=1000)
+        >>> metric.update(torch.tensor([0.1, 0.4, 0.35, 0.8]), torch.tensor([0, 0, 1, 1]))
+        >>> metric.compute()
+        tensor(0.7500, dtype=torch.float64)
+    """
+
+    higher_is_better = True
+
+    def __init__(
+        self,
+        task: str | None = None,
+        *,
+        average: str = "macro",
+        max_fpr: float | None = None,
+        confidence_level: float | None = None,
+        **kwargs: Any,
+    ):
+        check_choice("average", average, AVERAGES)
+        self.confidence_level = None if confidence_level is None else check_level(confidence_level)
+        super().__init__(task, **kwargs)
+        self.average, self.max_fpr = average, check_max_fpr(max_fpr, self.task)
+
+    def confidence_interval(self) -> tuple[Tensor, Tensor]:
+        """DeLong's ``(lower, upper)`` at ``confidence_level`` (default 0.95), as ``auroc_confidence_interval``.
+
+        Per class for multiclass and multilabel (of the pooled problem with ``average="micro"``). Synced like
+        :meth:`curve_counts`: a collective under DDP, call it on every rank.
+        """
+        level = 0.95 if self.confidence_level is None else self.confidence_level
+        with self.sync_context(dist_sync_fn=self.dist_sync_fn, should_sync=not self._is_synced):
+            args = (self.task, self.columns, self._grid(), self.input_format, self.average, self.max_fpr, level)
+            return _auroc_interval_compute(self._curve_state(), *args)
+
+    def compute(self) -> Tensor:
+        """AUROC over everything seen (NaN with a warning before any sample or with one class present)."""
+        self._warn_if_empty()
+        state = self._curve_state()
+        return _auroc_compute(
+            state, self.task, self.columns, self._grid(), self.input_format, self.average, self.max_fpr
+        )
+
+    def plot(self, val: Any = None, ax: Any = None) -> tuple[Any, Any]:
+        """Draw the ROC curve without pyplot; returns ``(figure, axes)`` as torchmetrics does."""
+        from lightning_evalkit.classification.plots import plot_curve_metric
+
+        return plot_curve_metric(self, val, ax)

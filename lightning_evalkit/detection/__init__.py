@@ -1,0 +1,27 @@
+"""Detection and segmentation: the metric classes and the functional code they run.
+
+- ``boxes``, ``masks``, ``rle``: box formats and IoU, mask IoU on words and runs, the COCO RLE codec.
+- ``inputs/``: one parse of per-image dicts into a ``DetectionBatch`` (the per-image walk and the bulk path).
+- ``coco/``: COCOeval's semantics: per-image matching, accumulation, the extended-summary IoUs, COCO JSON files.
+- ``mean_ap`` / ``mean_ap_metric``: MeanAveragePrecision; ``intersection`` / ``intersection_metrics``: the IoU
+  family and matched IoU; ``segmentation`` / ``segmentation_metric``: semantic-segmentation MeanIoU.
+"""
+
+from lightning_evalkit.detection.intersection_metrics import (
+    CompleteIntersectionOverUnion,
+    DistanceIntersectionOverUnion,
+    GeneralizedIntersectionOverUnion,
+    IntersectionOverUnion,
+    MatchedIntersectionOverUnion,
+)
+from lightning_evalkit.detection.mean_ap_metric import MeanAveragePrecision, MeanIoU
+
+__all__ = [
+    "CompleteIntersectionOverUnion",
+    "DistanceIntersectionOverUnion",
+    "GeneralizedIntersectionOverUnion",
+    "IntersectionOverUnion",
+    "MatchedIntersectionOverUnion",
+    "MeanAveragePrecision",
+    "MeanIoU",
+]

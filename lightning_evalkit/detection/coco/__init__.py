@@ -1,0 +1,1 @@
+"""pycocotools COCOeval's semantics: per-image matching at update time, accumulation at compute, COCO JSON files."""

@@ -1,0 +1,341 @@
+"""COCO matching at update time: a batch of images in, compact per-detection records out.
+
+The rules are pycocotools' ``COCOeval.evaluateImg``: per (image, class) the detections are taken in score
+order (stable, truncated to the largest max-detections value); each takes, among the ground truths still
+available (unmatched, or crowd), the one with the largest IoU >= min(t, 1 - 1e-10), preferring ground truth
+that is not ignored, and among equal IoUs the later one. That greedy walk is sequential per (image, class,
+IoU threshold, area range), so here it runs in *rounds* over every detection-ground-truth candidate pair of
+the batch and every threshold and area range at once: in a round each unresolved detection picks its
+preferred available ground truth, and its pick is final when no earlier unresolved detection of its group
+could still take that ground truth (availability only shrinks, so its preference cannot change any more).
+The first unresolved detection of every group always resolves, so the rounds end; in practice a handful
+suffices (one per duplicate in a cluster).
+
+Most groups need no rounds: when every detection of a group has at most one candidate ground truth (the
+usual case, as duplicates of one object compete for the same ground truth), the walk reduces to "the first
+detection in score order whose IoU reaches the threshold takes it" (every one, for crowd), the same for every
+area range; that is one scatter-min over (pair, threshold). Only the other groups run the rounds.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+from lightning_evalkit.detection.boxes import _paired_box_iou
+from lightning_evalkit.detection.coco.accumulate import _class_indices, _descending_score_key
+from lightning_evalkit.detection.inputs.batch import DetectionBatch
+from lightning_evalkit.detection.masks import iou_from_counts, pair_intersections
+
+
+class CocoRecords(NamedTuple):
+    """Compact per-detection and per-ground-truth records of one batch (what the metric states hold).
+
+    Detections are in image order and, within an image, by (class, score descending, input order), so a later
+    stable sort by (class, -score) reproduces pycocotools' concatenation in image order.
+    """
+
+    det_scores: Tensor  # (N,) float64
+    det_labels: Tensor  # (N,) int64
+    det_ranks: Tensor  # (N,) int64 rank by score within its (image, class)
+    det_matched: Tensor  # (N, T, A) bool
+    det_ignored: Tensor  # (N, T, A) bool
+    gt_labels: Tensor  # (G,) int64
+    gt_counted: Tensor  # (G, A) bool: not crowd and inside the area range
+    det_image_ids: Tensor  # (N,) int64 the target's image_id (0 without one): orders score ties across images
+
+
+def _group_order(group: Tensor, scores: Tensor | None) -> tuple[Tensor, Tensor]:
+    """Stable order by (group, -score); return it and each element's rank within its group (groups >= 0)."""
+    score_key = None if scores is None else _descending_score_key(scores)
+    if scores is not None and score_key is None:
+        order = torch.sort(-scores, stable=True).indices
+        order = order[torch.sort(group[order], stable=True).indices]
+    else:  # one sort of (group, score) packed into one integer
+        order = torch.sort(group if score_key is None else group * 2**32 + score_key, stable=True).indices
+    counts = torch.bincount(group)
+    starts = (torch.cumsum(counts, 0) - counts).index_select(0, group.index_select(0, order))
+    return order, torch.arange(group.numel(), device=group.device) - starts
+
+
+def _candidate_pairs(det_group: Tensor, gt_group: Tensor) -> tuple[Tensor, Tensor]:
+    """Every (detection, ground truth) pair sharing a group; gt_group must be sorted."""
+    start = torch.searchsorted(gt_group, det_group, side="left")
+    counts = torch.searchsorted(gt_group, det_group, side="right") - start
+    pair_det = torch.repeat_interleave(torch.arange(det_group.numel(), device=det_group.device), counts)
+    offsets = torch.repeat_interleave(torch.cumsum(counts, 0) - counts, counts)
+    pair_gt = start[pair_det] + torch.arange(pair_det.numel(), device=det_group.device) - offsets
+    return pair_det, pair_gt
+
+
+def _pair_mask_iou(batch: DetectionBatch, det_idx: Tensor, gt_idx: Tensor) -> Tensor:
+    """Mask IoU (crowd-aware) of (original detection index, original gt index) pairs: only these pairs are
+    computed (same image and class), and only where their mask boxes overlap (see functional/masks.py)."""
+    assert batch.det_masks is not None and batch.gt_masks is not None
+    shared = pair_intersections(batch.det_masks, batch.gt_masks, det_idx, gt_idx, batch.det_image, batch.gt_image)
+    return iou_from_counts(shared, batch.det_areas[det_idx], batch.gt_iou_areas[gt_idx], batch.gt_crowd[gt_idx])
+
+
+def greedy_match(
+    pair_det: Tensor,
+    pair_gt: Tensor,
+    pair_iou: Tensor,
+    num_dets: int,
+    gt_ignored: Tensor,
+    gt_crowd: Tensor,
+    thresholds: Tensor,
+    pair_group: Tensor | None = None,
+) -> Tensor:
+    """COCO greedy matching of candidate pairs; returns the matched gt index (N, T, A), -1 where unmatched.
+
+    Pairs must be sorted by detection, and detection indices must follow score order within each group.
+    ``gt_ignored`` is (G, A), ``thresholds`` (T,) float64; ``pair_group`` (C,) (sorted) lets groups whose
+    detections have one candidate each take the fast path of :func:`_greedy_match_rows`.
+    """
+    match = torch.full((num_dets, thresholds.numel(), gt_ignored.shape[1]), -1, dtype=torch.long)
+    match = match.to(pair_iou.device)
+    dets, det_match = _greedy_match_rows(pair_det, pair_gt, pair_iou, gt_ignored, gt_crowd, thresholds, pair_group)
+    match[dets] = det_match
+    return match
+
+
+def _greedy_match_rows(
+    pair_det: Tensor,
+    pair_gt: Tensor,
+    pair_iou: Tensor,
+    gt_ignored: Tensor,
+    gt_crowd: Tensor,
+    thresholds: Tensor,
+    pair_group: Tensor | None = None,
+) -> tuple[Tensor, Tensor]:
+    """:func:`greedy_match` for the detections with a candidate only: their indices (D,) and matches (D, T, A)."""
+    found = _match_candidates(pair_det, pair_gt, pair_iou, gt_ignored, gt_crowd, thresholds, pair_group)
+    single = found.single_gt[:, :, None].expand(-1, -1, gt_ignored.shape[1])
+    return torch.cat([found.single_dets, found.dets]), torch.cat([single, found.det_match])
+
+
+class _Matches(NamedTuple):
+    """Greedy matching results of the detections that have a candidate, in two parts."""
+
+    single_dets: Tensor  # (S,) detections alone on their candidate in a group where each has at most one
+    single_gt: Tensor  # (S, T) their matched gt index or -1, the same for every area range
+    dets: Tensor  # (D,) the other detections with a candidate
+    det_match: Tensor  # (D, T, A) their matched gt index or -1
+
+
+def _match_candidates(
+    pair_det: Tensor,
+    pair_gt: Tensor,
+    pair_iou: Tensor,
+    gt_ignored: Tensor,
+    gt_crowd: Tensor,
+    thresholds: Tensor,
+    pair_group: Tensor | None,
+) -> _Matches:
+    """Match the candidate pairs (sorted by detection); see :func:`greedy_match`.
+
+    Groups where every detection has at most one candidate ground truth (nearly all of them in practice) take
+    :func:`_single_candidate_match`; the other groups (all of them when ``pair_group`` is None) run the rounds.
+    """
+    num_thr, num_areas = thresholds.numel(), gt_ignored.shape[1]
+    candidate = pair_iou[:, None] >= thresholds.clamp(max=1 - 1e-10)[None, :]
+    keep = candidate.any(1)
+    pair_det, pair_gt, pair_iou, candidate = pair_det[keep], pair_gt[keep], pair_iou[keep], candidate[keep]
+    single_dets = pair_det[:0]
+    single_gt = torch.zeros(0, num_thr, dtype=torch.long, device=pair_iou.device)
+    if pair_group is not None:
+        general = _in_groups_with_several_candidates(pair_det, pair_group[keep])
+        simple = ~general
+        single_dets = pair_det[simple]
+        single_gt = _single_candidate_match(single_dets, pair_gt[simple], candidate[simple], gt_crowd)
+        pair_det, pair_gt, pair_iou, candidate = (x[general] for x in (pair_det, pair_gt, pair_iou, candidate))
+    if not pair_det.numel():
+        empty = torch.zeros(0, num_thr, num_areas, dtype=torch.long, device=pair_iou.device)
+        return _Matches(single_dets, single_gt, pair_det, empty)
+    dets, local_det = torch.unique(pair_det, return_inverse=True)
+    gts, local_gt = torch.unique(pair_gt, return_inverse=True)
+    local_match = _match_rounds(local_det, local_gt, pair_iou, candidate, gt_ignored[gts], gt_crowd[gts], dets.numel())
+    det_match = torch.where(local_match >= 0, gts[local_match.clamp(min=0)], local_match)
+    return _Matches(single_dets, single_gt, dets, det_match)
+
+
+def _in_groups_with_several_candidates(pair_det: Tensor, pair_group: Tensor) -> Tensor:
+    """(C,) bool: the pair's group has a detection with two or more candidate pairs (pairs sorted by det)."""
+    repeated = pair_det[1:] == pair_det[:-1]
+    if not bool(repeated.any()):
+        return torch.zeros_like(pair_det, dtype=torch.bool)
+    return torch.isin(pair_group, pair_group[1:][repeated])
+
+
+def _single_candidate_match(det: Tensor, gt: Tensor, candidate: Tensor, gt_crowd: Tensor) -> Tensor:
+    """Greedy matching where each detection has exactly one candidate pair: the matched gt (D, T) or -1.
+
+    With one candidate, a detection's preference (not ignored, IoU, index) never comes into play, so the
+    result is the same for every area range: a detection takes its ground truth at a threshold when the IoU
+    reaches it and the ground truth is crowd or no earlier detection (in score order) reached it there.
+    """
+    num_thr = candidate.shape[1]
+    if not det.numel():
+        return torch.zeros(0, num_thr, dtype=torch.long, device=det.device)
+    none = torch.iinfo(torch.long).max
+    thr_index = torch.arange(num_thr, device=det.device)
+    slot = (gt[:, None] * num_thr + thr_index).flatten()
+    first = torch.full((gt_crowd.numel() * num_thr,), none, dtype=torch.long, device=det.device)
+    first.scatter_reduce_(0, slot, torch.where(candidate, det[:, None], none).flatten(), "amin")
+    takes = candidate & (gt_crowd[gt][:, None] | (first.index_select(0, slot).view_as(candidate) == det[:, None]))
+    return torch.where(takes, gt[:, None], -1)
+
+
+def _match_rounds(
+    det: Tensor, gt: Tensor, iou: Tensor, candidate: Tensor, ignored: Tensor, crowd: Tensor, num_dets: int
+) -> Tensor:
+    """The rounds described in the module docstring, over local (compacted) detection and gt indices."""
+    num_pairs, num_gts = iou.numel(), ignored.shape[0]
+    shape = (num_pairs, candidate.shape[1], ignored.shape[1])
+    iou_rank = torch.unique(iou, return_inverse=True)[1]
+    # preference: not ignored, then larger IoU, then the later ground truth (exact integer key, no float ties)
+    key = ((~ignored[gt]).long() * num_pairs + iou_rank[:, None]) * num_gts + gt[:, None]
+    key = key[:, None, :].expand(shape)
+    candidate = candidate[:, :, None].expand(shape)
+    det3, gt3 = det[:, None, None].expand(shape), gt[:, None, None].expand(shape)
+    crowd3 = crowd[gt][:, None, None]
+    self_index = torch.arange(num_dets, device=iou.device)[:, None, None]
+    taken = torch.zeros((num_gts, *shape[1:]), dtype=torch.bool, device=iou.device)
+    unresolved = torch.ones((num_dets, *shape[1:]), dtype=torch.bool, device=iou.device)
+    match = torch.full((num_dets, *shape[1:]), -1, dtype=torch.long, device=iou.device)
+    while True:
+        available = candidate & unresolved[det] & (crowd3 | ~taken[gt])
+        if not bool(available.any()):
+            return match
+        best = torch.full_like(match, -1).scatter_reduce(0, det3, torch.where(available, key, -1), "amax")
+        has_pick = best >= 0
+        pick = best % num_gts
+        first = torch.full_like(taken, num_dets, dtype=torch.long)
+        first = first.scatter_reduce(0, gt3, torch.where(available, det3, num_dets), "amin")
+        pick_crowd = crowd[pick]
+        final = has_pick & (pick_crowd | (first.gather(0, pick) == self_index))
+        match = torch.where(final, pick, match)
+        taken |= torch.zeros_like(taken, dtype=torch.int32).scatter_add_(0, pick, (final & ~pick_crowd).int()) > 0
+        unresolved &= has_pick & ~final
+
+
+def _area_outside(areas: Tensor, area_ranges: Tensor) -> Tensor:
+    """(N, A) True where an area lies outside [lo, hi] of each range (bounds inclusive)."""
+    return (areas[:, None] < area_ranges[None, :, 0]) | (areas[:, None] > area_ranges[None, :, 1])
+
+
+# a row of A bool flags read as one integer word (A bytes), so per-row work is one element wide
+_FLAG_WORDS = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
+
+
+def _match_flags(found: _Matches, outside: Tensor, gt_ignored: Tensor, num_thr: int) -> tuple[Tensor, Tensor]:
+    """Per detection (N, T, A): matched, and ignored (its gt's flag when matched, else outside the area range).
+
+    Only detections with a candidate can match; the rest are ignored exactly when outside the area range.
+    """
+    num_dets, num_areas = outside.shape
+    word = _FLAG_WORDS.get(num_areas)
+    single_dets, single_gt, dets, det_match = found
+    if word is None:  # no integer as wide as a row: expand the single-candidate matches over the area ranges
+        dets = torch.cat([single_dets, dets])
+        det_match = torch.cat([single_gt[:, :, None].expand(-1, -1, num_areas), det_match])
+        matched = torch.zeros(num_dets, num_thr, num_areas, dtype=torch.bool, device=outside.device)
+        ignored = outside[:, None, :].expand(-1, num_thr, -1).contiguous()
+    else:
+        # rows of flags as words: (N, T) words are the (N, T, A) flags
+        outside_words = outside.contiguous().view(word)  # (N, 1)
+        ignored_words = torch.empty(num_dets, num_thr, dtype=word, device=outside.device).copy_(outside_words)
+        matched_words = torch.zeros(num_dets, num_thr, dtype=word, device=outside.device)
+        hit = single_gt >= 0
+        gt_words = gt_ignored.contiguous().view(word)[:, 0]
+        all_true = torch.ones(1, num_areas, dtype=torch.bool, device=outside.device).view(word)[0]
+        matched_words[single_dets] = torch.where(hit, all_true, matched_words.new_zeros(()))
+        ignored_words[single_dets] = torch.where(hit, gt_words[single_gt.clamp(min=0)], ignored_words[single_dets])
+        matched = matched_words.view(torch.bool).view(num_dets, num_thr, num_areas)
+        ignored = ignored_words.view(torch.bool).view(num_dets, num_thr, num_areas)
+    if dets.numel():
+        det_matched = det_match >= 0
+        matched[dets] = det_matched
+        area_index = torch.arange(num_areas, device=outside.device)
+        gt_flags = gt_ignored.flatten().index_select(0, (det_match.clamp(min=0) * num_areas + area_index).flatten())
+        ignored[dets] = torch.where(det_matched, gt_flags.view(det_match.shape), ignored[dets])
+    return matched, ignored
+
+
+class CandidatePairs(NamedTuple):
+    """Detections kept in (image, class, -score) order and every same-(image, class) pair with a ground
+    truth."""
+
+    det_order: Tensor  # (N,) original detection index of each kept detection, in matching order
+    det_rank: Tensor  # (N,) rank by score within its (image, class)
+    gt_order: Tensor  # (G,) original gt index, grouped by (image, class), input order within a group
+    pair_det: Tensor  # (C,) index into det_order
+    pair_gt: Tensor  # (C,) index into gt_order
+    pair_group: Tensor  # (C,) the (image, class) group of each pair, non-decreasing
+
+
+def candidate_pairs(batch: DetectionBatch, max_det: int | None) -> CandidatePairs:
+    """Group detections and ground truths by (image, class) and list the pairs that may be matched."""
+    classes, (det_class, gt_class) = _class_indices(batch.det_labels, batch.gt_labels)
+    n_cls = max(classes.numel(), 1)
+    det_group = batch.det_image * n_cls + det_class
+    gt_group = batch.gt_image * n_cls + gt_class
+    det_order, det_rank = _group_order(det_group, batch.det_scores)
+    if max_det is not None:
+        kept = det_rank < max_det
+        det_order, det_rank = det_order[kept], det_rank[kept]
+    gt_order, _ = _group_order(gt_group, None)
+    det_group = det_group[det_order]
+    pair_det, pair_gt = _candidate_pairs(det_group, gt_group[gt_order])
+    return CandidatePairs(det_order, det_rank, gt_order, pair_det, pair_gt, det_group[pair_det])
+
+
+def pair_box_iou(batch: DetectionBatch, det_idx: Tensor, gt_idx: Tensor) -> Tensor:
+    """Box IoU (crowd-aware) of (original detection index, original gt index) pairs."""
+    assert batch.det_boxes is not None and batch.gt_boxes is not None
+    return _paired_box_iou(
+        batch.det_boxes[det_idx],
+        batch.det_areas[det_idx],
+        batch.gt_boxes[gt_idx],
+        batch.gt_iou_areas[gt_idx],
+        batch.gt_crowd[gt_idx],
+    )
+
+
+def coco_match(
+    batch: DetectionBatch,
+    iou_thresholds: Tensor,
+    area_ranges: Tensor,
+    max_det: int,
+    iou_type: str,
+    match_labels: tuple[Tensor, Tensor] | None = None,
+) -> CocoRecords:
+    """Match one batch of images the pycocotools way and return its compact records.
+
+    ``match_labels`` (e.g. all zeros for micro averaging) replace the labels for matching only; the records
+    keep the batch's own labels.
+    """
+    grouping = batch if match_labels is None else batch._replace(det_labels=match_labels[0], gt_labels=match_labels[1])
+    pairs = candidate_pairs(grouping, max_det)
+    det_order, gt_order = pairs.det_order, pairs.gt_order
+    det_idx, gt_idx = det_order[pairs.pair_det], gt_order[pairs.pair_gt]
+    pair_iou = pair_box_iou(batch, det_idx, gt_idx) if iou_type == "bbox" else _pair_mask_iou(batch, det_idx, gt_idx)
+    gt_crowd = batch.gt_crowd[gt_order]
+    gt_ignored = gt_crowd[:, None] | _area_outside(batch.gt_areas[gt_order], area_ranges)
+    found = _match_candidates(
+        pairs.pair_det, pairs.pair_gt, pair_iou, gt_ignored, gt_crowd, iou_thresholds, pairs.pair_group
+    )
+    outside = _area_outside(batch.det_areas[det_order], area_ranges)
+    matched, ignored = _match_flags(found, outside, gt_ignored, iou_thresholds.numel())
+    return CocoRecords(
+        det_scores=batch.det_scores[det_order],
+        det_labels=batch.det_labels[det_order],
+        det_ranks=pairs.det_rank,
+        det_matched=matched,
+        det_ignored=ignored,
+        gt_labels=batch.gt_labels,
+        gt_counted=~(batch.gt_crowd[:, None] | _area_outside(batch.gt_areas, area_ranges)),
+        det_image_ids=batch.image_ids[batch.det_image[det_order]],
+    )

@@ -1,0 +1,162 @@
+"""The usual bbox batch parsed with whole-batch operations (see :func:`parse_boxes_in_bulk`).
+
+Per image only the keys are read; everything else (shapes, dtypes, values) is checked on the concatenations.
+A batch that is anywhere unusual (an error to report, an idiom to normalise per image) is left to the
+per-image walk of :mod:`lightning_evalkit.detection.inputs.batch`, which gives the same batch or names
+the culprit; so this path only decides faster, never differently.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from lightning_evalkit.detection.boxes import _to_xyxy, box_area
+from lightning_evalkit.detection.inputs.batch import (
+    DetectionBatch,
+    _image_id,
+    _image_index,
+    _misordered_boxes,
+)
+
+_INTEGER_DTYPES = {torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64}
+_MISSING = object()
+_SHAPE = operator.attrgetter("shape")
+
+
+class _UnusualBatchError(Exception):
+    """Raised anywhere in the bulk parse: leave this batch to the per-image walk."""
+
+
+def _require(condition: bool) -> None:
+    if not condition:
+        raise _UnusualBatchError
+
+
+def _is_integer(dtype: torch.dtype) -> bool:
+    return dtype in _INTEGER_DTYPES
+
+
+def _is_real(dtype: torch.dtype) -> bool:
+    return not dtype.is_complex and dtype != torch.bool
+
+
+def _is_floating(dtype: torch.dtype) -> bool:
+    return dtype.is_floating_point
+
+
+def _cat_exact(tensors: list[Tensor], dtype: torch.dtype, device: torch.device) -> Tensor:
+    """Concatenate and convert; a single input dtype is converted once, after the concatenation (same values)."""
+    if not tensors:
+        return torch.zeros(0, dtype=dtype, device=device)
+    if len({t.dtype for t in tensors}) > 1:
+        tensors = [t.to(dtype) for t in tensors]
+    return torch.cat(tensors).to(device=device, dtype=dtype)
+
+
+def _lengths(values: list[Any]) -> list[int]:
+    """Each tensor's first dimension (``len`` of a tensor runs Python code; ``shape`` does not)."""
+    return [shape[0] for shape in map(_SHAPE, values)]
+
+
+def _vector(values: list[Any], sizes: list[int], allowed: Callable, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """A per-image (count,) key concatenated; an empty image's ``torch.tensor([])`` may have any dtype."""
+    _require(_lengths(values) == sizes)
+    if not all(allowed(d) for d in {t.dtype for t in values}):
+        _require(all(t.ndim == 1 for t, size in zip(values, sizes, strict=True) if not size))
+        values = [t for t, size in zip(values, sizes, strict=True) if size]
+        _require(all(allowed(t.dtype) for t in values))
+    joined = _cat_exact(values, dtype, device)
+    _require(joined.ndim == 1)
+    return joined
+
+
+def _boxes(values: list[Any], sizes: list[int], box_format: str, device: torch.device) -> Tensor:
+    """The batch's boxes (M, 4) float64, finite and well ordered."""
+    _require(_lengths(values) == sizes and all(_is_real(d) for d in {b.dtype for b in values}))
+    boxes = _cat_exact(values, torch.float64, device)
+    if boxes.ndim == 1 and boxes.numel() == 0:  # every image gave torch.tensor([])
+        boxes = boxes.reshape(0, 4)
+    _require(boxes.ndim == 2 and boxes.shape[1] == 4 and bool(torch.isfinite(boxes).all()))
+    _require(not bool(_misordered_boxes(boxes, box_format).any()))
+    return boxes
+
+
+def _optional(items: Sequence[dict], key: str) -> list[Any] | None:
+    """The values of ``key`` in every item, or None when no item has it."""
+    values = [item.get(key, _MISSING) for item in items]
+    missing = sum(value is _MISSING for value in values)
+    _require(missing in (0, len(values)))
+    return None if missing else values
+
+
+def _image_ids(target: Sequence[dict], device: torch.device) -> Tensor:
+    values = _optional(target, "image_id")
+    if values is None:
+        return torch.zeros(len(target), dtype=torch.long, device=device)
+    if not all(type(v) is int for v in values):
+        values = [_image_id(v, index) for index, v in enumerate(values)]
+    return torch.tensor(values, dtype=torch.long, device=device)
+
+
+def parse_boxes_in_bulk(
+    preds: Any, target: Any, box_format: str, require_scores: bool, device: torch.device | None
+) -> DetectionBatch | None:
+    """The usual bbox batch as :func:`parse_detection_inputs` gives it, or None to leave it to the walk."""
+    if not (isinstance(preds, list | tuple) and isinstance(target, list | tuple)) or len(preds) != len(target):
+        return None
+    if not preds or not all(isinstance(item, dict) for item in (*preds, *target)):
+        return None
+    try:
+        return _bulk_batch(preds, target, box_format, require_scores, device)
+    except (_UnusualBatchError, KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError):
+        return None
+
+
+def _bulk_batch(
+    preds: Sequence[dict], target: Sequence[dict], box_format: str, require_scores: bool, device: torch.device | None
+) -> DetectionBatch:
+    det_labels_in, gt_labels_in = [p["labels"] for p in preds], [g["labels"] for g in target]
+    det_sizes, gt_sizes = _lengths(det_labels_in), _lengths(gt_labels_in)
+    device = det_labels_in[0].device if device is None else device
+    det_labels = _vector(det_labels_in, det_sizes, _is_integer, torch.long, device)
+    gt_labels = _vector(gt_labels_in, gt_sizes, _is_integer, torch.long, device)
+    det_raw = _boxes([p["boxes"] for p in preds], det_sizes, box_format, device)
+    gt_raw = _boxes([g["boxes"] for g in target], gt_sizes, box_format, device)
+    det_scores = torch.zeros(len(det_labels), dtype=torch.float64, device=device)
+    if require_scores:
+        det_scores = _vector([p["scores"] for p in preds], det_sizes, _is_floating, torch.float64, device)
+        _require(bool(torch.isfinite(det_scores).all()))
+    crowd_in, area_in = _optional(target, "iscrowd"), _optional(target, "area")
+    image_ids = _image_ids(target, device)
+    gt_crowd = torch.zeros(len(gt_labels), dtype=torch.bool, device=device)
+    if crowd_in is not None:
+        gt_crowd = _vector(crowd_in, gt_sizes, _is_integer, torch.long, device) != 0
+    gt_given_area = torch.full((len(gt_labels),), torch.nan, dtype=torch.float64, device=device)
+    if area_in is not None:
+        gt_given_area = _vector(area_in, gt_sizes, _is_real, torch.float64, device)
+        _require(bool(torch.isfinite(gt_given_area).all()) and not bool((gt_given_area < 0).any()))
+    det_areas, gt_iou_areas = box_area(det_raw, box_format), box_area(gt_raw, box_format)
+    return DetectionBatch(
+        num_images=len(det_sizes),
+        iou_type="bbox",
+        det_image=_image_index(det_sizes, device),
+        det_scores=det_scores,
+        det_labels=det_labels,
+        det_boxes=_to_xyxy(det_raw, box_format),
+        det_areas=det_areas,
+        gt_image=_image_index(gt_sizes, device),
+        gt_labels=gt_labels,
+        gt_boxes=_to_xyxy(gt_raw, box_format),
+        gt_iou_areas=gt_iou_areas,
+        gt_areas=torch.where(torch.isnan(gt_given_area), gt_iou_areas, gt_given_area),
+        gt_crowd=gt_crowd,
+        det_masks=None,
+        gt_masks=None,
+        image_ids=image_ids,
+        gt_given_area=gt_given_area,
+    )

@@ -1,0 +1,31 @@
+"""Figure builders for classification and detection curves (numpy and matplotlib only, no metric code).
+
+Each function takes values that are already computed and returns a ``matplotlib.figure.Figure`` on an Agg
+canvas; none touches ``matplotlib.pyplot``, so a long run cannot leak figures. ``curves``: ROC, sensitivity and
+specificity against threshold, precision-recall, one-vs-rest ROC; ``matrix``: confusion matrices; ``detection``:
+detection PR curves and per-class AP; ``base`` and ``text``: the shared layout and fast text drawing.
+"""
+
+from lightning_evalkit.plotting.base import ClassNames, MarkedPoint
+from lightning_evalkit.plotting.curves import (
+    figure_to_rgb,
+    plot_precision_recall,
+    plot_roc,
+    plot_roc_one_vs_rest,
+    plot_sensitivity_specificity,
+)
+from lightning_evalkit.plotting.detection import plot_detection_pr_curves, plot_per_class_ap
+from lightning_evalkit.plotting.matrix import plot_confusion_matrix
+
+__all__ = [
+    "ClassNames",
+    "MarkedPoint",
+    "figure_to_rgb",
+    "plot_confusion_matrix",
+    "plot_detection_pr_curves",
+    "plot_per_class_ap",
+    "plot_precision_recall",
+    "plot_roc",
+    "plot_roc_one_vs_rest",
+    "plot_sensitivity_specificity",
+]
