@@ -18,7 +18,7 @@ import torch
 from lightning_evalkit._core.threads import single_threaded
 from lightning_evalkit.detection.coco.json_io import IOU_TYPES, STAT_KEYS, coco_to_tm, load_coco, tm_to_coco
 from lightning_evalkit.detection.coco.match import CocoRecords
-from lightning_evalkit.detection.inputs.batch import parse_detection_inputs
+from lightning_evalkit.detection.inputs.parse import parse_detection_inputs
 from lightning_evalkit.detection.mean_ap import (
     DEFAULT_IOU_THRESHOLDS,
     DEFAULT_MAX_DETECTIONS,

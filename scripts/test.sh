@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The whole test suite: ruff, mypy, then pytest (unit, property, reference-data, doctest, DDP and Trainer tests).
+# The whole test suite: ruff, mypy, the import layers (lint-imports), then pytest (unit, property, reference-data, doctest, DDP and Trainer tests).
 # Extra arguments go to pytest, e.g. `bash scripts/test.sh -m "not slow and not ddp"`.
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 ruff check .
 ruff format --check .
 mypy
+lint-imports
 python -m pytest -n 2 --dist loadgroup "$@"

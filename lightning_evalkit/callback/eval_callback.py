@@ -28,9 +28,9 @@ from lightning_evalkit.callback.padding import (
 )
 from lightning_evalkit.callback.results import check_sync_settings, compute_quietly, scalars
 from lightning_evalkit.callback.sinks import TensorBoardSink, logging_step, sinks_for
-from lightning_evalkit.classification.auc_intervals import check_level
 from lightning_evalkit.classification.operating_points import CRITERIA, operating_point_from_counts
 from lightning_evalkit.plotting.curves import figure_to_rgb
+from lightning_evalkit.statistics.normal import check_level
 
 __all__ = ["EvalCallback", "EvalCallbackWarning"]
 

@@ -17,7 +17,6 @@ from lightning_evalkit import plotting
 from lightning_evalkit.classification.auc_intervals import delong_interval_from_counts
 from lightning_evalkit.classification.curve_points import roc_points, to_numpy, trapezoid_auc
 from lightning_evalkit.classification.curves import ThresholdCounts, _totals
-from lightning_evalkit.classification.plots import PlotOut, _out, plot_value_metric
 from lightning_evalkit.classification.roc import curve_counts
 from lightning_evalkit.plotting.base import (
     MAX_CURVES,
@@ -29,6 +28,7 @@ from lightning_evalkit.plotting.base import (
     unit_axes,
     with_interval,
 )
+from lightning_evalkit.plotting.values import PlotOut, _out, plot_value_metric
 from lightning_evalkit.statistics.binomial import binomial_interval
 
 if TYPE_CHECKING:

@@ -32,7 +32,7 @@ from lightning_evalkit._core.cat_states import CatStateMetric
 from lightning_evalkit._core.checks import check_choice
 from lightning_evalkit._core.rank_warnings import rank_zero_warn
 from lightning_evalkit._core.state_dtypes import keep_dtypes_apply
-from lightning_evalkit.classification.auc_intervals import _auroc_interval_compute, check_level
+from lightning_evalkit.classification.auc_intervals import _auroc_interval_compute
 from lightning_evalkit.classification.confusion import (
     NORMALIZATIONS,
     _confusion_matrix_compute,
@@ -57,10 +57,12 @@ from lightning_evalkit.classification.inputs import (
     format_labels,
     format_scores,
 )
-from lightning_evalkit.classification.roc import _curve_update, _roc_compute, exact_score_dtype
 
 # clinical statistics (issue 9): confidence intervals of AUROC, Sensitivity and Specificity
-from lightning_evalkit.statistics.binomial import INTERVALS, _rate_interval
+from lightning_evalkit.classification.rate_intervals import _rate_interval
+from lightning_evalkit.classification.roc import _curve_update, _roc_compute, exact_score_dtype
+from lightning_evalkit.statistics.binomial import INTERVALS
+from lightning_evalkit.statistics.normal import check_level
 
 
 def _state_name(base: str, *meaning: object) -> str:
@@ -159,7 +161,7 @@ class _RateMetric(_ConfusionMetric):
 
     def plot(self, val: Any = None, ax: Any = None) -> tuple[Any, Any]:
         """Draw its value(s) as bars without pyplot; returns ``(figure, axes)`` as torchmetrics does."""
-        from lightning_evalkit.classification.plots import plot_value_metric
+        from lightning_evalkit.plotting.values import plot_value_metric
 
         return plot_value_metric(self, val, ax)
 

@@ -14,7 +14,8 @@ from lightning_evalkit.detection.intersection_metrics import (
     IntersectionOverUnion,
     MatchedIntersectionOverUnion,
 )
-from lightning_evalkit.detection.mean_ap_metric import MeanAveragePrecision, MeanIoU
+from lightning_evalkit.detection.mean_ap_metric import MeanAveragePrecision
+from lightning_evalkit.detection.segmentation import MeanIoU
 
 __all__ = [
     "CompleteIntersectionOverUnion",

@@ -8,7 +8,7 @@ The detection metrics follow torchmetrics' ``IntersectionOverUnion`` family: per
 prediction/ground-truth pair (of the same label with ``respect_labels``) is a value; with ``iou_threshold``,
 pairs below it are left out; an image where one side has no box contributes torchmetrics' zeros (one per box
 on the other side with ``respect_labels``, a square of them without); the result is the mean of all values
-kept, 0 when none.
+kept, 0 when none. ``matched_intersection_over_union`` pairs each ground truth with at most one prediction.
 """
 
 from __future__ import annotations
@@ -21,8 +21,13 @@ import torch
 from torch import Tensor
 
 from lightning_evalkit._core.checks import check_choice
+from lightning_evalkit._core.rank_warnings import rank_zero_warn
 from lightning_evalkit.detection.boxes import BOX_FORMATS, _to_xyxy
-from lightning_evalkit.detection.inputs.batch import DetectionBatch, parse_detection_inputs
+from lightning_evalkit.detection.coco.match import greedy_match
+from lightning_evalkit.detection.coco.pairs import candidate_pairs, pair_box_iou
+from lightning_evalkit.detection.inputs.batch import DetectionBatch
+from lightning_evalkit.detection.inputs.parse import parse_detection_inputs
+from lightning_evalkit.detection.mean_ap import _check_unit_floats
 
 __all__ = [
     "complete_box_iou",
@@ -32,6 +37,7 @@ __all__ = [
     "generalized_box_iou",
     "generalized_intersection_over_union",
     "intersection_over_union",
+    "matched_intersection_over_union",
     "plain_box_iou",
 ]
 
@@ -315,3 +321,78 @@ def complete_intersection_over_union(
     return _family(
         "ciou", preds, target, box_format, iou_threshold, class_metrics, respect_labels, replacement_val, aggregate
     )
+
+
+# a positive IoU is a candidate: ">= the smallest positive double" is exactly "> 0"
+_ANY_OVERLAP = torch.tensor([5e-324], dtype=torch.float64)
+
+
+def _iou_update(batch: DetectionBatch) -> tuple[Tensor, Tensor]:
+    """Pair each ground truth with at most one same-class prediction; return its labels and IoUs (G,)."""
+    device = batch.det_scores.device
+    batch = batch._replace(gt_crowd=torch.zeros_like(batch.gt_crowd))
+    pairs = candidate_pairs(batch, None)
+    det_idx, gt_idx = pairs.det_order[pairs.pair_det], pairs.gt_order[pairs.pair_gt]
+    pair_iou = pair_box_iou(batch, det_idx, gt_idx)
+    no_ignore = torch.zeros(pairs.gt_order.numel(), 1, dtype=torch.bool, device=device)
+    match = greedy_match(
+        pairs.pair_det,
+        pairs.pair_gt,
+        pair_iou,
+        pairs.det_order.numel(),
+        no_ignore,
+        no_ignore[:, 0],
+        _ANY_OVERLAP.to(device),
+    )[:, 0, 0]
+    found = match >= 0
+    gt_iou = torch.zeros(batch.gt_labels.numel(), dtype=torch.float64, device=device)
+    matched_det = pairs.det_order[found]
+    matched_gt = pairs.gt_order[match[found]]
+    gt_iou[matched_gt] = pair_box_iou(batch, matched_det, matched_gt)
+    return batch.gt_labels, gt_iou
+
+
+def _iou_compute(gt_labels: Tensor, gt_iou: Tensor, iou_threshold: float, class_metrics: bool) -> dict[str, Tensor]:
+    """Means over ground truths (a missed one counts 0), overall and per class."""
+    if gt_iou.numel() == 0:
+        rank_zero_warn("No ground truth boxes were seen: `iou` and `matched_fraction` are -1.", stacklevel=3)
+    hit = (gt_iou >= iou_threshold).double()
+    result = {"iou": _mean_or_minus_one(gt_iou), "matched_fraction": _mean_or_minus_one(hit)}
+    if class_metrics:
+        classes, inverse = torch.unique(gt_labels, return_inverse=True)
+        counts = torch.bincount(inverse, minlength=classes.numel()).double()
+        result["iou_per_class"] = (torch.zeros_like(counts).index_add_(0, inverse, gt_iou) / counts).float()
+        result["matched_fraction_per_class"] = (torch.zeros_like(counts).index_add_(0, inverse, hit) / counts).float()
+        result["classes"] = classes.int()
+    return result
+
+
+def _mean_or_minus_one(values: Tensor) -> Tensor:
+    return (values.mean() if values.numel() else values.new_tensor(-1.0)).float()
+
+
+def matched_intersection_over_union(
+    preds: Sequence[dict],
+    target: Sequence[dict],
+    box_format: str = "xyxy",
+    iou_threshold: float = 0.5,
+    class_metrics: bool = False,
+) -> dict[str, Tensor]:
+    """Mean IoU of ground-truth boxes with their greedily paired same-class predictions (a miss counts 0).
+
+    The functional twin of :class:`lightning_evalkit.MatchedIntersectionOverUnion`, which documents the pairing.
+
+    Example:
+        >>> import torch
+        >>> boxes = torch.tensor([[296.55, 93.96, 314.97, 152.79], [298.55, 98.96, 314.97, 151.79]])
+        >>> preds = [dict(boxes=boxes, scores=torch.tensor([0.9, 0.8]), labels=torch.tensor([0, 1]))]
+        >>> target = [dict(boxes=torch.tensor([[300.0, 100.0, 315.0, 150.0], [300.0, 100.0, 315.0, 150.0]]),
+        ...                labels=torch.tensor([0, 1]))]
+        >>> result = matched_intersection_over_union(preds, target, class_metrics=True)
+        >>> round(result["iou"].item(), 4), result["iou_per_class"]
+        (0.7756, tensor([0.6898, 0.8614]))
+    """
+    check_choice("box_format", box_format, BOX_FORMATS)
+    _check_unit_floats("iou_threshold", [iou_threshold], [])
+    gt_labels, gt_iou = _iou_update(parse_detection_inputs(preds, target, box_format))
+    return _iou_compute(gt_labels, gt_iou, iou_threshold, class_metrics)

@@ -18,9 +18,9 @@ from lightning_evalkit._core.cat_states import CatStateMetric
 from lightning_evalkit._core.checks import check_choice
 from lightning_evalkit._core.state_dtypes import check_bool, keep_dtypes_apply
 from lightning_evalkit.detection.boxes import BOX_FORMATS
-from lightning_evalkit.detection.inputs.batch import parse_detection_inputs
-from lightning_evalkit.detection.intersection import _family_compute, _family_update
-from lightning_evalkit.detection.mean_ap import _check_unit_floats, _iou_compute, _iou_update
+from lightning_evalkit.detection.inputs.parse import parse_detection_inputs
+from lightning_evalkit.detection.intersection import _family_compute, _family_update, _iou_compute, _iou_update
+from lightning_evalkit.detection.mean_ap import _check_unit_floats
 
 __all__ = [
     "CompleteIntersectionOverUnion",
@@ -110,7 +110,7 @@ class IntersectionOverUnion(CatStateMetric):
 
     def plot(self, val: Any = None, ax: Any = None) -> tuple[Any, Any]:
         """Draw its value(s) as bars without pyplot; returns ``(figure, axes)`` as torchmetrics does."""
-        from lightning_evalkit.classification.plots import plot_value_metric
+        from lightning_evalkit.plotting.values import plot_value_metric
 
         return plot_value_metric(self, val, ax)
 
@@ -233,6 +233,6 @@ class MatchedIntersectionOverUnion(CatStateMetric):
 
     def plot(self, val: Any = None, ax: Any = None) -> tuple[Any, Any]:
         """Draw its value(s) as bars without pyplot; returns ``(figure, axes)`` as torchmetrics does."""
-        from lightning_evalkit.classification.plots import plot_value_metric
+        from lightning_evalkit.plotting.values import plot_value_metric
 
         return plot_value_metric(self, val, ax)

@@ -1,5 +1,5 @@
-"""Functional detection metrics: COCO mean average precision and box IoU, each the same ``_update`` /
-``_compute`` pair that the metric classes (:mod:`lightning_evalkit.detection.mean_ap_metric`) run on one batch.
+"""COCO mean average precision, functional: the same ``_update`` / ``_compute`` pair that
+:class:`~lightning_evalkit.detection.mean_ap_metric.MeanAveragePrecision` runs, applied to one batch.
 """
 
 from __future__ import annotations
@@ -14,21 +14,20 @@ import torch
 from torch import Tensor
 from torchmetrics.utilities.data import _squeeze_if_scalar
 
-from lightning_evalkit._core.checks import check_choice, check_positive_int
+from lightning_evalkit._core.checks import check_choice
 from lightning_evalkit._core.rank_warnings import rank_zero_warn, warn_once
 from lightning_evalkit.detection.boxes import BOX_FORMATS
-from lightning_evalkit.detection.coco.accumulate import _class_indices, coco_accumulate
+from lightning_evalkit.detection.coco.accumulate import coco_accumulate
 from lightning_evalkit.detection.coco.ious import iou_blocks, ious_from_blocks
 from lightning_evalkit.detection.coco.match import (
     CocoRecords,
-    candidate_pairs,
     coco_match,
-    greedy_match,
-    pair_box_iou,
 )
-from lightning_evalkit.detection.inputs.batch import DetectionBatch, parse_detection_inputs
+from lightning_evalkit.detection.coco.pairs import _class_indices
+from lightning_evalkit.detection.inputs.batch import DetectionBatch
+from lightning_evalkit.detection.inputs.parse import parse_detection_inputs
 
-__all__ = ["matched_intersection_over_union", "mean_average_precision", "mean_iou"]
+__all__ = ["mean_average_precision"]
 
 # pycocotools' defaults, built the way it builds them (np.linspace), so thresholds are bit-identical
 DEFAULT_IOU_THRESHOLDS: list[float] = np.linspace(0.5, 0.95, 10).tolist()
@@ -314,147 +313,3 @@ def mean_average_precision(
         _warn_many_detections(batch, max_dets[-1])
     states = _map_update(batch, iou_types, ious, max_dets, average, class_metrics, extended_summary)
     return _map_compute(states, iou_types, ious, recs, max_dets, class_metrics, extended_summary, average)
-
-
-# a positive IoU is a candidate: ">= the smallest positive double" is exactly "> 0"
-_ANY_OVERLAP = torch.tensor([5e-324], dtype=torch.float64)
-
-
-def _iou_update(batch: DetectionBatch) -> tuple[Tensor, Tensor]:
-    """Pair each ground truth with at most one same-class prediction; return its labels and IoUs (G,)."""
-    device = batch.det_scores.device
-    batch = batch._replace(gt_crowd=torch.zeros_like(batch.gt_crowd))
-    pairs = candidate_pairs(batch, None)
-    det_idx, gt_idx = pairs.det_order[pairs.pair_det], pairs.gt_order[pairs.pair_gt]
-    pair_iou = pair_box_iou(batch, det_idx, gt_idx)
-    no_ignore = torch.zeros(pairs.gt_order.numel(), 1, dtype=torch.bool, device=device)
-    match = greedy_match(
-        pairs.pair_det,
-        pairs.pair_gt,
-        pair_iou,
-        pairs.det_order.numel(),
-        no_ignore,
-        no_ignore[:, 0],
-        _ANY_OVERLAP.to(device),
-    )[:, 0, 0]
-    found = match >= 0
-    gt_iou = torch.zeros(batch.gt_labels.numel(), dtype=torch.float64, device=device)
-    matched_det = pairs.det_order[found]
-    matched_gt = pairs.gt_order[match[found]]
-    gt_iou[matched_gt] = pair_box_iou(batch, matched_det, matched_gt)
-    return batch.gt_labels, gt_iou
-
-
-def _iou_compute(gt_labels: Tensor, gt_iou: Tensor, iou_threshold: float, class_metrics: bool) -> dict[str, Tensor]:
-    """Means over ground truths (a missed one counts 0), overall and per class."""
-    if gt_iou.numel() == 0:
-        rank_zero_warn("No ground truth boxes were seen: `iou` and `matched_fraction` are -1.", stacklevel=3)
-    hit = (gt_iou >= iou_threshold).double()
-    result = {"iou": _mean_or_minus_one(gt_iou), "matched_fraction": _mean_or_minus_one(hit)}
-    if class_metrics:
-        classes, inverse = torch.unique(gt_labels, return_inverse=True)
-        counts = torch.bincount(inverse, minlength=classes.numel()).double()
-        result["iou_per_class"] = (torch.zeros_like(counts).index_add_(0, inverse, gt_iou) / counts).float()
-        result["matched_fraction_per_class"] = (torch.zeros_like(counts).index_add_(0, inverse, hit) / counts).float()
-        result["classes"] = classes.int()
-    return result
-
-
-def _mean_or_minus_one(values: Tensor) -> Tensor:
-    return (values.mean() if values.numel() else values.new_tensor(-1.0)).float()
-
-
-def matched_intersection_over_union(
-    preds: Sequence[dict],
-    target: Sequence[dict],
-    box_format: str = "xyxy",
-    iou_threshold: float = 0.5,
-    class_metrics: bool = False,
-) -> dict[str, Tensor]:
-    """Mean IoU of ground-truth boxes with their greedily paired same-class predictions (a miss counts 0).
-
-    The functional twin of :class:`lightning_evalkit.MatchedIntersectionOverUnion`, which documents the pairing.
-
-    Example:
-        >>> import torch
-        >>> boxes = torch.tensor([[296.55, 93.96, 314.97, 152.79], [298.55, 98.96, 314.97, 151.79]])
-        >>> preds = [dict(boxes=boxes, scores=torch.tensor([0.9, 0.8]), labels=torch.tensor([0, 1]))]
-        >>> target = [dict(boxes=torch.tensor([[300.0, 100.0, 315.0, 150.0], [300.0, 100.0, 315.0, 150.0]]),
-        ...                labels=torch.tensor([0, 1]))]
-        >>> result = matched_intersection_over_union(preds, target, class_metrics=True)
-        >>> round(result["iou"].item(), 4), result["iou_per_class"]
-        (0.7756, tensor([0.6898, 0.8614]))
-    """
-    check_choice("box_format", box_format, BOX_FORMATS)
-    _check_unit_floats("iou_threshold", [iou_threshold], [])
-    gt_labels, gt_iou = _iou_update(parse_detection_inputs(preds, target, box_format))
-    return _iou_compute(gt_labels, gt_iou, iou_threshold, class_metrics)
-
-
-def _mean_iou_check(preds: Any, target: Any, num_classes: int, ignore_index: int | None) -> None:
-    """Check class-index maps: integer tensors of one shape, values in [0, num_classes) (or ignore_index)."""
-    for name, value in (("preds", preds), ("target", target)):
-        if not isinstance(value, Tensor):
-            raise TypeError(f"Expected `{name}` to be a torch.Tensor, but got {type(value).__name__}.")
-        if value.is_floating_point() or value.is_complex() or value.dtype == torch.bool:
-            raise TypeError(f"Expected `{name}` to hold integer class indices, but got dtype {value.dtype}.")
-    if preds.shape != target.shape:
-        raise ValueError(
-            f"Expected `preds` and `target` to have the same shape, but got {tuple(preds.shape)} and "
-            f"{tuple(target.shape)}."
-        )
-    for name, value in (("preds", preds), ("target", target)):
-        values = value[value != ignore_index] if ignore_index is not None and name == "target" else value
-        if values.numel() and (bool((values < 0).any()) or bool((values >= num_classes).any())):
-            bad = values[(values < 0) | (values >= num_classes)][0].item()
-            allowed = f"[0, {num_classes})" + ("" if ignore_index is None else f" or {ignore_index}")
-            raise ValueError(f"Expected `{name}` values to lie in {allowed}, but got {bad}.")
-
-
-def _mean_iou_update(
-    preds: Tensor, target: Tensor, num_classes: int, ignore_index: int | None
-) -> tuple[Tensor, Tensor]:
-    """Per-class pixel counts (C,) of intersection and union; pixels whose target is ignore_index are
-    skipped."""
-    preds, target = preds.flatten(), target.flatten()
-    if ignore_index is not None:
-        keep = target != ignore_index
-        preds, target = preds[keep], target[keep]
-    intersection = torch.bincount(target[preds == target], minlength=num_classes)
-    union = torch.bincount(preds, minlength=num_classes) + torch.bincount(target, minlength=num_classes)
-    return intersection, union - intersection
-
-
-def _mean_iou_compute(intersection: Tensor, union: Tensor, per_class: bool) -> dict[str, Tensor]:
-    """IoU per class (-1 where a class never occurs in preds or target) and their mean over the defined
-    ones."""
-    defined = union > 0
-    per_class_iou = torch.where(defined, intersection.double() / union.clamp(min=1), -1.0)
-    if not bool(defined.all()):
-        missing = torch.nonzero(~defined).flatten().tolist()
-        rank_zero_warn(f"Classes {missing} never occur in preds or target: IoU -1, left out of the mean.", stacklevel=3)
-    result = {"miou": _mean_defined(per_class_iou).float()}
-    if per_class:
-        result["iou_per_class"] = per_class_iou.float()
-    return result
-
-
-def mean_iou(
-    preds: Tensor, target: Tensor, num_classes: int, ignore_index: int | None = None, per_class: bool = False
-) -> dict[str, Tensor]:
-    """Semantic-segmentation mean IoU from class-index maps, counts summed over all pixels given.
-
-    The functional twin of :class:`lightning_evalkit.MeanIoU`, which documents the averaging.
-
-    Example:
-        >>> import torch
-        >>> preds = torch.tensor([[0, 0, 1, 1], [2, 2, 2, 1]])
-        >>> target = torch.tensor([[0, 1, 1, 1], [2, 2, 0, 255]])
-        >>> result = mean_iou(preds, target, num_classes=3, ignore_index=255, per_class=True)
-        >>> result["iou_per_class"], round(result["miou"].item(), 4)
-        (tensor([0.3333, 0.6667, 0.6667]), 0.5556)
-    """
-    check_positive_int("num_classes", num_classes)
-    _mean_iou_check(preds, target, num_classes, ignore_index)
-    intersection, union = _mean_iou_update(preds, target, num_classes, ignore_index)
-    return _mean_iou_compute(intersection, union, per_class)

@@ -1,4 +1,4 @@
-"""Detection and segmentation metrics: COCO mean average precision, box IoU and semantic-segmentation mIoU.
+"""MeanAveragePrecision: COCO mean average precision and recall, pycocotools' numbers, exact under DDP.
 
 Each class is a thin torchmetrics.Metric shell over :mod:`lightning_evalkit.detection.mean_ap`: ``__init__``
 checks arguments and declares "cat"/"sum" tensor states, ``update`` checks the whole batch before matching
@@ -10,32 +10,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import torch
 from torch import Tensor
-from torchmetrics import Metric
 
 from lightning_evalkit._core.cat_states import CatStateMetric
-from lightning_evalkit._core.checks import check_positive_int
 from lightning_evalkit._core.state_dtypes import check_bool, keep_dtypes_apply
 from lightning_evalkit._core.threads import single_threaded
 from lightning_evalkit.detection.coco.json_io import coco_to_tm, tm_to_coco
-from lightning_evalkit.detection.inputs.batch import (
-    DetectionBatch,
-    concat_box_batches,
-    parse_detection_inputs,
-)
+from lightning_evalkit.detection.inputs.batch import DetectionBatch, concat_box_batches
+from lightning_evalkit.detection.inputs.parse import parse_detection_inputs
 from lightning_evalkit.detection.mean_ap import (
     _iou_types,
     _map_check_args,
     _map_compute,
     _map_update,
-    _mean_iou_check,
-    _mean_iou_compute,
-    _mean_iou_update,
     _warn_many_detections,
 )
 
-__all__ = ["MeanAveragePrecision", "MeanIoU"]
+__all__ = ["MeanAveragePrecision"]
 
 # matching a few hundred images at once costs about what one batch of 32 does (fixed cost per call)
 _PENDING_IMAGES = 512
@@ -209,67 +200,6 @@ class MeanAveragePrecision(CatStateMetric):
 
     def plot(self, val: Any = None, ax: Any = None) -> tuple[Any, Any]:
         """Draw PR curves (extended_summary=True) or the values, without pyplot; returns ``(figure, axes)``."""
-        from lightning_evalkit.classification.plots import plot_detection_metric
+        from lightning_evalkit.detection.plots import plot_detection_metric
 
         return plot_detection_metric(self, val, ax)
-
-
-class MeanIoU(Metric):
-    """Semantic-segmentation mean IoU from class-index maps, with per-class counts summed over all data.
-
-    For each class c, over every pixel of every update (pixels whose target is ``ignore_index`` skipped):
-    intersection_c = #(pred == c and target == c), union_c = #(pred == c or target == c), and
-    IoU_c = intersection_c / union_c. ``miou`` is the mean of IoU_c over the classes with union_c > 0 (a class
-    absent from both preds and target is -1 in ``iou_per_class``, left out of the mean, with a warning).
-    This is the dataset-level mIoU (as in mmsegmentation), not a mean of per-image IoUs.
-
-    Args:
-        num_classes: Number of classes; values of preds and target lie in [0, num_classes).
-        ignore_index: Target value marking pixels to skip (e.g. 255).
-        per_class: Also return ``iou_per_class`` (num_classes,).
-        kwargs: Passed to ``torchmetrics.Metric``.
-
-    Example:
-        >>> import torch
-        >>> metric = MeanIoU(num_classes=2)
-        >>> metric.update(torch.tensor([[0, 1], [1, 1]]), torch.tensor([[0, 1], [0, 1]]))
-        >>> round(metric.compute()["miou"].item(), 4)
-        0.5833
-    """
-
-    is_differentiable = False
-    higher_is_better = True
-    full_state_update = False
-    intersection: Tensor
-    union: Tensor
-
-    def __init__(
-        self, num_classes: int, ignore_index: int | None = None, per_class: bool = False, **kwargs: Any
-    ) -> None:
-        super().__init__(**kwargs)
-        check_positive_int("num_classes", num_classes)
-        if ignore_index is not None and (isinstance(ignore_index, bool) or not isinstance(ignore_index, int)):
-            raise TypeError(f"Expected `ignore_index` to be None or an int, but got {type(ignore_index).__name__}.")
-        check_bool("per_class", per_class)
-        self.num_classes, self.ignore_index, self.per_class = num_classes, ignore_index, per_class
-        self.add_state("intersection", torch.zeros(num_classes, dtype=torch.long), dist_reduce_fx="sum")
-        self.add_state("union", torch.zeros(num_classes, dtype=torch.long), dist_reduce_fx="sum")
-
-    _apply = keep_dtypes_apply
-
-    def update(self, preds: Tensor, target: Tensor) -> None:
-        """Add the pixel counts of integer class maps ``preds`` and ``target`` of one shape."""
-        _mean_iou_check(preds, target, self.num_classes, self.ignore_index)
-        intersection, union = _mean_iou_update(preds, target, self.num_classes, self.ignore_index)
-        self.intersection += intersection.to(self.intersection.device)
-        self.union += union.to(self.union.device)
-
-    def compute(self) -> dict[str, Tensor]:
-        """IoU per class from the summed counts and their mean."""
-        return _mean_iou_compute(self.intersection, self.union, self.per_class)
-
-    def plot(self, val: Any = None, ax: Any = None) -> tuple[Any, Any]:
-        """Draw its value(s) as bars without pyplot; returns ``(figure, axes)`` as torchmetrics does."""
-        from lightning_evalkit.classification.plots import plot_value_metric
-
-        return plot_value_metric(self, val, ax)

@@ -2,7 +2,6 @@
 
 from lightning_evalkit.classification.auc_intervals import (
     auroc_confidence_interval,
-    delong_covariance,
     delong_interval_from_counts,
     delong_test,
 )
@@ -19,6 +18,10 @@ from lightning_evalkit.classification.operating_points import (
     sensitivity_at_specificity,
     specificity_at_sensitivity,
 )
+from lightning_evalkit.classification.rate_intervals import (
+    sensitivity_confidence_interval,
+    specificity_confidence_interval,
+)
 from lightning_evalkit.classification.roc import auroc, curve_counts, roc
 from lightning_evalkit.detection.boxes import box_area, box_convert, box_iou
 from lightning_evalkit.detection.intersection import (
@@ -29,16 +32,15 @@ from lightning_evalkit.detection.intersection import (
     generalized_box_iou,
     generalized_intersection_over_union,
     intersection_over_union,
+    matched_intersection_over_union,
     plain_box_iou,
 )
 from lightning_evalkit.detection.masks import mask_iou
-from lightning_evalkit.detection.mean_ap import matched_intersection_over_union, mean_average_precision, mean_iou
+from lightning_evalkit.detection.mean_ap import mean_average_precision
 from lightning_evalkit.detection.rle import rle_area, rle_decode, rle_encode, rle_to_bbox
-from lightning_evalkit.statistics.binomial import (
-    binomial_interval,
-    sensitivity_confidence_interval,
-    specificity_confidence_interval,
-)
+from lightning_evalkit.detection.segmentation import mean_iou
+from lightning_evalkit.statistics.binomial import binomial_interval
+from lightning_evalkit.statistics.delong import delong_covariance
 
 __all__ = [
     "ThresholdCounts",

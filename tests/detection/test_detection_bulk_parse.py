@@ -8,8 +8,9 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from lightning_evalkit import MeanAveragePrecision
-from lightning_evalkit.detection.inputs.batch import _parse_walk, parse_detection_inputs
 from lightning_evalkit.detection.inputs.bulk import parse_boxes_in_bulk
+from lightning_evalkit.detection.inputs.parse import parse_detection_inputs
+from lightning_evalkit.detection.inputs.walk import _parse_walk
 from tests._detection_data import random_images
 
 SETTINGS = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow], "derandomize": True}

@@ -15,7 +15,7 @@ from lightning_evalkit.detection.coco.match import (
     candidate_pairs,
     pair_box_iou,
 )
-from lightning_evalkit.detection.inputs.batch import parse_detection_inputs
+from lightning_evalkit.detection.inputs.parse import parse_detection_inputs
 from lightning_evalkit.detection.mean_ap import AREA_RANGES, DEFAULT_IOU_THRESHOLDS
 from tests._detection_data import random_images
 

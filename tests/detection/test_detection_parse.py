@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lightning_evalkit.detection.inputs import batch as _detection_inputs
-from lightning_evalkit.detection.inputs.batch import _parse_masks, parse_detection_inputs
+from lightning_evalkit.detection.inputs import walk as _detection_inputs
+from lightning_evalkit.detection.inputs.parse import parse_detection_inputs
+from lightning_evalkit.detection.inputs.walk import _parse_masks
 
 
 class _CountingDict(dict):

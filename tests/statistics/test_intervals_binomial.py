@@ -11,13 +11,11 @@ from hypothesis import strategies as st
 from sklearn.metrics import multilabel_confusion_matrix
 from statsmodels.stats.proportion import proportion_confint
 
-from lightning_evalkit.statistics.binomial import (
-    betainc,
-    betaincinv,
-    binomial_interval,
+from lightning_evalkit.classification.rate_intervals import (
     sensitivity_confidence_interval,
     specificity_confidence_interval,
 )
+from lightning_evalkit.statistics.binomial import betainc, betaincinv, binomial_interval
 
 METHODS = {"wilson": "wilson", "clopper_pearson": "beta"}
 

@@ -11,16 +11,10 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lightning_evalkit.classification.auc_intervals import (
-    _auc_and_variance,
-    _normal_interval,
-    _runs_from_scores,
-    _z_test,
-    auroc_confidence_interval,
-    delong_covariance,
-    delong_test,
-)
+from lightning_evalkit.classification.auc_intervals import auroc_confidence_interval, delong_test
 from lightning_evalkit.functional import auroc
+from lightning_evalkit.statistics.delong import _auc_and_variance, _runs_from_scores, _z_test, delong_covariance
+from lightning_evalkit.statistics.normal import _normal_interval
 
 
 def _asah(reference_dir: Path) -> tuple[dict[str, torch.Tensor], torch.Tensor]:

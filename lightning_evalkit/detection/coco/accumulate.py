@@ -24,6 +24,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from lightning_evalkit.detection.coco.pairs import _class_indices, _descending_score_key, _numpy_fits
+
 EPS = float(np.spacing(1))
 
 
@@ -35,46 +37,6 @@ def _recall_steps(n_gt: Tensor, rec_thresholds: Tensor) -> Tensor:
     for _ in range(2):
         k = torch.where(k.double() / n >= rec_thresholds, k, k + 1)
     return k
-
-
-def _class_indices(*labels: Tensor) -> tuple[Tensor, list[Tensor]]:
-    """The sorted distinct labels of all the given tensors, and each tensor's labels as indices into them.
-
-    Small non-negative labels (the usual case) take a count and a lookup table instead of a sort.
-    """
-    every = torch.cat(labels)
-    low, high = (int(v) for v in every.aminmax()) if every.numel() else (0, 0)
-    if low < 0 or high > 4 * every.numel() + 1024:
-        classes = torch.unique(every)
-        return classes, [torch.searchsorted(classes, x) for x in labels]
-    present = torch.bincount(every, minlength=high + 1) > 0
-    classes = torch.nonzero(present).flatten()
-    lookup = torch.cumsum(present, 0) - 1
-    return classes, [lookup.index_select(0, x) for x in labels]
-
-
-def _descending_score_key(scores: Tensor) -> Tensor | None:
-    """An int64 in [0, 2**32) ordered as -score (ties equal), or None when a score is not exactly a float32."""
-    if _numpy_fits(scores) and scores.dtype == torch.float64:
-        return _descending_score_key_numpy(scores.numpy())
-    single = scores.float()
-    if not bool((single.double() == scores).all()):
-        return None
-    bits = (single + 0.0).view(torch.int32).long()  # + 0.0 turns -0.0 into 0.0, which ties with it
-    monotone = torch.where(bits < 0, bits ^ 0x7FFFFFFF, bits)  # IEEE bits -> an integer ordered as the float
-    return (2**31 - 1) - monotone
-
-
-def _descending_score_key_numpy(values: np.ndarray) -> Tensor | None:
-    """:func:`_descending_score_key` in numpy (2-3x faster on CPU); non-negative scores skip the sign fix."""
-    single = values.astype(np.float32)
-    if not np.array_equal(single, values):
-        return None
-    bits = (single + np.float32(0.0)).view(np.int32)
-    if bits.size == 0 or bits.min() >= 0:
-        return torch.from_numpy(np.int64(2**31 - 1) - bits)
-    wide = bits.astype(np.int64)
-    return torch.from_numpy((2**31 - 1) - np.where(wide < 0, wide ^ 0x7FFFFFFF, wide))
 
 
 def _detection_order(cls: Tensor, scores: Tensor, image_ids: Tensor) -> tuple[Tensor, Tensor]:
@@ -106,10 +68,6 @@ def _any_over_rows(flags: Tensor) -> Tensor:
 # Three whole-array steps where numpy's CPU kernels beat torch's single-threaded ones 2-4x (measured on the
 # 5000-image benchmark's arrays: a 2M-element row cumsum, a 52k x 40 transpose, a 2M-element nonzero); on other
 # devices torch does them.
-
-
-def _numpy_fits(tensor: Tensor) -> bool:
-    return tensor.device.type == "cpu"
 
 
 def _transposed(flags: Tensor) -> Tensor:

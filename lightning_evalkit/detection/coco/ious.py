@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from lightning_evalkit.detection.coco.match import _pair_mask_iou, candidate_pairs, pair_box_iou
+from lightning_evalkit.detection.coco.pairs import _pair_mask_iou, candidate_pairs, pair_box_iou
 from lightning_evalkit.detection.inputs.batch import DetectionBatch
 
 

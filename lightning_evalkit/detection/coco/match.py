@@ -24,10 +24,8 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from lightning_evalkit.detection.boxes import _paired_box_iou
-from lightning_evalkit.detection.coco.accumulate import _class_indices, _descending_score_key
+from lightning_evalkit.detection.coco.pairs import _pair_mask_iou, candidate_pairs, pair_box_iou
 from lightning_evalkit.detection.inputs.batch import DetectionBatch
-from lightning_evalkit.detection.masks import iou_from_counts, pair_intersections
 
 
 class CocoRecords(NamedTuple):
@@ -45,37 +43,6 @@ class CocoRecords(NamedTuple):
     gt_labels: Tensor  # (G,) int64
     gt_counted: Tensor  # (G, A) bool: not crowd and inside the area range
     det_image_ids: Tensor  # (N,) int64 the target's image_id (0 without one): orders score ties across images
-
-
-def _group_order(group: Tensor, scores: Tensor | None) -> tuple[Tensor, Tensor]:
-    """Stable order by (group, -score); return it and each element's rank within its group (groups >= 0)."""
-    score_key = None if scores is None else _descending_score_key(scores)
-    if scores is not None and score_key is None:
-        order = torch.sort(-scores, stable=True).indices
-        order = order[torch.sort(group[order], stable=True).indices]
-    else:  # one sort of (group, score) packed into one integer
-        order = torch.sort(group if score_key is None else group * 2**32 + score_key, stable=True).indices
-    counts = torch.bincount(group)
-    starts = (torch.cumsum(counts, 0) - counts).index_select(0, group.index_select(0, order))
-    return order, torch.arange(group.numel(), device=group.device) - starts
-
-
-def _candidate_pairs(det_group: Tensor, gt_group: Tensor) -> tuple[Tensor, Tensor]:
-    """Every (detection, ground truth) pair sharing a group; gt_group must be sorted."""
-    start = torch.searchsorted(gt_group, det_group, side="left")
-    counts = torch.searchsorted(gt_group, det_group, side="right") - start
-    pair_det = torch.repeat_interleave(torch.arange(det_group.numel(), device=det_group.device), counts)
-    offsets = torch.repeat_interleave(torch.cumsum(counts, 0) - counts, counts)
-    pair_gt = start[pair_det] + torch.arange(pair_det.numel(), device=det_group.device) - offsets
-    return pair_det, pair_gt
-
-
-def _pair_mask_iou(batch: DetectionBatch, det_idx: Tensor, gt_idx: Tensor) -> Tensor:
-    """Mask IoU (crowd-aware) of (original detection index, original gt index) pairs: only these pairs are
-    computed (same image and class), and only where their mask boxes overlap (see functional/masks.py)."""
-    assert batch.det_masks is not None and batch.gt_masks is not None
-    shared = pair_intersections(batch.det_masks, batch.gt_masks, det_idx, gt_idx, batch.det_image, batch.gt_image)
-    return iou_from_counts(shared, batch.det_areas[det_idx], batch.gt_iou_areas[gt_idx], batch.gt_crowd[gt_idx])
 
 
 def greedy_match(
@@ -262,46 +229,6 @@ def _match_flags(found: _Matches, outside: Tensor, gt_ignored: Tensor, num_thr: 
         gt_flags = gt_ignored.flatten().index_select(0, (det_match.clamp(min=0) * num_areas + area_index).flatten())
         ignored[dets] = torch.where(det_matched, gt_flags.view(det_match.shape), ignored[dets])
     return matched, ignored
-
-
-class CandidatePairs(NamedTuple):
-    """Detections kept in (image, class, -score) order and every same-(image, class) pair with a ground
-    truth."""
-
-    det_order: Tensor  # (N,) original detection index of each kept detection, in matching order
-    det_rank: Tensor  # (N,) rank by score within its (image, class)
-    gt_order: Tensor  # (G,) original gt index, grouped by (image, class), input order within a group
-    pair_det: Tensor  # (C,) index into det_order
-    pair_gt: Tensor  # (C,) index into gt_order
-    pair_group: Tensor  # (C,) the (image, class) group of each pair, non-decreasing
-
-
-def candidate_pairs(batch: DetectionBatch, max_det: int | None) -> CandidatePairs:
-    """Group detections and ground truths by (image, class) and list the pairs that may be matched."""
-    classes, (det_class, gt_class) = _class_indices(batch.det_labels, batch.gt_labels)
-    n_cls = max(classes.numel(), 1)
-    det_group = batch.det_image * n_cls + det_class
-    gt_group = batch.gt_image * n_cls + gt_class
-    det_order, det_rank = _group_order(det_group, batch.det_scores)
-    if max_det is not None:
-        kept = det_rank < max_det
-        det_order, det_rank = det_order[kept], det_rank[kept]
-    gt_order, _ = _group_order(gt_group, None)
-    det_group = det_group[det_order]
-    pair_det, pair_gt = _candidate_pairs(det_group, gt_group[gt_order])
-    return CandidatePairs(det_order, det_rank, gt_order, pair_det, pair_gt, det_group[pair_det])
-
-
-def pair_box_iou(batch: DetectionBatch, det_idx: Tensor, gt_idx: Tensor) -> Tensor:
-    """Box IoU (crowd-aware) of (original detection index, original gt index) pairs."""
-    assert batch.det_boxes is not None and batch.gt_boxes is not None
-    return _paired_box_iou(
-        batch.det_boxes[det_idx],
-        batch.det_areas[det_idx],
-        batch.gt_boxes[gt_idx],
-        batch.gt_iou_areas[gt_idx],
-        batch.gt_crowd[gt_idx],
-    )
 
 
 def coco_match(
