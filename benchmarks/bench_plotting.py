@@ -28,7 +28,7 @@ import torch
 # Measure the checkout this script sits in, not whichever lightning_evalkit the environment installed.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from lightning_evalkit import AUROC, ConfusionMatrix, EvalCallback, MeanAveragePrecision, Sensitivity, Specificity
-from lightning_evalkit.callback.plot_sources import figure_builders, plot_sources
+from lightning_evalkit.callback.plot_sources import figure_builders, plot_sources, pr_curve_entries
 from lightning_evalkit.plotting.curves import figure_to_rgb
 
 sys.path.insert(1, os.path.dirname(os.path.abspath(__file__)))
@@ -109,7 +109,7 @@ def _one_epoch(
         writer.add_image("val/" + tag, image, step, dataformats="HWC")  # type: ignore[attr-defined]
         times[tag] = (built - start, rendered - built, time.perf_counter() - rendered)
     start = time.perf_counter()
-    entries = sources.get("pr_curve_plugin", [])
+    entries = pr_curve_entries(sources, callback.class_names)
     for tag, data in entries:
         writer.add_pr_curve_raw(  # type: ignore[attr-defined]
             "val/" + tag,

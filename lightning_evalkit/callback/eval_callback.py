@@ -12,8 +12,8 @@ from torchmetrics import Metric, MetricCollection
 
 from lightning_evalkit._core.checks import check_choice, check_positive_int
 from lightning_evalkit._core.rank_warnings import collect_on_every_rank, say_gathered
+from lightning_evalkit._core.report import PLOT_NAMES, LoggedValue, PlotSource, ReportOptions, reporting_of
 from lightning_evalkit.callback import plot_sources as plots_
-from lightning_evalkit.callback import results as results_
 from lightning_evalkit.callback.metric_sets import MetricSet
 from lightning_evalkit.callback.padding import (
     PaddingTracker,
@@ -26,9 +26,9 @@ from lightning_evalkit.callback.padding import (
     take_first,
     with_image_ids,
 )
-from lightning_evalkit.callback.results import check_sync_settings, compute_quietly, scalars
+from lightning_evalkit.callback.results import check_sync_settings, compute_quietly, logged_values, scalar_name
 from lightning_evalkit.callback.sinks import TensorBoardSink, logging_step, sinks_for
-from lightning_evalkit.classification.operating_points import CRITERIA, operating_point_from_counts
+from lightning_evalkit.classification.operating_points import CRITERIA
 from lightning_evalkit.plotting.curves import figure_to_rgb
 from lightning_evalkit.statistics.normal import check_level
 
@@ -91,13 +91,13 @@ def _check_metrics(metrics: Any) -> None:
 
 def _check_plots(plots: Any) -> tuple[str, ...]:
     if isinstance(plots, bool):
-        return plots_.PLOT_NAMES if plots else ()
-    listed = ", ".join(repr(name) for name in plots_.PLOT_NAMES)
+        return PLOT_NAMES if plots else ()
+    listed = ", ".join(repr(name) for name in PLOT_NAMES)
     if isinstance(plots, str) or not isinstance(plots, Iterable):
         raise TypeError(f"Expected `plots` to be True, False or a list drawn from {listed}, but got {plots!r}.")
     chosen = tuple(plots)
     for name in chosen:
-        if name not in plots_.PLOT_NAMES:
+        if name not in PLOT_NAMES:
             raise ValueError(f"Expected every entry of `plots` to be one of {listed}, but got {name!r}.")
     return chosen
 
@@ -197,6 +197,13 @@ class EvalCallback(_CallbackBase):
         self.preds_key, self.target_key, self.output_transform = preds_key, target_key, output_transform
         self.prefix, self.test_prefix, self.plot_every_n_epochs = prefix, test_prefix, plot_every_n_epochs
         self.class_names = class_names
+        self._options = ReportOptions(self.confidence_level, operating_point, self.plots, class_names)
+        # refuses what cannot work now, before any epoch; what will be left out is said once, on rank 0
+        self._report_warnings = [
+            (f"report-{name}-{index}", message)
+            for name, metric in self.metrics.items()
+            for index, message in enumerate(reporting_of(metric).check_report(name, self._options))
+        ]
         self._padding = PaddingTracker()
         self._dataset_indices: dict[int, list[int] | None] = {}
         self._num_dataloaders = 1
@@ -346,27 +353,31 @@ class EvalCallback(_CallbackBase):
             results = compute_quietly(  # a collective: every rank
                 items, trainer.world_size > 1, trainer.is_global_zero, self._warning_registry
             )
-            results.update(_confidence_intervals(items, self.confidence_level))
-            results.update(_operating_points(items, self.operating_point, self.confidence_level))
-            skipped += self._log_scalars(pl_module, results, prefix, suffix)
+            values = logged_values(items, results, self._options)  # a collective: intervals, operating points
+            skipped += self._log_values(trainer, pl_module, values, prefix, suffix)
             if plot and self.plots:
                 self._plot(trainer, prefix, suffix, items, results)
         if skipped:
             self._warn_once(trainer, "undefined:" + ",".join(skipped), undefined_message(skipped))
         self._reset()
 
-    def _log_scalars(self, pl_module: Any, results: Mapping[str, Any], prefix: str, suffix: str) -> list[str]:
+    def _log_values(
+        self, trainer: Any, pl_module: Any, values: Sequence[LoggedValue], prefix: str, suffix: str
+    ) -> list[str]:
         skipped = []
-        for key, value, undefined in scalars(results, self.class_names):
-            name = prefix + key + suffix
-            if undefined:
+        for value in values:
+            name = prefix + scalar_name(value, self.class_names) + suffix
+            if value.undefined:
+                # Not logged, so no logger shows it; NaN replaces last epoch's value in callback_metrics, so
+                # ModelCheckpoint/EarlyStopping never act on a stale number. Written there directly: a
+                # `self.log` of it with other arguments than a defined epoch's would make Lightning refuse
+                # the defined epoch's call (same name, different arguments).
                 skipped.append(name)
+                trainer.callback_metrics[name] = torch.tensor(float("nan"))
+                continue
             pl_module.log(
                 name,
-                float("nan") if undefined else value,
-                # An undefined value reaches no logger, but replaces last epoch's value in callback_metrics,
-                # so ModelCheckpoint/EarlyStopping never act on a stale number.
-                logger=not undefined,
+                value.value,
                 on_step=False,
                 on_epoch=True,
                 batch_size=1,
@@ -384,11 +395,10 @@ class EvalCallback(_CallbackBase):
         sources = plots_.plot_sources(
             items, results, self.plots, self.class_names, self.confidence_level, self.operating_point
         )
-        per_iou_type, unplottable = results_.iou_type_plot_sources(items, results, self.plots)  # bbox_/segm_ plots
         if not trainer.is_global_zero:
             return
-        for name in unplottable:
-            self._warn_once(trainer, f"no-extended-summary-{name}", results_.no_extended_summary_message(name))
+        for key, message in self._report_warnings:
+            self._warn_once(trainer, key, message)
         sinks = sinks_for(trainer.loggers)
         if not sinks:
             self._warn_once(
@@ -400,14 +410,12 @@ class EvalCallback(_CallbackBase):
             )
             return
         self.write_plots(sinks, prefix, sources, logging_step(trainer), trainer, suffix)
-        for tag_prefix, type_sources in per_iou_type:
-            self.write_plots(sinks, prefix + tag_prefix, type_sources, logging_step(trainer), trainer, suffix)
 
     def write_plots(
         self,
         sinks: Sequence[Any],
         prefix: str,
-        sources: Mapping[str, Any],
+        sources: Sequence[PlotSource],
         step: int,
         trainer: Any = None,
         suffix: str = "",
@@ -426,12 +434,12 @@ class EvalCallback(_CallbackBase):
                 continue
             for sink in sinks:
                 sink.image(prefix + tag + suffix, image, step)
-        for tag, data in sources.get("pr_curve_plugin", []):
+        for tag, data in plots_.pr_curve_entries(sources, self.class_names):
             for sink in sinks:
                 sink.pr_curve(prefix + tag + suffix, data, step)
 
-    def _plot_sources(self, results: Mapping[str, Any]) -> dict[str, Any]:
-        """What the plots of ``results`` need (a collective on every rank); see ``_callback_plots.plot_sources``."""
+    def _plot_sources(self, results: Mapping[str, Any]) -> list[PlotSource]:
+        """What the plots of ``results`` need (a collective on every rank); see ``callback.plot_sources``."""
         return plots_.plot_sources(
             list(self._items()), results, self.plots, self.class_names, self.confidence_level, self.operating_point
         )
@@ -461,38 +469,3 @@ def unordered_detection_message(index: int) -> str:
         "scores in different images may rank differently than on one device (mAP can differ). Give each target "
         "an `image_id` (e.g. its dataset index), or validate with shuffle=False."
     )
-
-
-# ---------------------------------------------------------------- clinical statistics (issue 9)
-def _confidence_intervals(items: Iterable[tuple[str, Metric]], level: float | None) -> dict[str, Any]:
-    """``<name>_ci_lower`` and ``<name>_ci_upper`` of every metric with ``confidence_interval()``.
-
-    Each call is a collective under DDP; every rank walks the metrics in the same order.
-    """
-    if level is None:
-        return {}
-    bounds: dict[str, Any] = {}
-    for name, metric in items:
-        interval = getattr(metric, "confidence_interval", None)
-        if not callable(interval):
-            continue
-        if getattr(metric, "confidence_level", None) is None:
-            metric.confidence_level = level
-        bounds[f"{name}_ci_lower"], bounds[f"{name}_ci_upper"] = interval()
-    return bounds
-
-
-def _operating_points(
-    items: Iterable[tuple[str, Metric]], criterion: str | None, level: float | None
-) -> dict[str, Any]:
-    """``<name>_op_<key>`` of the best point of every binary curve metric (collectives under DDP)."""
-    if criterion is None:
-        return {}
-    points: dict[str, Any] = {}
-    for name, metric in items:
-        if getattr(metric, "task", None) != "binary" or not callable(getattr(metric, "curve_counts", None)):
-            continue
-        counts = metric.curve_counts()[0]  # type: ignore[operator]
-        for key, value in operating_point_from_counts(counts, criterion, level).items():
-            points[f"{name}_op_{key}"] = value
-    return points

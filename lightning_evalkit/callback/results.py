@@ -1,20 +1,17 @@
 """From metric states to logged numbers: a synced compute whatever the metric's sync settings, warnings once on
-rank 0, and scalars split into the defined values to log and the undefined ones (NaN, COCO's -1) to skip.
+rank 0, and each metric's logged values (defined ones to log, undefined ones, NaN or COCO's -1, to skip).
 """
 
 from __future__ import annotations
 
-import math
 import warnings
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from torchmetrics import Metric
 
-from lightning_evalkit.plotting.base import class_name as _class_name
-
-# Keys of a detection result that are labels or extended-summary arrays, not scalars.
-_NOT_SCALARS = ("classes", "precision", "recall", "scores")
+from lightning_evalkit._core.report import LoggedValue, ReportOptions, reporting_of
+from lightning_evalkit.plotting.base import class_name
 
 
 def check_sync_settings(metrics: Mapping[str, Metric], world_size: int) -> None:
@@ -72,93 +69,25 @@ def compute_quietly(
     return results
 
 
-def is_undefined(value: float, sentinel: bool) -> bool:
-    """NaN is undefined for every metric; -1 only where the metric uses it as COCO's "undefined" sentinel.
+def logged_values(
+    items: Iterable[tuple[str, Metric]], results: Mapping[str, Any], options: ReportOptions
+) -> list[LoggedValue]:
+    """Every metric's logged values (its :class:`~lightning_evalkit._core.report.Reporting` answer), in metric
+    order (a collective under DDP: intervals and operating points sync their states; call on every rank).
 
-    Example:
-        >>> is_undefined(float("nan"), False), is_undefined(-1.0, True), is_undefined(-1.0, False)
-        (True, True, False)
-    """
-    return math.isnan(value) or (sentinel and value == -1.0)
-
-
-def scalars(results: Mapping[str, Any], class_names: Any) -> Iterator[tuple[str, float, bool]]:
-    """(name, value, undefined) for every scalar of the computed results; a vector gives one name per class.
-
-    Dict results (MeanAveragePrecision) use -1 for "undefined", as pycocotools does; other results use NaN.
-
-    Example:
-        >>> import torch
-        >>> list(scalars({"auroc": torch.tensor(0.75), "map": {"map": torch.tensor(-1.0)}}, None))
-        [('auroc', 0.75, False), ('map', -1.0, True)]
+    A name that an earlier metric already gave (two detection metrics both giving ``map``) is prefixed with the
+    metric's own name, ``<name>_map``.
     """
     seen: set[str] = set()
-    for name, result in results.items():
-        is_dict = isinstance(result, Mapping)
-        entries = result.items() if is_dict else [(name, result)]
-        for key, value in entries:
-            if is_dict and key in _NOT_SCALARS:
-                continue
-            key = f"{name}_{key}" if is_dict and key in seen else key
-            seen.add(key)
-            if not hasattr(value, "ndim") or value.ndim > 1:
-                continue
-            if value.ndim == 0:
-                yield key, float(value), is_undefined(float(value), is_dict)
-                continue
-            labels = result.get("classes") if is_dict else None
-            for index, item in enumerate(value.reshape(-1).tolist()):
-                label = int(labels.reshape(-1)[index]) if labels is not None and labels.numel() > index else index
-                yield f"{key}/{_class_name(class_names, label)}", float(item), is_undefined(float(item), is_dict)
+    out: list[LoggedValue] = []
+    for name, metric in items:
+        entries = reporting_of(metric).logged_values(name, results[name], options)
+        renamed = {entry.name: f"{name}_{entry.name}" if entry.name in seen else entry.name for entry in entries}
+        seen.update(renamed.values())
+        out += [entry._replace(name=renamed[entry.name]) for entry in entries]
+    return out
 
 
-DETECTION_PLOTS = ("detection_pr", "per_class_ap")
-_IOU_TYPES = ("bbox", "segm")
-
-
-def iou_type_plot_sources(
-    items: Iterable[tuple[str, Metric]], results: Mapping[str, Any], plots: Iterable[str]
-) -> tuple[list[tuple[str, dict[str, Any]]], list[str]]:
-    """The detection plots of a MeanAveragePrecision with ``iou_type=("bbox", "segm")``, one set per IoU type.
-
-    Its result holds ``bbox_precision`` and ``segm_precision`` (torchmetrics' prefixed keys) where a single IoU
-    type has ``precision``. Each type gets a view with the keys unprefixed (and the shared ``classes``), drawn
-    under the tag prefix ``"bbox_"`` or ``"segm_"`` (``val/bbox_detection_pr``, ``val/segm_per_class_ap``).
-
-    Returns:
-        ``[(tag prefix, plot sources)]``, and the names of the detection metrics whose plots cannot be drawn
-        because they keep no extended summary (``extended_summary=False``).
-
-    Example:
-        >>> import torch
-        >>> result = {"bbox_precision": torch.zeros(1), "segm_precision": torch.ones(1), "classes": torch.arange(1)}
-        >>> [(tag, sorted(s["detection"][0])) for tag, s in iou_type_plot_sources([("map", None)], {"map": result},
-        ...     ["per_class_ap"])[0]]
-        [('bbox_', ['classes', 'precision']), ('segm_', ['classes', 'precision'])]
-    """
-    if not set(DETECTION_PLOTS) & set(plots):
-        return [], []
-    metrics = dict(items)
-    per_type: list[tuple[str, dict[str, Any]]] = []
-    unplottable: list[str] = []
-    for name, result in results.items():
-        if not isinstance(result, Mapping) or "precision" in result:
-            continue
-        if getattr(metrics.get(name), "extended_summary", None) is False:
-            unplottable.append(name)
-        for iou_type in _IOU_TYPES:
-            if f"{iou_type}_precision" not in result:
-                continue
-            view = {key[len(iou_type) + 1 :]: value for key, value in result.items() if key.startswith(iou_type + "_")}
-            view["classes"] = result.get("classes")
-            per_type.append((f"{iou_type}_", {"detection": (view, metrics[name])}))
-    return per_type, unplottable
-
-
-def no_extended_summary_message(name: str) -> str:
-    """The warning for a detection metric whose PR and per-class AP plots cannot be drawn."""
-    return (
-        f"EvalCallback cannot draw 'detection_pr' and 'per_class_ap' for metrics[{name!r}]: they need the precision "
-        "array of MeanAveragePrecision(extended_summary=True). Pass extended_summary=True, or leave these plots out "
-        "of `plots=`."
-    )
+def scalar_name(value: LoggedValue, class_names: Any) -> str:
+    """The logged name of one value: per-class values add ``/<class name>``."""
+    return value.name if value.label is None else f"{value.name}/{class_name(class_names, value.label)}"

@@ -7,6 +7,7 @@ a binned histogram); ``DeLongTest`` keeps the exact scores of two models on the 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -14,6 +15,7 @@ from torch import Tensor
 
 from lightning_evalkit._core.cat_states import CatStateMetric
 from lightning_evalkit._core.checks import check_same_shape, check_tensor
+from lightning_evalkit._core.report import LoggedValue, PlotSource, ReportOptions, value_entries
 from lightning_evalkit.classification.auc_intervals import _delong_tests
 from lightning_evalkit.classification.curves import _curve_counts_compute
 from lightning_evalkit.classification.inputs import check_classification_args, check_task, format_scores
@@ -48,6 +50,13 @@ class SensitivityAtSpecificity(_CurveMetric):
         per_class = _curve_counts_compute(self._curve_state(), self.task, self.columns, self._grid(), self.input_format)
         return _operating_points_compute(per_class, self.task, "sensitivity", self.min_specificity)
 
+    def logged_values(self, name: str, value: Any, options: ReportOptions) -> list[LoggedValue]:
+        """The rate as ``<name>`` and its threshold as ``<name>_threshold`` (per class where there are classes),
+        and the operating point of ``options`` as every curve metric logs it."""
+        rate, threshold = value
+        entries = value_entries(name, rate) + value_entries(f"{name}_threshold", threshold)
+        return entries + self._operating_point_entries(name, options)
+
     def plot(self, val: Any = None, ax: Any = None) -> tuple[Any, Any]:
         """Draw the ROC with the operating point and the constraint, without pyplot; returns ``(figure, axes)``."""
         from lightning_evalkit.classification.clinical_plots import plot_operating_point_metric
@@ -79,6 +88,13 @@ class SpecificityAtSensitivity(_CurveMetric):
         self._warn_if_empty()
         per_class = _curve_counts_compute(self._curve_state(), self.task, self.columns, self._grid(), self.input_format)
         return _operating_points_compute(per_class, self.task, "specificity", self.min_sensitivity)
+
+    def logged_values(self, name: str, value: Any, options: ReportOptions) -> list[LoggedValue]:
+        """The rate as ``<name>`` and its threshold as ``<name>_threshold`` (per class where there are classes),
+        and the operating point of ``options`` as every curve metric logs it."""
+        rate, threshold = value
+        entries = value_entries(name, rate) + value_entries(f"{name}_threshold", threshold)
+        return entries + self._operating_point_entries(name, options)
 
     def plot(self, val: Any = None, ax: Any = None) -> tuple[Any, Any]:
         """Draw the ROC with the operating point and the constraint, without pyplot; returns ``(figure, axes)``."""
@@ -151,6 +167,24 @@ class DeLongTest(CatStateMetric):
         """``(z, p_value)`` over everything seen (NaN with a warning where the test is undefined)."""
         values = self._cat_state("scores"), self._cat_state("baseline_scores"), self._cat_state("target")
         return _delong_tests(*values, self.task, self.columns, self.input_format)
+
+    # ---- what EvalCallback logs and draws (lightning_evalkit._core.report.Reporting)
+    def check_report(self, name: str, options: ReportOptions) -> list[str]:
+        """Nothing to refuse or leave out."""
+        return []
+
+    def logged_values(self, name: str, value: Any, options: ReportOptions) -> list[LoggedValue]:
+        """The test's ``<name>_z`` and ``<name>_p_value`` (per class where there are classes)."""
+        z, p_value = value
+        return value_entries(f"{name}_z", z) + value_entries(f"{name}_p_value", p_value)
+
+    def plot_kinds(self) -> dict[str, int]:
+        """No callback plot (its ``.plot()`` draws both ROC curves)."""
+        return {}
+
+    def plot_sources(self, value: Any, plots: Sequence[str], options: ReportOptions) -> list[PlotSource]:
+        """No callback plot."""
+        return []
 
     def plot(self, val: Any = None, ax: Any = None) -> tuple[Any, Any]:
         """Draw both models' ROC curves with their AUCs and the test's z and p, without pyplot; returns

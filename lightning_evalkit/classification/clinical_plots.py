@@ -14,8 +14,9 @@ import numpy as np
 import torch
 
 from lightning_evalkit import plotting
+from lightning_evalkit._core.arrays import to_numpy
 from lightning_evalkit.classification.auc_intervals import delong_interval_from_counts
-from lightning_evalkit.classification.curve_points import roc_points, to_numpy, trapezoid_auc
+from lightning_evalkit.classification.curve_points import roc_arrays
 from lightning_evalkit.classification.curves import ThresholdCounts, _totals
 from lightning_evalkit.classification.roc import curve_counts
 from lightning_evalkit.plotting.base import (
@@ -41,8 +42,8 @@ def _roc_and_auc(
     counts: ThresholdCounts, exact: bool
 ) -> tuple[np.ndarray, np.ndarray, float, tuple[float, float] | None]:
     """fpr, tpr, AUC and, for exact counts, DeLong's interval of the AUC (None where undefined or binned)."""
-    fpr, tpr, _ = roc_points(*(to_numpy(c) for c in counts))
-    auc, interval = trapezoid_auc(fpr, tpr), None
+    fpr, tpr, auc = roc_arrays(counts)
+    interval = None
     if exact and not math.isnan(auc):
         _, lower, upper = delong_interval_from_counts(counts, LEVEL)
         interval = None if bool(lower.isnan() | upper.isnan()) else (float(lower), float(upper))

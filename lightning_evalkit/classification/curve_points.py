@@ -6,12 +6,14 @@ float64. Nothing here syncs or touches a metric: the callback passes in counts i
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from lightning_evalkit._core.arrays import to_numpy
+from lightning_evalkit.classification.curves import ThresholdCounts, _auc_from_counts, roc_from_counts
 
 _MIN_COUNT = 1e-7  # the floor TensorBoard's own pr_curve summary uses to avoid 0 / 0
 
@@ -97,40 +99,22 @@ def counts_on_uniform_grid(
     return out
 
 
-def roc_points(thresholds: Any, tp: Any, fp: Any, tn: Any, fn: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """ROC curve of one class from its counts, as ``functional.roc_from_counts`` gives it, in numpy.
+def roc_arrays(counts: ThresholdCounts) -> tuple[np.ndarray, np.ndarray, float]:
+    """The ROC curve and AUC of one class's counts, as numpy, for drawing.
 
-    Thresholds ascending in; out, as scikit-learn orders them: thresholds decreasing from ``inf``, fpr and tpr
-    increasing from 0, collinear points dropped. Rates are NaN where a class has no positive (negative) sample.
-    Numpy keeps the callback's per-class loop cheap at hundreds of classes.
-
-    Example:
-        >>> counts = {"tp": [2, 2, 1, 1], "fp": [2, 1, 1, 0], "tn": [0, 1, 1, 2], "fn": [0, 0, 1, 1]}
-        >>> fpr, tpr, thresholds = roc_points([0.1, 0.35, 0.4, 0.8], **counts)
-        >>> fpr.tolist(), tpr.tolist(), thresholds.tolist()
-        ([0.0, 0.0, 0.5, 0.5, 1.0], [0.0, 0.5, 0.5, 1.0, 1.0], [inf, 0.8, 0.4, 0.35, 0.1])
-    """
-    tps, fps, thresholds_ = to_numpy(tp)[::-1], to_numpy(fp)[::-1], to_numpy(thresholds)[::-1]
-    tn_, fn_ = to_numpy(tn), to_numpy(fn)
-    positives, negatives = (tps[-1] + fn_[0], fps[-1] + tn_[0]) if tps.size else (0.0, 0.0)
-    if tps.size > 2:
-        keep = np.ones(tps.size, dtype=bool)
-        keep[1:-1] = (np.diff(tps, n=2) != 0) | (np.diff(fps, n=2) != 0)
-        tps, fps, thresholds_ = tps[keep], fps[keep], thresholds_[keep]
-    tps, fps = np.concatenate([[0.0], tps]), np.concatenate([[0.0], fps])
-    with np.errstate(invalid="ignore", divide="ignore"):
-        fpr = fps / negatives if negatives else np.full_like(fps, np.nan)
-        tpr = tps / positives if positives else np.full_like(tps, np.nan)
-    return fpr, tpr, np.concatenate([[np.inf], thresholds_])
-
-
-def trapezoid_auc(fpr: np.ndarray, tpr: np.ndarray) -> float:
-    """Area under a curve by trapezoids (ties count as diagonal segments); NaN when undefined.
+    The curve is :func:`~lightning_evalkit.classification.curves.roc_from_counts`'s and the area AUROC's own
+    (exact up to its one division), so a plot shows the metric's numbers. Quiet: the metric has already warned
+    about an absent class (its rates and area are NaN).
 
     Example:
-        >>> trapezoid_auc(np.array([0.0, 0.5, 1.0]), np.array([0.0, 1.0, 1.0]))
-        0.75
+        >>> import torch
+        >>> from lightning_evalkit.functional import curve_counts
+        >>> counts = curve_counts(torch.tensor([0.1, 0.4, 0.35, 0.8]), torch.tensor([0, 0, 1, 1]), task="binary")
+        >>> fpr, tpr, auc = roc_arrays(counts[0])
+        >>> fpr.tolist(), tpr.tolist(), auc
+        ([0.0, 0.0, 0.5, 0.5, 1.0], [0.0, 0.5, 0.5, 1.0, 1.0], 0.75)
     """
-    if fpr.size < 2 or np.isnan(fpr).any() or np.isnan(tpr).any():
-        return float("nan")
-    return float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2.0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fpr, tpr, _ = roc_from_counts(counts)
+    return to_numpy(fpr), to_numpy(tpr), float(_auc_from_counts(counts))

@@ -22,6 +22,7 @@ Two guards keep a number right whatever the surrounding code does to a module:
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -31,6 +32,7 @@ from torchmetrics import Metric
 from lightning_evalkit._core.cat_states import CatStateMetric
 from lightning_evalkit._core.checks import check_choice
 from lightning_evalkit._core.rank_warnings import rank_zero_warn
+from lightning_evalkit._core.report import LoggedValue, PlotSource, ReportOptions, result_entries, value_entries
 from lightning_evalkit._core.state_dtypes import keep_dtypes_apply
 from lightning_evalkit.classification.auc_intervals import _auroc_interval_compute
 from lightning_evalkit.classification.confusion import (
@@ -57,6 +59,8 @@ from lightning_evalkit.classification.inputs import (
     format_labels,
     format_scores,
 )
+from lightning_evalkit.classification.operating_points import operating_point_from_counts
+from lightning_evalkit.classification.plot_sources import CURVE_PLOTS, confusion_plot_source, curve_plot_sources
 
 # clinical statistics (issue 9): confidence intervals of AUROC, Sensitivity and Specificity
 from lightning_evalkit.classification.rate_intervals import _rate_interval
@@ -119,6 +123,27 @@ class _ConfusionMetric(Metric):
         with self.sync_context(dist_sync_fn=self.dist_sync_fn, should_sync=not self._is_synced):
             return self.confmat.clone()
 
+    # ---- what EvalCallback logs and draws (lightning_evalkit._core.report.Reporting)
+    def check_report(self, name: str, options: ReportOptions) -> list[str]:
+        """Nothing to refuse or leave out."""
+        return []
+
+    def logged_values(self, name: str, value: Any, options: ReportOptions) -> list[LoggedValue]:
+        """Its value (one per class for a vector; a matrix is not logged)."""
+        return value_entries(name, value)
+
+    def plot_kinds(self) -> dict[str, int]:
+        """The confusion matrix (a ConfusionMatrix's first: a rate metric may use another threshold)."""
+        return {"confusion_matrix": 1}
+
+    def plot_sources(self, value: Any, plots: Sequence[str], options: ReportOptions) -> list[PlotSource]:
+        """The confusion counts over all processes (a collective), with the threshold the title names."""
+        if "confusion_matrix" not in plots:
+            return []
+        # the threshold decides binary and multilabel counts (multiclass takes the arg-max), so the title says it
+        threshold = None if self.task == "multiclass" else float(self.threshold)
+        return [confusion_plot_source(self.confusion_counts(), threshold)]
+
 
 class _RateMetric(_ConfusionMetric):
     """Sensitivity and Specificity: one rate per class from the confusion counts, with binomial intervals."""
@@ -147,17 +172,22 @@ class _RateMetric(_ConfusionMetric):
         rate_compute = _sensitivity_compute if self._rate == "sensitivity" else _specificity_compute
         return rate_compute(self.confmat, self.task, self.average, self.zero_division)
 
-    def confidence_interval(self) -> tuple[Tensor, Tensor]:
-        """Binomial ``(lower, upper)`` at ``confidence_level`` (default 0.95) with the ``interval`` method.
+    def confidence_interval(self, level: float | None = None) -> tuple[Tensor, Tensor]:
+        """Binomial ``(lower, upper)`` with the ``interval`` method, at ``level``, else ``confidence_level``, else 0.95.
 
         Per class (binary: scalars; ``average="micro"``: of the pooled counts), as
         :func:`lightning_evalkit.functional.sensitivity_confidence_interval` and its specificity twin. A
         collective under DDP: call it on every rank.
         """
-        level = 0.95 if self.confidence_level is None else self.confidence_level
+        level = _interval_level(level, self.confidence_level)
         confmat = self.confusion_counts()
         _, lower, upper = _rate_interval(confmat, self.task, self._rate, self.average, level, self.interval)
         return lower, upper
+
+    def logged_values(self, name: str, value: Any, options: ReportOptions) -> list[LoggedValue]:
+        """Its value, and with the callback's ``confidence_level`` its bounds ``<name>_ci_lower/_upper`` (at the
+        metric's own level where it has one; a collective under DDP)."""
+        return value_entries(name, value) + _interval_entries(self, name, options)
 
     def plot(self, val: Any = None, ax: Any = None) -> tuple[Any, Any]:
         """Draw its value(s) as bars without pyplot; returns ``(figure, axes)`` as torchmetrics does."""
@@ -227,6 +257,10 @@ class ConfusionMatrix(_ConfusionMetric):
     def compute(self) -> Tensor:
         """Counts (int64), or float64 rates with ``normalize``."""
         return _confusion_matrix_compute(self.confmat, self.normalize)
+
+    def plot_kinds(self) -> dict[str, int]:
+        """The confusion matrix, before any rate metric's."""
+        return {"confusion_matrix": 0}
 
     def plot(self, val: Any = None, ax: Any = None) -> tuple[Any, Any]:
         """Draw the confusion matrix without pyplot; returns ``(figure, axes)`` as torchmetrics does."""
@@ -340,6 +374,31 @@ class _CurveMetric(CatStateMetric):
         with self.sync_context(dist_sync_fn=self.dist_sync_fn, should_sync=not self._is_synced):
             return _curve_counts_compute(self._curve_state(), self.task, self.columns, self._grid(), self.input_format)
 
+    # ---- what EvalCallback logs and draws (lightning_evalkit._core.report.Reporting)
+    def check_report(self, name: str, options: ReportOptions) -> list[str]:
+        """Nothing to refuse or leave out."""
+        return []
+
+    def logged_values(self, name: str, value: Any, options: ReportOptions) -> list[LoggedValue]:
+        """Its value where it is a tensor (a curve is not logged) and, with the callback's ``operating_point``, the
+        best binary point ``<name>_op_<key>`` (a collective under DDP)."""
+        return result_entries(name, value) + self._operating_point_entries(name, options)
+
+    def _operating_point_entries(self, name: str, options: ReportOptions) -> list[LoggedValue]:
+        if options.operating_point is None or self.task != "binary":
+            return []
+        counts = self.curve_counts()[0]
+        point = operating_point_from_counts(counts, options.operating_point, options.confidence_level)
+        return [entry for key, value in point.items() for entry in value_entries(f"{name}_op_{key}", value)]
+
+    def plot_kinds(self) -> dict[str, int]:
+        """The ROC, sensitivity/specificity and precision-recall curves, and TensorBoard's PR-curve plugin."""
+        return dict.fromkeys(CURVE_PLOTS, 1)
+
+    def plot_sources(self, value: Any, plots: Sequence[str], options: ReportOptions) -> list[PlotSource]:
+        """The threshold counts of the curves (a collective under DDP)."""
+        return curve_plot_sources(self, plots, options)
+
 
 class ROC(_CurveMetric):
     """Receiver operating characteristic curve, exact (``thresholds=None``) or binned.
@@ -405,14 +464,17 @@ class AUROC(_CurveMetric):
         self.confidence_level = None if confidence_level is None else check_level(confidence_level)
         super().__init__(task, **kwargs)
         self.average, self.max_fpr = average, check_max_fpr(max_fpr, self.task)
+        if self.max_fpr is not None and confidence_level is not None:
+            raise ValueError(_PARTIAL_AUC_INTERVAL.format(f"AUROC(max_fpr={max_fpr}, confidence_level=...)"))
 
-    def confidence_interval(self) -> tuple[Tensor, Tensor]:
-        """DeLong's ``(lower, upper)`` at ``confidence_level`` (default 0.95), as ``auroc_confidence_interval``.
+    def confidence_interval(self, level: float | None = None) -> tuple[Tensor, Tensor]:
+        """DeLong's ``(lower, upper)`` at ``level``, else ``confidence_level``, else 0.95, as
+        ``auroc_confidence_interval``.
 
         Per class for multiclass and multilabel (of the pooled problem with ``average="micro"``). Synced like
         :meth:`curve_counts`: a collective under DDP, call it on every rank.
         """
-        level = 0.95 if self.confidence_level is None else self.confidence_level
+        level = _interval_level(level, self.confidence_level)
         with self.sync_context(dist_sync_fn=self.dist_sync_fn, should_sync=not self._is_synced):
             args = (self.task, self.columns, self._grid(), self.input_format, self.average, self.max_fpr, level)
             return _auroc_interval_compute(self._curve_state(), *args)
@@ -425,8 +487,55 @@ class AUROC(_CurveMetric):
             state, self.task, self.columns, self._grid(), self.input_format, self.average, self.max_fpr
         )
 
+    def check_report(self, name: str, options: ReportOptions) -> list[str]:
+        """Refuse an interval of the partial AUC: DeLong's covers only the full AUC."""
+        if options.confidence_level is not None and self.max_fpr is not None:
+            raise ValueError(_PARTIAL_AUC_INTERVAL.format(f"EvalCallback(confidence_level=...) with metrics[{name!r}]"))
+        return []
+
+    def logged_values(self, name: str, value: Any, options: ReportOptions) -> list[LoggedValue]:
+        """Its value, the operating point (see ROC) and, with the callback's ``confidence_level``, DeLong's
+        bounds ``<name>_ci_lower/_upper`` (at the metric's own level where it has one; collectives under DDP)."""
+        return super().logged_values(name, value, options) + _interval_entries(self, name, options)
+
+    def plot_sources(self, value: Any, plots: Sequence[str], options: ReportOptions) -> list[PlotSource]:
+        """The curve counts; with many classes the title's macro AUC is this AUROC's own value."""
+        return curve_plot_sources(self, plots, options, self._macro_auc(value))
+
+    def _macro_auc(self, value: Any) -> float | None:
+        """The macro-average AUC over every class that the computed ``value`` holds, else None."""
+        if value is None or self.max_fpr is not None:
+            return None
+        values = value.detach().double().cpu().reshape(-1)
+        if self.average == "macro" and values.numel() == 1:
+            return float(values[0])
+        if self.average == "none" and values.numel() > 1:
+            return float(values.nanmean()) if not bool(values.isnan().all()) else float("nan")
+        return None
+
     def plot(self, val: Any = None, ax: Any = None) -> tuple[Any, Any]:
         """Draw the ROC curve without pyplot; returns ``(figure, axes)`` as torchmetrics does."""
         from lightning_evalkit.classification.plots import plot_curve_metric
 
         return plot_curve_metric(self, val, ax)
+
+
+_PARTIAL_AUC_INTERVAL = (
+    "Expected no confidence interval of a partial AUC, but got {}: DeLong's interval covers the full AUC only. "
+    "Drop `max_fpr` to get the full AUC with its interval, or drop `confidence_level` to log the partial AUC alone."
+)
+
+
+def _interval_level(level: float | None, own: float | None) -> float:
+    """The level asked for, else the metric's own, else 0.95."""
+    if level is not None:
+        return check_level(level)
+    return 0.95 if own is None else own
+
+
+def _interval_entries(metric: Any, name: str, options: ReportOptions) -> list[LoggedValue]:
+    """``<name>_ci_lower/_upper`` when the callback asks for intervals, at the metric's own level if it has one."""
+    if options.confidence_level is None:
+        return []
+    lower, upper = metric.confidence_interval(metric.confidence_level or options.confidence_level)
+    return value_entries(f"{name}_ci_lower", lower) + value_entries(f"{name}_ci_upper", upper)

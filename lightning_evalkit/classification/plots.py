@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lightning_evalkit import plotting
-from lightning_evalkit.classification.curve_points import macro_roc, roc_points, to_numpy, trapezoid_auc
+from lightning_evalkit._core.arrays import to_numpy
+from lightning_evalkit._core.report import ReportOptions
+from lightning_evalkit.classification.curve_points import macro_roc
 from lightning_evalkit.plotting.values import PlotOut, _out, plot_value_metric
 
 if TYPE_CHECKING:
@@ -28,28 +30,36 @@ def plot_curve_metric(metric: Any, val: Any = None, ax: Axes | None = None) -> P
     """
     if val is not None and type(metric).__name__ == "AUROC":
         return plot_value_metric(metric, val, ax)
-    if val is None:
-        counts = metric.curve_counts()
-        curves = [roc_points(c.thresholds, c.tp, c.fp, c.tn, c.fn)[:2] for c in counts]
-    else:
-        pairs = [(val[0], val[1])] if metric.task == "binary" else list(zip(val[0], val[1], strict=True))
-        curves = [(to_numpy(f), to_numpy(t)) for f, t in pairs]
-    aucs = [trapezoid_auc(f, t) for f, t in curves]
+    if val is None:  # the ROC plot source EvalCallback draws
+        (source,) = metric.plot_sources(None, ["roc"], ReportOptions())
+        return _out(source.build(None, ax=ax), ax)
+    # a given curve: the area of its points
+    pairs = [(val[0], val[1])] if metric.task == "binary" else list(zip(val[0], val[1], strict=True))
+    curves = [(to_numpy(f), to_numpy(t), _area(to_numpy(f), to_numpy(t))) for f, t in pairs]
+    aucs = [auc for _, _, auc in curves]
     if metric.task == "binary":
         figure = plotting.plot_roc(curves[0][0], curves[0][1], aucs[0], pos_label="1", ax=ax)
         return _out(figure, ax)
-    grid, mean_tpr = macro_roc([f for f, _ in curves], [t for _, t in curves])
+    grid, mean_tpr = macro_roc([f for f, _, _ in curves], [t for _, t, _ in curves])
     defined = [a for a in aucs if not np.isnan(a)]
     macro = (grid, mean_tpr, float(np.mean(defined)) if defined else float("nan"))
-    support = None if val is not None else [float(c.tp[0] + c.fn[0]) if c.tp.numel() else 0.0 for c in counts]
     figure = plotting.plot_roc_one_vs_rest(
-        [f for f, _ in curves], [t for _, t in curves], aucs, macro=macro, support=support, ax=ax
+        [f for f, _, _ in curves], [t for _, t, _ in curves], aucs, macro=macro, ax=ax
     )
     return _out(figure, ax)
 
 
 def plot_confusion_metric(metric: Any, val: Any = None, ax: Axes | None = None) -> PlotOut:
     """ConfusionMatrix: the matrix of counts (``val`` if given), with the threshold for binary and multilabel."""
-    matrix = metric.confusion_counts() if val is None else val
+    if val is None:  # the confusion-matrix plot source EvalCallback draws
+        (source,) = metric.plot_sources(None, ["confusion_matrix"], ReportOptions())
+        return _out(source.build(None, ax=ax), ax)
     threshold = None if metric.task == "multiclass" else float(metric.threshold)
-    return _out(plotting.plot_confusion_matrix(matrix, threshold=threshold, ax=ax), ax)
+    return _out(plotting.plot_confusion_matrix(val, threshold=threshold, ax=ax), ax)
+
+
+def _area(fpr: np.ndarray, tpr: np.ndarray) -> float:
+    """Trapezoidal area under given curve points; NaN where the curve is undefined."""
+    if fpr.size < 2 or np.isnan(fpr).any() or np.isnan(tpr).any():
+        return float("nan")
+    return float(np.trapezoid(tpr, fpr))

@@ -13,6 +13,7 @@ from typing import Any
 from torch import Tensor
 
 from lightning_evalkit._core.cat_states import CatStateMetric
+from lightning_evalkit._core.report import LoggedValue, PlotSource, ReportOptions, result_entries
 from lightning_evalkit._core.state_dtypes import check_bool, keep_dtypes_apply
 from lightning_evalkit._core.threads import single_threaded
 from lightning_evalkit.detection.coco.json_io import coco_to_tm, tm_to_coco
@@ -24,6 +25,11 @@ from lightning_evalkit.detection.mean_ap import (
     _map_compute,
     _map_update,
     _warn_many_detections,
+)
+from lightning_evalkit.detection.plot_sources import (
+    DETECTION_PLOTS,
+    detection_plot_sources,
+    no_extended_summary_message,
 )
 
 __all__ = ["MeanAveragePrecision"]
@@ -197,6 +203,25 @@ class MeanAveragePrecision(CatStateMetric):
         )
 
     _apply = keep_dtypes_apply
+
+    # ---- what EvalCallback logs and draws (lightning_evalkit._core.report.Reporting)
+    def check_report(self, name: str, options: ReportOptions) -> list[str]:
+        """Say that the PR and per-class AP plots need ``extended_summary=True`` when they are wanted without."""
+        if set(DETECTION_PLOTS) & set(options.plots) and not self.extended_summary:
+            return [no_extended_summary_message(name)]
+        return []
+
+    def logged_values(self, name: str, value: Any, options: ReportOptions) -> list[LoggedValue]:
+        """Every scalar key of the result (-1, pycocotools' "undefined", is not logged), per class by label."""
+        return result_entries(name, value)
+
+    def plot_kinds(self) -> dict[str, int]:
+        """The detection PR curves and per-class AP, which read the extended summary's precision."""
+        return dict.fromkeys(DETECTION_PLOTS, 0) if self.extended_summary else {}
+
+    def plot_sources(self, value: Any, plots: Sequence[str], options: ReportOptions) -> list[PlotSource]:
+        """The precision of each IoU type of the computed ``value``."""
+        return detection_plot_sources(self, value, plots)
 
     def plot(self, val: Any = None, ax: Any = None) -> tuple[Any, Any]:
         """Draw PR curves (extended_summary=True) or the values, without pyplot; returns ``(figure, axes)``."""

@@ -14,8 +14,9 @@ import torch
 
 import lightning_evalkit
 from lightning_evalkit import EvalCallback
+from lightning_evalkit._core.report import ReportOptions
 from lightning_evalkit.callback.eval_callback import EvalCallbackWarning
-from lightning_evalkit.callback.results import iou_type_plot_sources
+from lightning_evalkit.detection.plot_sources import iou_type_views
 from tests._events import read_events, scalars
 from tests.callback.test_callback import make_trainer
 from tests.callback.test_callback_detection import FixedDetections, pycocotools_stats
@@ -52,16 +53,16 @@ def test_each_iou_type_view_holds_that_types_own_arrays() -> None:
     images = with_masks(FixedDetections().images)
     both = lightning_evalkit.MeanAveragePrecision(iou_type=("bbox", "segm"), extended_summary=True, class_metrics=True)
     both.update([p for p, _ in images], [t for _, t in images])
-    per_type, unplottable = iou_type_plot_sources([("map", both)], {"map": both.compute()}, ["per_class_ap"])
-    assert unplottable == [] and [tag for tag, _ in per_type] == ["bbox_", "segm_"]
-    for (_, sources), iou_type in zip(per_type, ("bbox", "segm"), strict=True):
-        view, metric = sources["detection"]
-        assert metric is both
+    per_type = iou_type_views(both.compute())
+    assert [tag for tag, _ in per_type] == ["bbox_", "segm_"]
+    for (_, view), iou_type in zip(per_type, ("bbox", "segm"), strict=True):
         single = _single_type(iou_type, images)
         for key in ("precision", "recall", "classes", "map", "map_per_class"):
             assert torch.equal(view[key], single[key]), (iou_type, key)
-    assert not torch.equal(per_type[0][1]["detection"][0]["precision"], per_type[1][1]["detection"][0]["precision"])
-    assert iou_type_plot_sources([("map", both)], {"map": both.compute()}, ["roc"]) == ([], [])
+    assert not torch.equal(per_type[0][1]["precision"], per_type[1][1]["precision"])
+    sources = both.plot_sources(both.compute(), ["per_class_ap"], ReportOptions())
+    assert [s.tag for s in sources] == ["bbox_per_class_ap", "segm_per_class_ap"]
+    assert both.plot_sources(both.compute(), ["roc"], ReportOptions()) == []
 
 
 @pytest.mark.slow

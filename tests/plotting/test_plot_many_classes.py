@@ -13,8 +13,9 @@ import pytest
 import torch
 
 from lightning_evalkit import AUROC, ROC
-from lightning_evalkit.callback.plot_sources import MAX_MACRO_CURVE_CLASSES, figure_builders, plot_sources
+from lightning_evalkit.callback.plot_sources import figure_builders, plot_sources, pr_curve_entries
 from lightning_evalkit.classification.curve_points import counts_on_uniform_grid
+from lightning_evalkit.classification.plot_sources import MAX_MACRO_CURVE_CLASSES, curve_source
 from lightning_evalkit.functional import curve_counts
 
 metrics = pytest.importorskip("sklearn.metrics")
@@ -31,7 +32,7 @@ def _data(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     return logits.double().softmax(1), target
 
 
-def _roc_title_and_labels(metric: object, results: dict[str, object]) -> tuple[str, list[str], dict[str, object]]:
+def _roc_title_and_labels(metric: object, results: dict[str, object]) -> tuple[str, list[str], list[object]]:
     sources = plot_sources([("curve", metric)], results, WANTED, None)  # type: ignore[arg-type]
     ((_, build),) = figure_builders(sources, WANTED, None)
     axes = build().axes[0]
@@ -73,7 +74,7 @@ def test_many_class_pr_curve_entries_equal_those_of_the_full_counts() -> None:
     _, _, sources = _roc_title_and_labels(metric, {"curve": metric.compute()})
     full = curve_counts(probs, target, task="multiclass", num_classes=CLASSES)
     support = np.bincount(target.numpy(), minlength=CLASSES)
-    entries = sources["pr_curve_plugin"]
+    entries = pr_curve_entries(sources, None)  # type: ignore[arg-type]
     shown = [int(tag.rsplit("/", 1)[1]) for tag, _ in entries]  # type: ignore[attr-defined]
     assert sorted(support[shown]) == sorted(np.sort(support)[-10:])
     for (_, data), cls in zip(entries, shown, strict=True):  # type: ignore[call-overload]
@@ -88,8 +89,8 @@ def test_up_to_the_limit_every_curve_is_built_and_the_macro_curve_drawn() -> Non
     probs, target = probs[keep][:, :MAX_MACRO_CURVE_CLASSES], target[keep]
     metric = AUROC(task="multiclass", num_classes=MAX_MACRO_CURVE_CLASSES)
     metric.update(probs / probs.sum(1, keepdim=True), target)
-    title, labels, sources = _roc_title_and_labels(metric, {"curve": metric.compute()})
-    assert len(sources["curve"].counts) == MAX_MACRO_CURVE_CLASSES  # type: ignore[attr-defined]
+    title, labels, _ = _roc_title_and_labels(metric, {"curve": metric.compute()})
+    assert len(curve_source(metric).counts) == MAX_MACRO_CURVE_CLASSES
     assert "macro-average AUC" not in title
     assert any(label.startswith(f"macro average over all {MAX_MACRO_CURVE_CLASSES} classes") for label in labels)
 
@@ -100,7 +101,7 @@ def _plot_sources_on_rank(rank: int, world_size: int, sync_on_compute: bool) -> 
     metric.update(probs[rank::world_size], target[rank::world_size])  # each rank a different share
     with metric.sync_context(should_sync=not sync_on_compute):  # as the callback computes what it logs
         results = {"curve": metric.compute()}
-    source = plot_sources([("curve", metric)], results, WANTED, None)["curve"]
+    source = curve_source(metric, metric._macro_auc(results["curve"]))  # what the callback's plots gather
     return {
         "classes": source.classes,
         "support": source.support.tolist(),

@@ -15,8 +15,8 @@ import torch
 from matplotlib.figure import Figure
 
 from lightning_evalkit import AUROC, ConfusionMatrix, MeanAveragePrecision, plotting
-from lightning_evalkit.callback.plot_sources import figure_builders, plot_sources
-from lightning_evalkit.classification.curve_points import roc_points
+from lightning_evalkit.callback.plot_sources import figure_builders, plot_sources, pr_curve_entries
+from lightning_evalkit.classification.curve_points import roc_arrays
 from lightning_evalkit.functional import curve_counts, roc_from_counts
 from lightning_evalkit.plotting.matrix import pool_top_classes
 from tests._detection_data import random_images
@@ -170,20 +170,21 @@ def test_confusion_matrix_of_many_classes_keeps_the_top_classes_and_pools_the_re
 
 def test_pr_curve_plugin_entries_are_capped_to_the_top_classes() -> None:
     auroc, _, _, target = _multiclass(100, 3000)
-    entries = plot_sources([("auroc", auroc)], {}, ("pr_curve_plugin",), None)["pr_curve_plugin"]
+    entries = pr_curve_entries(plot_sources([("auroc", auroc)], {}, ("pr_curve_plugin",), None), None)
     support = np.bincount(target, minlength=100)
     shown = [int(tag.rsplit("/", 1)[1]) for tag, _ in entries]
     assert len(shown) == 10 and sorted(support[shown]) == sorted(np.sort(support)[-10:])
 
 
 @pytest.mark.parametrize("seed", range(5))
-def test_numpy_roc_points_equal_roc_from_counts(seed: int) -> None:
+def test_plotted_roc_and_auc_are_the_metrics_own(seed: int) -> None:
     generator = torch.Generator().manual_seed(seed)
     scores = (torch.rand(200, generator=generator) * 20).round() / 20  # ties
     target = torch.randint(0, 2, (200,), generator=generator)
     for thresholds in (None, 11):
         counts = curve_counts(scores.double(), target, task="binary", thresholds=thresholds)[0]
-        expected = [t.numpy() for t in roc_from_counts(counts)]
-        got = roc_points(counts.thresholds, counts.tp, counts.fp, counts.tn, counts.fn)
-        for a, b in zip(got, expected, strict=True):
-            np.testing.assert_array_equal(a, b)
+        fpr, tpr, auc = roc_arrays(counts)
+        expected_fpr, expected_tpr, _ = (t.numpy() for t in roc_from_counts(counts))
+        np.testing.assert_array_equal(fpr, expected_fpr)
+        np.testing.assert_array_equal(tpr, expected_tpr)
+        assert auc == float(AUROC(task="binary", thresholds=thresholds).forward(scores.double(), target))
