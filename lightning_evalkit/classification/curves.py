@@ -245,24 +245,6 @@ def precision_recall_from_counts(counts: ThresholdCounts) -> tuple[Tensor, Tenso
     return torch.cat([precision, one]), torch.cat([recall, one * 0]), counts.thresholds
 
 
-def youden_threshold(fpr: Tensor, tpr: Tensor, thresholds: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """The ROC point maximising Youden's J = sensitivity + specificity - 1 (the point nearest the top-left).
-
-    Ties go to the first point in the given order (the highest threshold for scikit-learn's ordering).
-
-    Returns:
-        ``(threshold, sensitivity, specificity)`` at that point.
-
-    Example:
-        >>> import torch
-        >>> youden_threshold(torch.tensor([0.0, 0.0, 0.5, 1.0]), torch.tensor([0.0, 0.5, 1.0, 1.0]),
-        ...                  torch.tensor([float("inf"), 0.8, 0.4, 0.1]))
-        (tensor(0.8000), tensor(0.5000), tensor(1.))
-    """
-    best = torch.argmax(tpr - fpr)
-    return thresholds[best], tpr[best], 1 - fpr[best]
-
-
 def _totals(counts: ThresholdCounts) -> tuple[int, int]:
     if counts.tp.numel() == 0:
         return 0, 0

@@ -180,6 +180,20 @@ def optimal_threshold(
     return thresholds[best], tpr[best], 1 - fpr[best]
 
 
+def youden_threshold(fpr: Tensor, tpr: Tensor, thresholds: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """The ROC point maximising Youden's J = sensitivity + specificity - 1: ``optimal_threshold(criterion="youden")``.
+
+    Kept under its public name; ties go to the first point in the given order.
+
+    Example:
+        >>> import torch
+        >>> youden_threshold(torch.tensor([0.0, 0.0, 0.5, 1.0]), torch.tensor([0.0, 0.5, 1.0, 1.0]),
+        ...                  torch.tensor([float("inf"), 0.8, 0.4, 0.1]))
+        (tensor(0.8000), tensor(0.5000), tensor(1.))
+    """
+    return optimal_threshold(fpr, tpr, thresholds, criterion="youden")
+
+
 def _best_index(fpr: Tensor, tpr: Tensor, criterion: str) -> int:
     distance = (1 - tpr).square() + fpr.square()
     return int(torch.argmax(tpr - fpr) if criterion == "youden" else torch.argmin(distance))

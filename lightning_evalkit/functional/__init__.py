@@ -10,13 +10,13 @@ from lightning_evalkit.classification.curves import (
     ThresholdCounts,
     precision_recall_from_counts,
     roc_from_counts,
-    youden_threshold,
 )
 from lightning_evalkit.classification.operating_points import (
     operating_point_from_counts,
     optimal_threshold,
     sensitivity_at_specificity,
     specificity_at_sensitivity,
+    youden_threshold,
 )
 from lightning_evalkit.classification.rate_intervals import (
     sensitivity_confidence_interval,
