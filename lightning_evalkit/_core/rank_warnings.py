@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableSet
 from typing import Any
 
 import torch
@@ -88,10 +88,31 @@ def collect_on_every_rank(records: list[tuple[type[Warning], str]], active: bool
     records += [(record.category, str(record.message)) for record in caught]
 
 
-def say_gathered(records: list[tuple[type[Warning], str]], registry: dict[Any, Any]) -> None:
+def say_once(said: MutableSet[tuple[type[Warning], str]], category: type[Warning], message: Any, where: tuple) -> None:
+    """Show a warning unless ``said`` (the caller's record for a run) holds its text: a condition that holds every
+    epoch is said once, and again only when its text changes. ``where`` is ``(filename, lineno)``.
+
+    Example:
+        >>> import warnings
+        >>> said = set()
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     for _ in range(3):
+        ...         say_once(said, UserWarning, "undefined", (__file__, 1))
+        >>> len(caught)
+        1
+    """
+    key = (category, str(message))
+    if key in said:
+        return
+    said.add(key)
+    warnings.warn_explicit(message, category, where[0], where[1])
+
+
+def say_gathered(records: list[tuple[type[Warning], str]], said: MutableSet[tuple[type[Warning], str]]) -> None:
     """Gather every rank's ``records`` (a collective: all ranks call it) and say each distinct one once on rank 0.
 
-    ``registry`` is the caller's warnings registry, so a warning said at one epoch is not repeated at the next.
+    ``said`` is the caller's record of what it said this run (see :func:`say_once`).
     """
     distributed = torch.distributed
     gathered: list[Any] = [records]
@@ -102,4 +123,4 @@ def say_gathered(records: list[tuple[type[Warning], str]], registry: dict[Any, A
     if not is_rank_zero():
         return
     for category, message in dict.fromkeys(item for rank in gathered for item in rank):
-        warnings.warn_explicit(message, category, __file__, 0, registry=registry)
+        say_once(said, category, message, (__file__, 0))

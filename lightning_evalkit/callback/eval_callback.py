@@ -131,7 +131,9 @@ class EvalCallback(_CallbackBase):
     repeats to pad the last batches are dropped and the states are synced whatever the metrics' sync
     settings, so N processes log the one-process values. Each validation dataloader gets its own copy of
     the metrics, logged as ``val/<name>/dataloader_idx_<i>`` when there are several. Undefined values
-    (NaN, COCO's -1) are not logged; a warning lists them.
+    (NaN, COCO's -1) are not logged; a warning lists them. Per-class values go to a TensorBoard group of their
+    own, ``val_per_class/<name>/<class name>`` (``per_class_prefix(prefix)``), so the headline values stay on
+    the first page; ``trainer.callback_metrics`` holds them under the same keys.
 
     Args:
         metrics: name -> metric, or a MetricCollection. Names become the logged keys after ``prefix``.
@@ -209,7 +211,7 @@ class EvalCallback(_CallbackBase):
         self._num_dataloaders = 1
         self._kept: dict[int, int] = {}
         self._warned: set[str] = set()
-        self._warning_registry: dict[Any, Any] = {}
+        self._said: set[tuple[type[Warning], str]] = set()  # the metrics' warnings said this run
         self._update_warnings: list[tuple[type[Warning], str]] = []  # under DDP, every rank's update warnings
 
     @property
@@ -345,13 +347,13 @@ class EvalCallback(_CallbackBase):
     def _finish_epoch(self, trainer: Any, pl_module: Any, prefix: str, plot: bool) -> None:
         self._mark_ranks_that_saw_nothing(trainer, pl_module)
         if trainer.world_size > 1:  # a collective: what any rank's updates said, once from rank 0
-            say_gathered(self._update_warnings, self._warning_registry)
+            say_gathered(self._update_warnings, self._said)
         skipped: list[str] = []
         for index in range(self._num_dataloaders):
             suffix = f"/dataloader_idx_{index}" if self._num_dataloaders > 1 else ""
             items = list(self._set(index).items())
             results = compute_quietly(  # a collective: every rank
-                items, trainer.world_size > 1, trainer.is_global_zero, self._warning_registry
+                items, trainer.world_size > 1, trainer.is_global_zero, self._said
             )
             values = logged_values(items, results, self._options)  # a collective: intervals, operating points
             skipped += self._log_values(trainer, pl_module, values, prefix, suffix)
@@ -366,7 +368,8 @@ class EvalCallback(_CallbackBase):
     ) -> list[str]:
         skipped = []
         for value in values:
-            name = prefix + scalar_name(value, self.class_names) + suffix
+            group = prefix if value.label is None else per_class_prefix(prefix)
+            name = group + scalar_name(value, self.class_names) + suffix
             if value.undefined:
                 # Not logged, so no logger shows it; NaN replaces last epoch's value in callback_metrics, so
                 # ModelCheckpoint/EarlyStopping never act on a stale number. Written there directly: a
@@ -469,3 +472,14 @@ def unordered_detection_message(index: int) -> str:
         "scores in different images may rank differently than on one device (mAP can differ). Give each target "
         "an `image_id` (e.g. its dataset index), or validate with shuffle=False."
     )
+
+
+def per_class_prefix(prefix: str) -> str:
+    """The group of per-class values: ``"val/"`` -> ``"val_per_class/"``.
+
+    Example:
+        >>> per_class_prefix("val/"), per_class_prefix("test_mc/"), per_class_prefix("")
+        ('val_per_class/', 'test_mc_per_class/', 'per_class/')
+    """
+    stem = prefix.rstrip("/")
+    return f"{stem}_per_class/" if stem else "per_class/"

@@ -4,14 +4,20 @@ rank 0, and each metric's logged values (defined ones to log, undefined ones, Na
 
 from __future__ import annotations
 
+import inspect
+import os
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, MutableSet
 from typing import Any
 
+import torchmetrics
 from torchmetrics import Metric
 
+from lightning_evalkit._core.rank_warnings import say_once
 from lightning_evalkit._core.report import LoggedValue, ReportOptions, reporting_of
 from lightning_evalkit.plotting.base import class_name
+
+_TORCHMETRICS_DIR = os.path.dirname(os.path.abspath(torchmetrics.__file__)) + os.sep
 
 
 def check_sync_settings(metrics: Mapping[str, Metric], world_size: int) -> None:
@@ -46,27 +52,38 @@ def synced_compute(metric: Metric, distributed: bool) -> Any:
 
 
 def compute_quietly(
-    items: Iterable[tuple[str, Metric]], distributed: bool, is_global_zero: bool, registry: dict[Any, Any]
+    items: Iterable[tuple[str, Metric]],
+    distributed: bool,
+    is_global_zero: bool,
+    said: MutableSet[tuple[type[Warning], str]],
 ) -> dict[str, Any]:
-    """Compute every metric (a collective on every rank); its warnings come once, from rank 0 only.
+    """Compute every metric (a collective on every rank); its warnings come once per run, from rank 0 only.
 
-    Every rank computes on the same synced states and so would warn alike; one copy of each distinct warning is
-    re-emitted on rank 0, through ``registry`` so that Python's default filter shows it once per run, as on
-    one device.
+    Every rank computes on the same synced states and so would warn alike; rank 0 says each distinct warning
+    once per run (``said``: the callback's record), again only when its text changes, attributed to the code
+    that raised it, or to the metric's ``compute`` where a wrapper (torchmetrics' own compute wrapper) raised it.
     """
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        results = {name: synced_compute(metric, distributed) for name, metric in items}
-    if is_global_zero:
-        seen: set[tuple[type, str]] = set()
-        for record in caught:
-            key = (record.category, str(record.message))
-            if key not in seen:
-                seen.add(key)
-                warnings.warn_explicit(
-                    record.message, record.category, record.filename, record.lineno, registry=registry
-                )
+    results = {}
+    for name, metric in items:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            results[name] = synced_compute(metric, distributed)
+        if is_global_zero:
+            for record in caught:
+                say_once(said, record.category, record.message, _attributed(record, metric))
     return results
+
+
+def _attributed(record: warnings.WarningMessage, metric: Metric) -> tuple[str, int]:
+    """(filename, lineno) of a warning: where it was raised, unless that is torchmetrics' compute wrapper around a
+    metric of ours; then the metric's ``compute``."""
+    if not record.filename.startswith(_TORCHMETRICS_DIR) or not type(metric).__module__.startswith("lightning_evalkit"):
+        return record.filename, record.lineno
+    compute = type(metric).compute
+    try:
+        return inspect.getsourcefile(compute) or record.filename, inspect.getsourcelines(compute)[1]
+    except (OSError, TypeError):  # pragma: no cover - a compute without source
+        return record.filename, record.lineno
 
 
 def logged_values(

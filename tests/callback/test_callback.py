@@ -113,7 +113,7 @@ def test_fit_and_test_log_scikit_learn_values_plots_and_pr_curves(tmp_path: Path
         assert_close(scalars(events, f"val/{name}"), [e[name] for e in expected])
     assert_close(scalars(events, "val_mc/auroc"), [e["mc_auroc"] for e in expected])
     for name in CLASS_NAMES:
-        assert_close(scalars(events, f"val_mc/auroc_class/{name}"), [e[f"mc_auroc_{name}"] for e in expected])
+        assert_close(scalars(events, f"val_mc_per_class/auroc_class/{name}"), [e[f"mc_auroc_{name}"] for e in expected])
     # test_step runs after fit, at the last epoch's predictions (current_epoch is 2 then).
     assert_close(scalars(events, "test/auroc"), [reference(101, 2)["auroc"]])
     assert checkpoint.best_model_score == pytest.approx(max(scalars(events, "val/auroc")))

@@ -141,7 +141,7 @@ def test_map_equals_pycocotools_and_detection_plots_are_written(tmp_path: Path) 
             np.testing.assert_allclose(scalars(events, f"val/{key}"), [value] * 2, rtol=1e-6, atol=1e-7)
     warned = [str(w.message) for w in record if "did not log" in str(w.message)]
     assert len(warned) == 1 and all(key in warned[0] for key in undefined)
-    assert {"val/map_per_class/cat", "val/map_per_class/dog"} <= set(events.Tags()["scalars"])
+    assert {"val_per_class/map_per_class/cat", "val_per_class/map_per_class/dog"} <= set(events.Tags()["scalars"])
     assert len(events.Images("val/detection_pr")) == 2 and len(events.Images("val/per_class_ap")) == 2
 
 

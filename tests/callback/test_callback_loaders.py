@@ -74,12 +74,12 @@ def test_shuffled_detection_loader_without_image_ids_under_ddp_warns_once() -> N
 def test_metric_warnings_come_once_and_only_from_rank_zero() -> None:
     metrics = {"a": AUROC(task="binary"), "b": AUROC(task="binary")}  # both warn the same "compute before update"
     with pytest.warns(UserWarning) as record:
-        compute_quietly(metrics.items(), False, True, {})
+        compute_quietly(metrics.items(), False, True, set())
     texts = [str(w.message) for w in record]
     assert len(texts) == len(set(texts)) >= 1
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        compute_quietly(metrics.items(), False, False, {})  # another rank: silent
+        compute_quietly(metrics.items(), False, False, set())  # another rank: silent
 
 
 def _sync_settings(rank: int, world_size: int) -> tuple[float, float, str]:

@@ -5,6 +5,8 @@ the user's metric objects, and the one protocol (``_core.report``) through which
 from __future__ import annotations
 
 import math
+import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ from torchmetrics.functional.classification import (
     multiclass_specificity_at_sensitivity,
 )
 
+import lightning_evalkit
 from lightning_evalkit import AUROC, EvalCallback, SensitivityAtSpecificity, Specificity, SpecificityAtSensitivity
 from lightning_evalkit._core.report import LoggedValue, PlotSource, ReportOptions
 from lightning_evalkit.functional import auroc_confidence_interval
@@ -133,9 +136,9 @@ def test_operating_point_metrics_log_their_value_and_threshold_per_class(tmp_pat
         mc_preds, mc_target = epoch_multiclass(data.scores, index, epoch), multiclass_labels(data.labels, index)
         specificity, thresholds = multiclass_specificity_at_sensitivity(mc_preds, mc_target, 3, min_sensitivity=0.5)
         for cls, name in enumerate(["neg", "pos", "other"]):
-            logged = scalars(events, f"val_mc/spec_at_sens/{name}")[epoch]
+            logged = scalars(events, f"val_mc_per_class/spec_at_sens/{name}")[epoch]
             assert logged == pytest.approx(float(specificity[cls]), abs=1e-6)
-            logged = scalars(events, f"val_mc/spec_at_sens_threshold/{name}")[epoch]
+            logged = scalars(events, f"val_mc_per_class/spec_at_sens_threshold/{name}")[epoch]
             assert logged == pytest.approx(float(thresholds[cls]), abs=1e-6)
 
 
@@ -194,9 +197,31 @@ def test_any_metric_answering_the_protocol_is_logged_and_drawn_and_any_other_log
     with pytest.warns(UserWarning, match="toy says hello"):
         trainer.fit(ScoreModulePL(val_size=101))
     events = read_events(tmp_path)
-    assert scalars(events, "val/toy_seen") == [101.0] and scalars(events, "val/toy_half/pos") == [0.5]
+    assert scalars(events, "val/toy_seen") == [101.0] and scalars(events, "val_per_class/toy_half/pos") == [0.5]
     scores, labels = ScoreDataset(101).scores, ScoreDataset(101).labels
     preds = epoch_scores(scores, torch.arange(101), 0)
     expected = skm.accuracy_score(labels.numpy(), preds.numpy() > 0.5)  # torchmetrics: positive iff > threshold
     assert scalars(events, "val/accuracy") == pytest.approx([expected], abs=1e-6)
     assert events.Tags()["images"] == ["val/roc"]  # one ROC image: the toy's, chosen by its priority
+
+
+@pytest.mark.slow
+def test_a_warning_that_holds_every_epoch_is_said_once_per_run_from_our_code(tmp_path: Path) -> None:
+    metrics = {"auroc": AUROC(task="binary"), "specificity": Specificity(task="binary", zero_division="nan")}
+    trainer = make_trainer(
+        "pytorch_lightning", tmp_path, [EvalCallback(metrics, plots=False)], max_epochs=4, num_sanity_val_steps=0
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer.fit(OneClassEpochs(undefined_epochs=(0, 1, 2, 3)))
+    ours = [w for w in caught if "undefined" in str(w.message) or "did not log" in str(w.message)]
+    texts = [str(w.message) for w in ours]
+    assert len(texts) == len(set(texts)) >= 3, texts  # AUROC's, Specificity's and the callback's: once each
+    package = os.path.dirname(lightning_evalkit.__file__)
+    assert all(w.filename.startswith(package) for w in ours), [(w.filename, str(w.message)[:40]) for w in ours]
+
+
+def test_per_class_values_have_a_tensorboard_group_of_their_own() -> None:
+    from lightning_evalkit.callback.eval_callback import per_class_prefix
+
+    assert per_class_prefix("val/") == "val_per_class/" and per_class_prefix("test/") == "test_per_class/"
