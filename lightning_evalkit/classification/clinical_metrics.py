@@ -23,7 +23,34 @@ from lightning_evalkit.classification.metrics import _CurveMetric
 from lightning_evalkit.classification.operating_points import _operating_points_compute, check_rate
 
 
-class SensitivityAtSpecificity(_CurveMetric):
+class _OperatingPointMetric(_CurveMetric):
+    """The best rate ``_maximise`` subject to a minimum of the other rate, and its threshold (curve state)."""
+
+    higher_is_better = True
+    _maximise: str  # "sensitivity" or "specificity"
+    _minimum: float  # the constraint on the other rate
+
+    def compute(self) -> tuple[Tensor, Tensor]:
+        """``(rate, threshold)`` over everything seen."""
+        self._warn_if_empty()
+        per_class = _curve_counts_compute(self._curve_state(), self.task, self.columns, self._grid(), self.input_format)
+        return _operating_points_compute(per_class, self.task, self._maximise, self._minimum)
+
+    def logged_values(self, name: str, value: Any, options: ReportOptions) -> list[LoggedValue]:
+        """The rate as ``<name>`` and its threshold as ``<name>_threshold`` (per class where there are classes),
+        and the operating point of ``options`` as every curve metric logs it."""
+        rate, threshold = value
+        entries = value_entries(name, rate) + value_entries(f"{name}_threshold", threshold)
+        return entries + self._operating_point_entries(name, options)
+
+    def plot(self, val: Any = None, ax: Any = None) -> tuple[Any, Any]:
+        """Draw the ROC with the operating point and the constraint, without pyplot; returns ``(figure, axes)``."""
+        from lightning_evalkit.classification.clinical_plots import plot_operating_point_metric
+
+        return plot_operating_point_metric(self, val, ax)
+
+
+class SensitivityAtSpecificity(_OperatingPointMetric):
     """The highest sensitivity at a specificity of at least ``min_specificity``, and its threshold.
 
     Arguments are those of :func:`lightning_evalkit.functional.sensitivity_at_specificity`; compute() returns
@@ -38,36 +65,18 @@ class SensitivityAtSpecificity(_CurveMetric):
         (tensor(0.5000, dtype=torch.float64), tensor(0.8000, dtype=torch.float64))
     """
 
-    higher_is_better = True
+    _maximise = "sensitivity"
 
     def __init__(self, task: str | None, min_specificity: float, **kwargs: Any) -> None:
-        self.min_specificity = check_rate("min_specificity", min_specificity)
+        self.min_specificity = self._minimum = check_rate("min_specificity", min_specificity)
         super().__init__(task, **kwargs)
 
-    def compute(self) -> tuple[Tensor, Tensor]:
-        """``(sensitivity, threshold)`` over everything seen."""
-        self._warn_if_empty()
-        per_class = _curve_counts_compute(self._curve_state(), self.task, self.columns, self._grid(), self.input_format)
-        return _operating_points_compute(per_class, self.task, "sensitivity", self.min_specificity)
 
-    def logged_values(self, name: str, value: Any, options: ReportOptions) -> list[LoggedValue]:
-        """The rate as ``<name>`` and its threshold as ``<name>_threshold`` (per class where there are classes),
-        and the operating point of ``options`` as every curve metric logs it."""
-        rate, threshold = value
-        entries = value_entries(name, rate) + value_entries(f"{name}_threshold", threshold)
-        return entries + self._operating_point_entries(name, options)
-
-    def plot(self, val: Any = None, ax: Any = None) -> tuple[Any, Any]:
-        """Draw the ROC with the operating point and the constraint, without pyplot; returns ``(figure, axes)``."""
-        from lightning_evalkit.classification.clinical_plots import plot_operating_point_metric
-
-        return plot_operating_point_metric(self, val, ax)
-
-
-class SpecificityAtSensitivity(_CurveMetric):
+class SpecificityAtSensitivity(_OperatingPointMetric):
     """The highest specificity at a sensitivity of at least ``min_sensitivity``, and its threshold.
 
-    Arguments are those of :func:`lightning_evalkit.functional.specificity_at_sensitivity`.
+    Arguments are those of :func:`lightning_evalkit.functional.specificity_at_sensitivity`; compute() returns
+    ``(specificity, threshold)``.
 
     Example:
         >>> import torch
@@ -77,30 +86,11 @@ class SpecificityAtSensitivity(_CurveMetric):
         (tensor(0.3333, dtype=torch.float64), tensor(0.3000, dtype=torch.float64))
     """
 
-    higher_is_better = True
+    _maximise = "specificity"
 
     def __init__(self, task: str | None, min_sensitivity: float, **kwargs: Any) -> None:
-        self.min_sensitivity = check_rate("min_sensitivity", min_sensitivity)
+        self.min_sensitivity = self._minimum = check_rate("min_sensitivity", min_sensitivity)
         super().__init__(task, **kwargs)
-
-    def compute(self) -> tuple[Tensor, Tensor]:
-        """``(specificity, threshold)`` over everything seen."""
-        self._warn_if_empty()
-        per_class = _curve_counts_compute(self._curve_state(), self.task, self.columns, self._grid(), self.input_format)
-        return _operating_points_compute(per_class, self.task, "specificity", self.min_sensitivity)
-
-    def logged_values(self, name: str, value: Any, options: ReportOptions) -> list[LoggedValue]:
-        """The rate as ``<name>`` and its threshold as ``<name>_threshold`` (per class where there are classes),
-        and the operating point of ``options`` as every curve metric logs it."""
-        rate, threshold = value
-        entries = value_entries(name, rate) + value_entries(f"{name}_threshold", threshold)
-        return entries + self._operating_point_entries(name, options)
-
-    def plot(self, val: Any = None, ax: Any = None) -> tuple[Any, Any]:
-        """Draw the ROC with the operating point and the constraint, without pyplot; returns ``(figure, axes)``."""
-        from lightning_evalkit.classification.clinical_plots import plot_operating_point_metric
-
-        return plot_operating_point_metric(self, val, ax)
 
 
 class DeLongTest(CatStateMetric):
