@@ -163,14 +163,17 @@ def _rle_size(rle: Any, index: int, where: str) -> tuple[int, int]:
 
 
 def _fast_sizes(rles: Sequence[Any]) -> set[tuple[int, int]] | None:
-    """The sizes of well-formed RLE dicts in one pass of C-level comprehensions; None when anything is odd."""
+    """The sizes of well-formed RLE dicts in one pass of C-level comprehensions; None when anything is odd.
+
+    Types are checked on every size before the set merges equal ones (``(True, 1) == (1, 1)``).
+    """
     try:
-        sizes = {tuple(rle["size"]) for rle in rles}
-        fast = all(isinstance(rle, dict) for rle in rles)
+        raw = [rle["size"] for rle in rles]
+        fast = {(type(h), type(w)) for h, w in raw} <= {(int, int)} and all(isinstance(rle, dict) for rle in rles)
         fast = fast and all(isinstance(rle["counts"], _COUNTS_TYPES) for rle in rles)
-        fast = fast and all(len(s) == 2 and all(type(v) is int and v >= 0 for v in s) for s in sizes)
-        return sizes if fast and all(s[0] * s[1] <= _MAX_AREA for s in sizes) else None
-    except (TypeError, KeyError, IndexError):
+        sizes = {(h, w) for h, w in raw}
+        return sizes if fast and all(h >= 0 and w >= 0 and h * w <= _MAX_AREA for h, w in sizes) else None
+    except (TypeError, KeyError, IndexError, ValueError):
         return None
 
 
@@ -201,8 +204,8 @@ def _is_int(value: Any) -> bool:
 def _list_counts(counts: Sequence[Any] | Tensor, pixels: int, device: torch.device, index: int) -> Tensor:
     """(V,) int64 tensor of uncompressed counts: ints (not bools) in [0, pixels], checked before conversion so that
     none can overflow; their sum is checked later, batch-wide."""
-    if isinstance(counts, Tensor):
-        if counts.is_floating_point() or counts.is_complex() or counts.dtype == torch.bool:
+    if isinstance(counts, Tensor):  # an empty one of any dtype, as ``torch.tensor([])`` is, holds no count
+        if counts.numel() and (counts.is_floating_point() or counts.is_complex() or counts.dtype == torch.bool):
             raise _BadCountsError(index, TypeError, _TYPE_EXPECTATION, f"a tensor of {counts.dtype}")
         return counts.to(device=device, dtype=torch.long).reshape(-1)
     wrong = [] if all(type(v) is int for v in counts) else [v for v in counts if not _is_int(v)][:1]
