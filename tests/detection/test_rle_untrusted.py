@@ -81,6 +81,18 @@ def test_a_declared_size_beyond_2_53_pixels_is_refused():
     assert rle_area([{"size": [2**26, 2**27], "counts": [2**52, 2**52]}]).tolist() == [2**52]
 
 
+def test_a_bool_in_size_is_refused_even_beside_the_equal_int_size():
+    # {(1, 1), (True, 1)} is one element: the size check must look at each size before merging equal ones
+    rles = [{"size": [1, 1], "counts": [0, 1]}, {"size": [True, 1], "counts": [0, 1]}]
+    for function in FUNCTIONS:
+        with pytest.raises(ValueError, match=r"`size` of mask 1 in `(rles|masks_a)` to be \[height, width\] of"):
+            function(rles)
+    preds = [{"masks": rles, "labels": torch.zeros(2, dtype=torch.long), "scores": torch.ones(2)}]
+    target = [{"masks": rles[:1], "labels": torch.zeros(1, dtype=torch.long)}]
+    with pytest.raises(ValueError, match=r"`size` of mask 1 of image 0 in `preds` to be \[height, width\] of"):
+        MeanAveragePrecision(iou_type="segm").update(preds, target)
+
+
 @pytest.mark.parametrize("side", ["preds", "target"])
 @pytest.mark.parametrize("counts", [WRAPS_TO_AREA[1], "é4", [1, None, 3], [2**70]])
 def test_mean_ap_names_mask_and_image_and_keeps_its_state(side, counts):
