@@ -57,14 +57,14 @@ def _segment_starts(group: Tensor, count: int) -> Tensor:
     return torch.cat([sizes.new_zeros(1), sizes.cumsum(0)])
 
 
-def _running_in_group(values: Tensor, group: Tensor, num_groups: int) -> Tensor:
-    """Inclusive running sum of ``values`` within each group of a sorted ``group``.
+def _running_in_group(values: Tensor, group: Tensor, starts: Tensor) -> Tensor:
+    """Inclusive running sum of ``values`` within each group of a sorted ``group`` (``starts``: its offsets).
 
     One batch-wide cumsum: it may wrap around int64, but the difference to the group's start is exact modulo
     2**64, so each group's running sums are exact as long as they fit in int64.
     """
     running = torch.cumsum(values, 0)
-    before_group = torch.cat([running.new_zeros(1), running])[_segment_starts(group, num_groups)[:-1]]
+    before_group = torch.cat([running.new_zeros(1), running])[starts[:-1]]
     return running - before_group[group]
 
 
@@ -122,7 +122,7 @@ def _undo_delta(values: Tensor, group: Tensor, num_groups: int) -> Tensor:
     index = torch.arange(values.numel(), device=values.device) - starts[group]
     out = values.clone()
     for chain in ((index % 2 == 1), (index % 2 == 0) & (index >= 2)):
-        out = torch.where(chain, _running_in_group(torch.where(chain, values, 0), group, num_groups), out)
+        out = torch.where(chain, _running_in_group(torch.where(chain, values, 0), group, starts), out)
     return out
 
 
@@ -289,7 +289,7 @@ def _check_counts(counts: Tensor, owner: Tensor, pixels: Tensor) -> None:
     first bad count or total is below 2**55 and seen as it is.
     """
     limit = pixels[owner]
-    ends = _running_in_group(counts, owner, pixels.numel())
+    ends = _running_in_group(counts, owner, _segment_starts(owner, pixels.numel()))
     out_of_range = (counts < 0) | (counts > limit) | (ends > limit)
     bad = torch.zeros_like(pixels, dtype=torch.bool).index_put_((owner,), out_of_range, accumulate=True)
     bad |= torch.zeros_like(pixels).index_add_(0, owner, counts) != pixels
@@ -302,7 +302,7 @@ def runs_from_counts(counts: Tensor, owner: Tensor, heights: Tensor, widths: Ten
     """Foreground runs from checked run lengths (odd positions within each mask are the 1s)."""
     starts = _segment_starts(owner, heights.numel())
     index = torch.arange(counts.numel(), device=counts.device) - starts[owner]
-    end = _running_in_group(counts, owner, heights.numel())
+    end = _running_in_group(counts, owner, starts)
     keep = (index % 2 == 1) & (counts > 0)
     return Runs(heights, widths, owner[keep], end[keep] - counts[keep], end[keep])
 
