@@ -31,7 +31,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from lightning_evalkit.detection.rle import RleImage, Runs, runs_boxes, runs_from_masks, runs_from_rles
+from lightning_evalkit.detection.rle import RleImage, Runs, check_rles, runs_boxes, runs_from_masks, runs_from_rles
 
 __all__ = ["mask_iou"]
 
@@ -170,8 +170,18 @@ def iou_from_counts(intersection: Tensor, area_a: Tensor, area_b: Tensor, crowd:
     return torch.where(intersection > 0, inter / torch.where(intersection > 0, union, 1.0), 0.0)
 
 
-def _is_rle_list(masks: object) -> bool:
-    return isinstance(masks, Sequence) and not isinstance(masks, str | bytes)
+def _mask_input(masks: object, name: str) -> tuple[Tensor | RleImage, tuple[int, int] | None]:
+    """One side of :func:`mask_iou` checked: (N, H, W) tensor or checked RLE dicts, and its (H, W) (None if empty)."""
+    if isinstance(masks, Tensor):
+        if masks.ndim != 3:
+            raise ValueError(f"Expected `{name}` to have shape (N, H, W), but got {tuple(masks.shape)}.")
+        return masks, (masks.shape[1], masks.shape[2]) if masks.shape[0] else None
+    if not isinstance(masks, Sequence) or isinstance(masks, str | bytes):
+        raise TypeError(
+            f"Expected `{name}` to be a tensor (N, H, W) or a list of COCO RLE dicts, but got {type(masks).__name__}."
+        )
+    image = check_rles(masks, f"in `{name}`")
+    return image, (image.height, image.width) if image.counts else None
 
 
 def mask_iou(
@@ -197,17 +207,20 @@ def mask_iou(
         >>> mask_iou([{"size": [4, 4], "counts": [0, 2, 2, 2, 10]}], b)
         tensor([[0.5000]], dtype=torch.float64)
     """
+    (side_a, size_a), (side_b, size_b) = _mask_input(masks_a, "masks_a"), _mask_input(masks_b, "masks_b")
+    if size_a is not None and size_b is not None and size_a != size_b:
+        raise ValueError(f"Expected `masks_a` and `masks_b` to have the same (H, W), but got {size_a} and {size_b}.")
     num_a, num_b = len(masks_a), len(masks_b)
     device = masks_a.device if isinstance(masks_a, Tensor) else masks_b.device if isinstance(masks_b, Tensor) else None
     a_idx = torch.arange(num_a, device=device).repeat_interleave(num_b)
     b_idx = torch.arange(num_b, device=device).repeat(num_a)
-    if isinstance(masks_a, Tensor) and isinstance(masks_b, Tensor):
-        words_a, words_b = word_masks(masks_a.bool()), word_masks(masks_b.bool())
+    if isinstance(side_a, Tensor) and isinstance(side_b, Tensor):
+        words_a, words_b = word_masks(side_a.bool()), word_masks(side_b.bool())
         inter, area_a, area_b = word_intersections(words_a, words_b, a_idx, b_idx), words_a.areas, words_b.areas
     else:
         runs_a, runs_b = (
-            run_masks(runs_from_rles(m, device or "cpu") if _is_rle_list(m) else runs_from_masks(m))  # type: ignore[arg-type]
-            for m in (masks_a, masks_b)
+            run_masks(runs_from_masks(m) if isinstance(m, Tensor) else runs_from_rles([m], device or "cpu"))
+            for m in (side_a, side_b)
         )
         inter, area_a, area_b = run_intersections(runs_a, runs_b, a_idx, b_idx), runs_a.areas, runs_b.areas
     crowd = None if iscrowd is None else iscrowd.to(a_idx.device).bool()[b_idx]
