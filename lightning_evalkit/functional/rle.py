@@ -149,7 +149,7 @@ def rle_counts(images: Sequence[RleImage], device: torch.device | str = "cpu") -
         parts.append(_undo_delta(values, which, len(strings)))
         owners.append(torch.tensor(strings, dtype=torch.long, device=device)[which])
     for i in lists:
-        counts = torch.as_tensor(every[i], dtype=torch.long, device=device).reshape(-1)
+        counts = _uncompressed_counts(every[i], *_locate(images, i)).to(device)
         parts.append(counts)
         owners.append(torch.full_like(counts, i))
     counts = torch.cat(parts) if parts else torch.zeros(0, dtype=torch.long, device=device)
@@ -161,16 +161,48 @@ def rle_counts(images: Sequence[RleImage], device: torch.device | str = "cpu") -
     return counts, owner, heights, widths
 
 
+def _locate(images: Sequence[RleImage], i: int) -> tuple[int, RleImage]:
+    """RLE ``i`` of all the images' RLEs, one after another: its index within its image, and the image."""
+    for image in images:
+        if i < len(image.counts):
+            return i, image
+        i -= len(image.counts)
+    raise IndexError(i)
+
+
+def _uncompressed_counts(counts: Any, i: int, image: RleImage) -> Tensor:
+    """Uncompressed counts (a list of ints, or a 1-D integer tensor; integral floats pass) as (V,) int64 on the CPU.
+
+    ValueError, naming the RLE, for anything else: elements that are not numbers (or are bools), not whole,
+    not finite, beyond int64, or nested.
+    """
+    values: Tensor | None = None
+    if isinstance(counts, Tensor) or not any(isinstance(v, bool) for v in counts):
+        try:
+            values = torch.as_tensor(counts, device="cpu")
+            if values.is_floating_point() and not isinstance(counts, Tensor):  # not float32's 24 bits
+                values = torch.as_tensor(counts, dtype=torch.float64, device="cpu")
+        except (TypeError, ValueError, RuntimeError, OverflowError):
+            values = None
+    ok = values is not None and values.ndim == 1 and values.dtype != torch.bool and not values.is_complex()
+    if ok and values is not None and values.is_floating_point():
+        ok = bool(torch.isfinite(values).all()) and bool((values == values.round()).all())
+        ok = ok and bool((values.abs() < 2.0**63).all())
+    if not ok or values is None:
+        raise ValueError(
+            f"Expected the counts of RLE {i} {image.where} to be a list of ints, but got {counts!r:.60}.".replace(
+                "  ", " "
+            )
+        )
+    return values.to(torch.long)
+
+
 def _check_totals(counts: Tensor, owner: Tensor, pixels: Tensor, images: Sequence[RleImage]) -> None:
     totals = torch.zeros_like(pixels).index_add_(0, owner, counts)
     negative = torch.zeros_like(pixels, dtype=torch.bool).index_put_((owner,), counts < 0, accumulate=True)
     bad = (totals != pixels) | negative
     if bool(bad.any()):
-        i = int(bad.nonzero()[0, 0])
-        for image in images:
-            if i < len(image.counts):
-                break
-            i -= len(image.counts)
+        i, image = _locate(images, int(bad.nonzero()[0, 0]))
         raise ValueError(
             f"Expected the counts of RLE {i} {image.where} to be non-negative and sum to height * width = "
             f"{image.height * image.width}, but got {image.counts[i]!r:.60}.".replace("  ", " ")
