@@ -506,3 +506,61 @@ def test_uncompressed_rle_counts_that_are_not_a_list_of_ints_are_rejected_by_nam
     assert _same(_snapshot(metric), snapshot)
     with pytest.raises(ValueError, match=re.escape("Expected the counts of RLE 0 to be a list of ints")):
         fn.rle_decode(target[0]["masks"])
+
+
+@st.composite
+def class_maps(draw: Any) -> tuple[int, int | None, torch.Tensor, torch.Tensor, str, type[Exception] | None]:
+    """(num_classes, ignore_index, preds, target, the argument named, the error) for MeanIoU: one change at most."""
+    num_classes = draw(st.integers(1, 4))
+    ignore_index = draw(st.sampled_from([None, 255, -1]))
+    shape = tuple(draw(st.lists(st.integers(1, 4), min_size=1, max_size=3)))
+    gen = torch.Generator().manual_seed(draw(st.integers(0, 2**16)))
+    maps = [torch.randint(0, num_classes, shape, generator=gen) for _ in range(2)]
+    side = draw(st.sampled_from([0, 1]))
+    name = ("preds", "target")[side]
+    kind = draw(st.sampled_from(["not_tensor", "dtype", "shape", "values", "accepted"]))
+    error: type[Exception] | None = TypeError if kind in ("not_tensor", "dtype") else ValueError
+    if kind == "not_tensor":
+        maps[side] = draw(st.sampled_from([maps[side].tolist(), maps[side].numpy(), None, 1]))
+    elif kind == "dtype":
+        maps[side] = maps[side].to(draw(st.sampled_from([torch.float32, torch.float64, torch.bool, torch.complex64])))
+    elif kind == "shape":
+        maps[side] = draw(st.sampled_from([maps[side][None], maps[side].flatten()[:-1], maps[side][..., None]]))
+    elif kind == "values":  # outside [0, num_classes): ignore_index only counts in target
+        bad = draw(st.sampled_from([num_classes, -2, 1000] + ([ignore_index] if side == 0 and ignore_index else [])))
+        maps[side].view(-1)[draw(st.integers(0, maps[side].numel() - 1))] = bad
+    else:  # other integer dtypes, ignore_index in target
+        maps[side] = maps[side].to(draw(st.sampled_from([torch.uint8, torch.int16, torch.int32])))
+        if ignore_index is not None:
+            maps[1].view(-1)[0] = ignore_index
+        error = None
+    return num_classes, ignore_index, maps[0], maps[1], name, error
+
+
+@settings(max_examples=60, **SETTINGS)
+@given(case=class_maps())
+def test_malformed_class_maps_are_rejected_by_mean_iou_and_leave_its_counts(case):
+    num_classes, ignore_index, preds, target, name, error = case
+    metric = evalkit.MeanIoU(num_classes, ignore_index=ignore_index)
+    metric.update(torch.zeros(3, dtype=torch.long), torch.zeros(3, dtype=torch.long))
+    snapshot = _snapshot(metric)
+    outcomes = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for call in (
+            lambda: metric.update(preds, target),
+            lambda: fn.mean_iou(preds, target, num_classes, ignore_index=ignore_index),
+        ):
+            try:
+                call()
+                outcomes.append(None)
+            except Exception as raised:  # the test judges every exception, crashes included
+                outcomes.append(raised)
+    for outcome in outcomes:
+        if error is None:
+            assert outcome is None, repr(outcome)
+            continue
+        assert type(outcome) is error, (repr(outcome), name)
+        assert f"`{name}`" in str(outcome), (str(outcome), name)
+    if error is not None:
+        assert _same(_snapshot(metric), snapshot)
