@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from torch import Tensor
+from torchmetrics import Metric
 
 from lightning_evalkit._core.cat_states import CatStateMetric
 from lightning_evalkit._core.report import LoggedValue, PlotSource, ReportOptions, result_entries
@@ -67,8 +68,9 @@ class MeanAveragePrecision(CatStateMetric):
             torchmetrics' ``ious``: {(image index, class): float32 IoU matrix (detections by score, cut to the
             largest max-detections; ground truths in input order)} for every image and class seen (class 0
             only with micro). Image indices count images in the order they were updated; after a DDP sync,
-            rank by rank (torchmetrics interleaves ranks). Where an image has no detection or no ground
-            truth of a class the matrix is empty (torchmetrics gives ``[]``).
+            rank by rank (torchmetrics interleaves ranks); after ``merge_state``, this metric's images and then
+            the incoming ones. Where an image has no detection or no ground truth of a class the matrix is
+            empty (torchmetrics gives ``[]``).
         average: "macro" (mean over classes) or "micro" (all classes pooled into one, as torchmetrics does).
         backend: "pycocotools" or "faster_coco_eval", accepted for torchmetrics compatibility; it changes
             nothing (the evaluation here equals both).
@@ -184,6 +186,35 @@ class MeanAveragePrecision(CatStateMetric):
         self.__dict__["_pending"] = []
         super().reset()
 
+    def merge_state(self, incoming_state: dict[str, Any] | Metric) -> None:
+        """Add another metric's images (or its ``metric_state``) after this metric's own.
+
+        The result equals one metric updated with this metric's batches and then the other's: the incoming
+        images' ``ious`` indices continue after this metric's, and score ties without ``image_id`` keep that
+        order. (torchmetrics would put the incoming records first.) States may be lists or synced tensors.
+        """
+        self.__dict__["_merging"] = True
+        try:
+            super().merge_state(incoming_state)
+        finally:
+            self.__dict__["_merging"] = False
+
+    def _reduce_states(self, incoming_state: dict[str, Any]) -> None:
+        """Join ``incoming_state`` to the states: after them in merge_state, before them in forward.
+
+        A record's place is its image's index in ``ious`` and its rank among score ties without ``image_id``.
+        forward passes the states accumulated before the batch, which go first; merge_state passes another
+        metric's, which go last.
+        """
+        missing = [name for name in self._defaults if name not in incoming_state]
+        if missing:
+            raise ValueError(f"Expected the incoming state to hold {missing}, but got keys {list(incoming_state)}.")
+        incoming_last = self.__dict__.get("_merging", False)
+        for name in self._defaults:
+            own, incoming = _as_list(getattr(self, name)), _as_list(incoming_state[name])  # matches pending batches
+            merged = own + incoming if incoming_last else incoming + own
+            setattr(self, name, [value for value in merged if value.numel()])
+
     def _load_from_state_dict(self, state_dict: dict, prefix: str, *args: Any, **kwargs: Any) -> None:
         self._match_pending()  # loaded persistent states replace everything seen so far, pending batches too
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
@@ -228,3 +259,8 @@ class MeanAveragePrecision(CatStateMetric):
         from lightning_evalkit.detection.plots import plot_detection_metric
 
         return plot_detection_metric(self, val, ax)
+
+
+def _as_list(state: list[Tensor] | Tensor) -> list[Tensor]:
+    """A "cat" state as a list of tensors: as kept between updates, or one tensor after a sync."""
+    return state if isinstance(state, list) else [state]

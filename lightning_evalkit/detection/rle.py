@@ -207,6 +207,8 @@ def _list_counts(counts: Sequence[Any] | Tensor, pixels: int, device: torch.devi
     if isinstance(counts, Tensor):  # an empty one of any dtype, as ``torch.tensor([])`` is, holds no count
         if counts.numel() and (counts.is_floating_point() or counts.is_complex() or counts.dtype == torch.bool):
             raise _BadCountsError(index, TypeError, _TYPE_EXPECTATION, f"a tensor of {counts.dtype}")
+        if counts.ndim > 1:  # a flattened matrix would be read in an order nobody chose
+            raise _BadCountsError(index, ValueError, "be one-dimensional", f"a tensor of shape {tuple(counts.shape)}")
         return counts.to(device=device, dtype=torch.long).reshape(-1)
     wrong = [] if all(type(v) is int for v in counts) else [v for v in counts if not _is_int(v)][:1]
     if wrong:

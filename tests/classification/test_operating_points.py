@@ -119,7 +119,7 @@ def test_bad_minimum_is_rejected(minimum: float) -> None:
 def test_rejected_update_leaves_the_metric_unchanged() -> None:
     metric = SpecificityAtSensitivity("binary", 0.5)
     metric.update(torch.tensor([0.2, 0.7]), torch.tensor([0, 1]))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"Expected `preds` \(probabilities; .*\) to lie in \[0, 1\], but got 1\.7\.$"):
         metric.update(torch.tensor([0.2, 1.7]), torch.tensor([0, 1]))
     assert len(metric._cat_state(metric._values_name)) == 2 and metric.compute()[1] == torch.tensor(0.7).double()
 

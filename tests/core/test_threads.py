@@ -11,7 +11,7 @@ from lightning_evalkit._core.threads import intra_op_threads, single_threaded
 
 def test_restores_previous_count_after_error() -> None:
     before = torch.get_num_threads()
-    with pytest.raises(RuntimeError), intra_op_threads(1):
+    with pytest.raises(RuntimeError, match=r"^boom$"), intra_op_threads(1):
         assert torch.get_num_threads() == 1
         raise RuntimeError("boom")
     assert torch.get_num_threads() == before

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 
 import numpy as np
 import pytest
@@ -118,15 +119,33 @@ def test_an_image_with_nothing_at_all(empty):
 
 
 @pytest.mark.parametrize(
-    ("change", "error", "match"),
+    ("change", "error", "message"),
     [
-        (lambda p: p[1].update(masks=[{"size": [9, 11], "counts": [99]}] * len(p[1]["labels"])), ValueError, "same"),
-        (lambda p: p[1].update(masks=[{"size": [9, 10], "counts": [5]}] * len(p[1]["labels"])), ValueError, "sum"),
-        (lambda p: p[1].update(masks=[{"counts": [90]}] * len(p[1]["labels"])), TypeError, "keys 'size'"),
-        (lambda p: p[1].update(masks=[{"size": [9, 10], "counts": [90]}] * (len(p[1]["labels"]) + 1)), ValueError, ""),
+        (
+            lambda p: p[1].update(masks=[{"size": [9, 11], "counts": [99]}] * len(p[1]["labels"])),
+            ValueError,
+            "Expected `masks` of image 1 in `preds` and `target` to have the same (H, W), but got (9, 11) and (9, 10).",
+        ),
+        (
+            lambda p: p[1].update(masks=[{"size": [9, 10], "counts": [5]}] * len(p[1]["labels"])),
+            ValueError,
+            "Expected `counts` of mask 0 of image 1 in `preds` to be non-negative and sum to height * width = 90, "
+            "but got [5].",
+        ),
+        (
+            lambda p: p[1].update(masks=[{"counts": [90]}] * len(p[1]["labels"])),
+            TypeError,
+            "Expected mask 0 of image 1 in `preds` to be a dict with keys 'size' and 'counts' (COCO RLE), but got "
+            "keys ['counts'].",
+        ),
+        (
+            lambda p: p[1].update(masks=[{"size": [9, 10], "counts": [90]}] * (len(p[1]["labels"]) + 1)),
+            ValueError,
+            "Expected `labels` of image 1 in `preds` to have shape (6,), but got (5,).",
+        ),
     ],
 )
-def test_bad_rle_input_leaves_the_metric_unchanged(change, error, match):
+def test_bad_rle_input_leaves_the_metric_unchanged(change, error, message):
     seed = next(s for s in range(100) if len(random_masks(s, 3, size=(9, 10))[0][1]["labels"]))
     preds, target = random_masks(seed, 3, size=(9, 10))
     metric = MeanAveragePrecision(iou_type="segm")
@@ -134,7 +153,7 @@ def test_bad_rle_input_leaves_the_metric_unchanged(change, error, match):
     before = copy.deepcopy(metric.metric_state)
     bad = _as_rle(preds, True)
     change(bad)
-    with pytest.raises(error, match=match):
+    with pytest.raises(error, match=f"^{re.escape(message)}$"):
         metric.update(bad, _as_rle(target, True))
     after = metric.metric_state
     assert before.keys() == after.keys()

@@ -93,7 +93,7 @@ def test_multiclass_operating_points_are_marked_per_class() -> None:
 
 def test_operating_point_metric_without_data_plots_its_value_and_warns() -> None:
     metric = SensitivityAtSpecificity("binary", min_specificity=0.5)
-    with pytest.warns(UserWarning):
+    with pytest.warns(UserWarning, match=r"^SensitivityAtSpecificity: compute\(\) was called before any sample"):
         _, axes = _check(metric.plot())
     assert [t.get_text() for t in axes.texts] == ["n/a"]
 

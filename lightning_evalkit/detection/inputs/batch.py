@@ -69,11 +69,19 @@ def concat_box_batches(batches: Sequence[DetectionBatch]) -> DetectionBatch:
     return DetectionBatch(**joined)
 
 
+_INT64 = (-(2**63), 2**63 - 1)
+
+
 def _image_id(value: Any, index: int) -> int:
-    is_int_tensor = isinstance(value, Tensor) and not (value.is_floating_point() or value.is_complex())
+    """A target's ``image_id``: an int (not a bool) or a one-element integer tensor, within int64."""
+    is_int_tensor = isinstance(value, Tensor) and not (
+        value.is_floating_point() or value.is_complex() or value.dtype == torch.bool
+    )
     if is_int_tensor and value.numel() == 1:
-        return int(value)
+        value = value.item()  # an int (a uint64 tensor may hold one beyond int64)
     if isinstance(value, int) and not isinstance(value, bool):
+        if not _INT64[0] <= value <= _INT64[1]:
+            raise ValueError(f"Expected `image_id` of image {index} in `target` to fit in int64, but got {value}.")
         return value
     got = (
         f"a tensor of shape {format_shape(value.shape)} and dtype {value.dtype}"
