@@ -19,7 +19,12 @@ import torch
 from torch import Tensor
 from torch.nn.functional import one_hot
 
-from lightning_evalkit.classification.inputs import log_normaliser64, sigmoid64
+from lightning_evalkit.classification.inputs import (
+    apply_softmax64,
+    sigmoid64,
+    softmax_normaliser64,
+    to_probabilities,
+)
 
 _CHUNK = 1 << 20
 _BLOCK_ELEMENTS = 1 << 20  # values per transposed block of classes (4 MiB of float32)
@@ -228,7 +233,7 @@ def class_problems(
     if task == "binary":
         yield values, target == 1
         return
-    lse = log_normaliser64(values) if task == "multiclass" and input_format == "logits" else None
+    norm = softmax_normaliser64(values) if task == "multiclass" and input_format == "logits" else None
     block = max(1, _BLOCK_ELEMENTS // max(1, values.shape[0]))
     for first in range(0, columns, block):
         block_values = values[:, first : first + block].T.contiguous()
@@ -236,7 +241,7 @@ def class_problems(
         for offset, column in enumerate(block_values):
             c = first + offset
             if block_target is None:
-                yield (column if lse is None else (column.to(torch.float64) - lse).exp_()), target == c
+                yield (column if norm is None else apply_softmax64(column, norm)), target == c
                 continue
             labels = block_target[offset]
             kept = labels >= 0
@@ -255,14 +260,14 @@ def _class_blocks(
     multiclass logits become their float64 softmax. Multilabel targets must hold no ignored entry (every row
     the same length).
     """
-    lse = log_normaliser64(values) if task == "multiclass" and input_format == "logits" else None
+    norm = softmax_normaliser64(values) if task == "multiclass" and input_format == "logits" else None
     block = max(1, _BLOCK_ELEMENTS // max(1, values.shape[0]))
     wanted = torch.arange(columns, device=values.device) if classes is None else classes.to(values.device)
     for first in range(0, wanted.numel(), block):
         index = wanted[first : first + block]
         block_values = _columns(values, index, classes is None).T.contiguous()
-        if lse is not None:
-            block_values = (block_values.to(torch.float64) - lse).exp_()
+        if norm is not None:
+            block_values = apply_softmax64(block_values, norm)
         if task == "multiclass":
             yield block_values, target == index.unsqueeze(1)
         else:
@@ -367,8 +372,7 @@ def block_counts(values: Tensor, positive: Tensor, sigmoid_thresholds: bool = Fa
 def pooled_problem(values: Tensor, target: Tensor, task: str, columns: int, input_format: str) -> tuple[Tensor, Tensor]:
     """The micro problem: every (sample, class) pair one binary decision."""
     if task == "multiclass":
-        if input_format == "logits":
-            values = (values.to(torch.float64) - log_normaliser64(values).unsqueeze(-1)).exp_()
+        values = to_probabilities(values, task, input_format)
         return values.reshape(-1), one_hot(target, columns).reshape(-1) == 1
     kept = target >= 0
     return values[kept], target[kept] == 1

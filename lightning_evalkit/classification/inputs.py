@@ -124,13 +124,62 @@ def sigmoid64(logits: Tensor) -> Tensor:
     return (logits.to(torch.float64).neg().exp_() + 1.0).reciprocal_()
 
 
-def log_normaliser64(logits: Tensor) -> Tensor:
-    """Per-row float64 logsumexp of (M, C) logits: ``softmax[:, c] = exp(logits[:, c] - lse)``.
+_LIMB_BITS = 30  # three int64 limbs cut each term at 2**-90; sums of up to 2**33 terms cannot overflow
+_NORMALISER_ELEMENTS = 1 << 20  # logits per chunk of rows while normalising
 
-    Subtraction and exp give the same bits for a value wherever it sits, so exact mode (one class column at a
-    time) and binned mode (whole batches) compute identical probabilities.
+
+def softmax_normaliser64(logits: Tensor) -> tuple[Tensor, Tensor]:
+    """Per-row float64 ``(top, total)`` of (M, C) logits: ``softmax[:, c] = exp(logits[:, c] - top) / total``.
+
+    ``top`` is the row maximum and ``total`` the sum of ``exp(logits - top)`` over the row, added exactly in
+    fixed point (:func:`_order_free_sum`), so it does not depend on the order of the classes. Rows whose
+    softmax is equal (a permutation of the other classes, a shift by a constant that subtracts exactly, as
+    integer-valued logits do) get the same bits; ``logit - logsumexp`` split them by rounding
+    ``top + log(total)`` at the scale of ``top`` and by summing in the row's order.
+
+    Example:
+        >>> top, total = softmax_normaliser64(torch.tensor([[0.0, 1.0, 2.0], [3.0, 1.0, 2.0], [2.0, 0.0, 1.0]]))
+        >>> top.tolist(), total[0] == total[1] == total[2]
+        ([2.0, 3.0, 2.0], tensor(True))
     """
-    return logits.to(torch.float64).logsumexp(-1)
+    top = logits.amax(-1).to(torch.float64) if logits.shape[0] else logits.new_zeros(0, dtype=torch.float64)
+    rows = max(1, _NORMALISER_ELEMENTS // max(1, logits.shape[-1]))
+    totals = [
+        _order_free_sum((logits[lo : lo + rows].to(torch.float64) - top[lo : lo + rows, None]).exp_())
+        for lo in range(0, logits.shape[0], rows)
+    ]
+    return top, torch.cat(totals) if totals else top.clone()
+
+
+def _order_free_sum(terms: Tensor) -> Tensor:
+    """Row sums of (M, C) float64 terms in [0, 1] that do not depend on the order of the terms (overwrites them).
+
+    Each term is cut at 2**-90 into three 30-bit integer limbs (scaling by a power of two and taking the
+    integer part are exact); integer sums are exact in any order, and the carried limbs are rounded to
+    float64 the same way whenever they are the same.
+    """
+    limbs = []
+    for _ in range(3):
+        whole = terms.mul_(2.0**_LIMB_BITS).floor()
+        limbs.append(whole.to(torch.int64).sum(-1))
+        terms.sub_(whole)
+    high, middle, low = limbs
+    middle = middle + (low >> _LIMB_BITS)
+    high = high + (middle >> _LIMB_BITS)
+    mask = (1 << _LIMB_BITS) - 1
+    middle, low = (middle & mask).double(), (low & mask).double()
+    unit = 2.0**-_LIMB_BITS
+    return high.double() * unit + (middle * unit**2 + low * unit**3)
+
+
+def apply_softmax64(logits: Tensor, normaliser: tuple[Tensor, Tensor]) -> Tensor:
+    """float64 ``exp(logits - top) / total``, ``normaliser = (top, total)`` broadcast against ``logits``.
+
+    Subtraction, exp and division give the same bits for a value wherever it sits, so exact mode (class columns
+    in blocks) and binned mode (whole batches) compute identical probabilities.
+    """
+    top, total = normaliser
+    return (logits.to(torch.float64) - top).exp_().div_(total)
 
 
 def to_probabilities(values: Tensor, task: str, input_format: str) -> Tensor:
@@ -139,7 +188,8 @@ def to_probabilities(values: Tensor, task: str, input_format: str) -> Tensor:
         return values
     if task != "multiclass":
         return sigmoid64(values)
-    return (values.to(torch.float64) - log_normaliser64(values).unsqueeze(-1)).exp_()
+    top, total = softmax_normaliser64(values)
+    return apply_softmax64(values, (top.unsqueeze(-1), total.unsqueeze(-1)))
 
 
 def threshold_in_dtype(thresholds: Tensor, dtype: torch.dtype) -> Tensor:

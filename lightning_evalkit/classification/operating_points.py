@@ -4,9 +4,13 @@
 Candidate points are those of our ROC curve: one per threshold of the counts (every distinct score in exact mode,
 every grid value when binned), positive iff ``score >= threshold``, plus the point ``threshold = inf`` where
 nothing is positive. Among equally good points the highest threshold wins (torchmetrics' and scikit-learn's order).
+Constraints are decided on counts: ``k`` of ``n`` meets a minimum iff ``k / n`` rounded once is at least it
+(:func:`needed_count`), so a constraint met exactly (1 of 10 negatives at ``min_specificity=0.1``) is met.
 """
 
 from __future__ import annotations
+
+from fractions import Fraction
 
 import torch
 from torch import Tensor
@@ -30,18 +34,35 @@ def check_rate(name: str, value: object) -> float:
     return float(value)
 
 
-def _rates_high_to_low(counts: ThresholdCounts) -> tuple[Tensor, Tensor, Tensor]:
-    """``(sensitivity, specificity, thresholds)`` from the highest threshold (inf, nothing positive) down."""
-    n_pos, n_neg = _totals(counts)
-    zero = counts.tp.new_zeros(1)
-    tp, fp = torch.cat([zero, counts.tp.flip(0)]), torch.cat([zero, counts.fp.flip(0)])
+def _counts_high_to_low(counts: ThresholdCounts) -> tuple[Tensor, Tensor, Tensor]:
+    """``(tp, tn, thresholds)`` from the highest threshold (inf, nothing positive) down; counts int64."""
+    _, n_neg = _totals(counts)
+    tp = torch.cat([counts.tp.new_zeros(1), counts.tp.flip(0)])
+    tn = torch.cat([counts.tn.new_full((1,), n_neg), counts.tn.flip(0)])
     thresholds = torch.cat([counts.thresholds.new_full((1,), float("inf")), counts.thresholds.flip(0)])
-    return tp.double() / n_pos, 1.0 - fp.double() / n_neg, thresholds
+    return tp, tn, thresholds
 
 
-def _best_subject_to(value: Tensor, constraint: Tensor, minimum: float, thresholds: Tensor) -> tuple[Tensor, Tensor]:
-    """Max ``value`` over points with ``constraint >= minimum`` (first, i.e. highest threshold, among ties)."""
-    masked = torch.where(constraint >= minimum, value, torch.full_like(value, -1.0))
+def needed_count(minimum: float, total: int) -> int:
+    """The fewest successes out of ``total`` whose rate meets ``minimum``, decided in exact arithmetic.
+
+    A count ``k`` meets the minimum iff ``k / total``, rounded once to the nearest float64, is ``>= minimum``:
+    ``min_specificity=0.1`` is met by 1 of 10 and ``k / n`` by k of n, as a user writing those numbers means.
+    (``1 - 9 / 10`` rounds twice, to just below 0.1; the exact ``Fraction(0.1)`` lies just above 1/10.)
+
+    Example:
+        >>> needed_count(0.1, 10), needed_count(5 / 7, 7), needed_count(0.1000001, 10), needed_count(0.0, 3)
+        (1, 5, 2, 0)
+    """
+    exact = Fraction(minimum) * total
+    needed = -((-exact.numerator) // exact.denominator)  # ceil, in integers
+    return needed - 1 if needed > 0 and (needed - 1) / total >= minimum else needed
+
+
+def _best_subject_to(value: Tensor, constraint: Tensor, needed: int, thresholds: Tensor) -> tuple[Tensor, Tensor]:
+    """``(value, threshold)`` of the max ``value`` count among points whose ``constraint`` count is at least
+    ``needed`` (the first, i.e. the highest threshold, among ties)."""
+    masked = torch.where(constraint >= needed, value, torch.full_like(value, -1))
     best = int(torch.argmax(masked))
     return value[best], thresholds[best]
 
@@ -49,16 +70,19 @@ def _best_subject_to(value: Tensor, constraint: Tensor, minimum: float, threshol
 def _operating_point(counts: ThresholdCounts, maximise: str, minimum: float) -> tuple[Tensor, Tensor]:
     """``(value, threshold)``: the best ``maximise`` rate with the other rate at least ``minimum``.
 
-    NaN for both where the class has no positive or no negative sample.
+    Feasibility and the maximum are decided on the integer counts (:func:`needed_count`), never on rounded
+    rates. NaN for both where the class has no positive or no negative sample.
     """
     n_pos, n_neg = _totals(counts)
     if n_pos == 0 or n_neg == 0:
         nan = torch.tensor(float("nan"), dtype=torch.float64)
         return nan, nan.clone()
-    sensitivity, specificity, thresholds = _rates_high_to_low(counts)
+    tp, tn, thresholds = _counts_high_to_low(counts)
     if maximise == "sensitivity":
-        return _best_subject_to(sensitivity, specificity, minimum, thresholds)
-    return _best_subject_to(specificity, sensitivity, minimum, thresholds)
+        best, threshold = _best_subject_to(tp, tn, needed_count(minimum, n_neg), thresholds)
+        return best.double() / n_pos, threshold
+    best, threshold = _best_subject_to(tn, tp, needed_count(minimum, n_pos), thresholds)
+    return best.double() / n_neg, threshold
 
 
 def _operating_points_compute(
@@ -109,7 +133,8 @@ def sensitivity_at_specificity(
 ) -> tuple[Tensor, Tensor]:
     """The highest sensitivity among thresholds whose specificity is at least ``min_specificity``.
 
-    Args are those of :func:`lightning_evalkit.functional.curve_counts`, and ``min_specificity`` in [0, 1].
+    Args are those of :func:`lightning_evalkit.functional.curve_counts`, and ``min_specificity`` in [0, 1]:
+    a point with ``tn`` true negatives out of ``n`` meets it iff ``tn / n`` (rounded once) is at least it.
 
     Returns:
         ``(sensitivity, threshold)``, float64: scalars for binary; (C,) per class for multiclass (one-vs-rest)
@@ -226,14 +251,12 @@ def operating_point_from_counts(
         if level is not None:
             keys += [f"{r}_ci_{b}" for r in ("sensitivity", "specificity") for b in ("lower", "upper")]
         return {key: nan.clone() for key in keys}
-    sensitivity, specificity, thresholds = _rates_high_to_low(counts)
-    best = _best_index(1 - specificity, sensitivity, criterion)
+    tp, tn, thresholds = _counts_high_to_low(counts)
+    sensitivity, specificity = tp.double() / n_pos, tn.double() / n_neg
+    best = _best_index((n_neg - tn).double() / n_neg, sensitivity, criterion)  # the fpr of roc_from_counts
     point = {"threshold": thresholds[best], "sensitivity": sensitivity[best], "specificity": specificity[best]}
     if level is not None:
-        # the point's counts: index 0 is the threshold inf (nothing positive), index i > 0 is counts[-i]
-        tp = counts.tp.new_zeros(()) if best == 0 else counts.tp[-best]
-        tn = counts.tn.new_full((), n_neg) if best == 0 else counts.tn[-best]
-        for rate, successes, trials in (("sensitivity", tp, n_pos), ("specificity", tn, n_neg)):
+        for rate, successes, trials in (("sensitivity", tp[best], n_pos), ("specificity", tn[best], n_neg)):
             lower, upper = binomial_interval(successes, torch.tensor(trials), level, interval)
             point[f"{rate}_ci_lower"], point[f"{rate}_ci_upper"] = lower, upper
     return point

@@ -17,6 +17,7 @@ from sklearn import metrics as skm
 import lightning_evalkit as ek
 from lightning_evalkit import functional as F
 from lightning_evalkit.classification import exact as _exact
+from tests._softmax_reference import softmax_reference
 
 SETTINGS = settings(max_examples=40, deadline=None)
 DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
@@ -124,16 +125,27 @@ def test_multilabel_any_dtype_and_format(seed, n, dtype, fmt):
 
 
 @SETTINGS
-@given(st.integers(0, 2**32 - 1), st.integers(6, 40), st.sampled_from(DTYPES), st.booleans())
+@given(
+    st.integers(0, 2**32 - 1), st.integers(6, 40), st.sampled_from(DTYPES), st.sampled_from(["", "ties", "quantised"])
+)
 def test_multiclass_logits_equal_sklearn_on_float64_softmax(seed, n, dtype, ties):
     rng = np.random.default_rng(seed)
-    logits = _values(rng, (n, 3), "logits", dtype, ties)
+    logits = _values(rng, (n, 3), "logits", dtype, ties == "ties")
+    if ties == "quantised":  # integer logits of a quantised model: rows with equal softmax everywhere
+        logits = torch.from_numpy(rng.integers(-3, 4, (n, 3))).to(dtype)
     target = torch.from_numpy(np.concatenate([[0, 1, 2], rng.integers(0, 3, n - 3)]))
-    probs = torch.softmax(logits.double(), dim=1).numpy()
+    probs = softmax_reference(logits)  # correctly rounded: a naive float64 softmax splits equal rows
     for average in ("macro", "weighted"):
         expected = skm.roc_auc_score(target.numpy(), probs, multi_class="ovr", average=average)
         got = F.auroc(logits, target, task="multiclass", num_classes=3, average=average, input_format="logits")
         assert abs(float(got) - expected) <= 1e-12
+    fprs, tprs, thresholds = F.roc(logits, target, task="multiclass", num_classes=3, input_format="logits")
+    for c in range(3):
+        ref_fpr, ref_tpr, ref_thr = skm.roc_curve(target.numpy() == c, probs[:, c])
+        np.testing.assert_allclose(fprs[c].numpy(), ref_fpr, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(tprs[c].numpy(), ref_tpr, rtol=0, atol=1e-12)
+        # float64 logits: logit - max rounds, and exp turns that into |logit - max| * 2**-53 relative (<= 40 here)
+        np.testing.assert_allclose(thresholds[c].numpy()[1:], ref_thr[1:], rtol=1e-14, atol=0)
     # binned counts at the exact curve's thresholds give the curve's points, class by class
     exact = F.curve_counts(logits, target, task="multiclass", num_classes=3, input_format="logits")
     for c, counts in enumerate(exact):

@@ -25,9 +25,14 @@ from lightning_evalkit.functional import (
 
 
 def _sklearn_scan(scores: np.ndarray, target: np.ndarray, maximise: str, minimum: float) -> tuple[float, float]:
-    """Every point of scikit-learn's full ROC curve; the best feasible one, the first (highest threshold) on ties."""
+    """Every point of scikit-learn's full ROC curve; the best feasible one, the first (highest threshold) on ties.
+
+    Rates are the curve's counts over their totals, each rounded once (``1 - fpr`` rounds twice: 1 - 9/10 < 0.1).
+    """
     fpr, tpr, thresholds = roc_curve(target, scores, drop_intermediate=False)
-    value, constraint = (tpr, 1 - fpr) if maximise == "sensitivity" else (1 - fpr, tpr)
+    n_pos, n_neg = int(target.sum()), int((1 - target).sum())
+    sensitivity, specificity = np.rint(tpr * n_pos) / n_pos, (n_neg - np.rint(fpr * n_neg)) / n_neg
+    value, constraint = (sensitivity, specificity) if maximise == "sensitivity" else (specificity, sensitivity)
     best = None
     for i in range(len(thresholds)):
         if constraint[i] >= minimum and (best is None or value[i] > value[best]):
