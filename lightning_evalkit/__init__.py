@@ -3,8 +3,11 @@
 from lightning_evalkit.classification import (
     AUROC,
     ROC,
+    BrierScore,
+    CalibrationError,
     ConfusionMatrix,
     DeLongTest,
+    NetBenefit,
     Sensitivity,
     SensitivityAtSpecificity,
     Specificity,
@@ -25,6 +28,8 @@ __version__ = "0.1.0"
 __all__ = [
     "AUROC",
     "ROC",
+    "BrierScore",
+    "CalibrationError",
     "CompleteIntersectionOverUnion",
     "ConfusionMatrix",
     "DistanceIntersectionOverUnion",
@@ -35,6 +40,7 @@ __all__ = [
     "MatchedIntersectionOverUnion",
     "MeanAveragePrecision",
     "MeanIoU",
+    "NetBenefit",
     "Sensitivity",
     "SensitivityAtSpecificity",
     "Specificity",
