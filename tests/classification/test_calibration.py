@@ -387,3 +387,30 @@ def test_two_processes_give_the_one_process_bits(split: int) -> None:
     single = _bits(_ddp_results(slice(None)))
     for rank_result in run_in_processes(_ddp_rank, 2, split):
         assert _bits(rank_result) == single
+
+
+def test_in_a_metric_collection_each_metric_gives_its_own_value() -> None:
+    from torchmetrics import MetricCollection
+
+    rng = np.random.default_rng(9)
+    preds, target = torch.from_numpy(rng.random(200)), torch.from_numpy(rng.integers(0, 2, 200))
+    makers = {
+        "ece": lambda: CalibrationError(task="binary", n_bins=10),
+        "mce": lambda: CalibrationError(task="binary", n_bins=10, norm="max"),
+        "ece5": lambda: CalibrationError(task="binary", n_bins=5),
+        "ece_quantile": lambda: CalibrationError(task="binary", n_bins=10, binning="quantile"),
+        "brier": lambda: BrierScore(task="binary", decomposition=True, n_bins=10),
+    }
+    collection = MetricCollection({name: make() for name, make in makers.items()})
+    for lo in range(0, 200, 50):
+        collection.update(preds[lo : lo + 50], target[lo : lo + 50])
+    results = collection.compute()
+    for name, make in makers.items():
+        alone = make()
+        alone.update(preds, target)
+        expected = alone.compute()
+        # a dict result is flattened into its keys (torchmetrics' MetricCollection adds no prefix)
+        got = {key: results[key] for key in expected} if isinstance(expected, dict) else results[name]
+        assert _bits(got) == _bits(expected), name
+    groups = sorted(sorted(group) for group in collection.compute_groups.values())
+    assert ["ece", "mce"] in groups and ["ece5"] in groups  # one state only where it means the same
