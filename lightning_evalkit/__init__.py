@@ -3,6 +3,7 @@
 from lightning_evalkit.classification import (
     AUROC,
     ROC,
+    BootstrapInterval,
     BrierScore,
     CalibrationError,
     ConfusionMatrix,
@@ -28,6 +29,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AUROC",
     "ROC",
+    "BootstrapInterval",
     "BrierScore",
     "CalibrationError",
     "CompleteIntersectionOverUnion",

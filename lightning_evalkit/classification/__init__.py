@@ -5,11 +5,12 @@
   ``rate_intervals``, ``auc_intervals``: binomial and DeLong intervals of those; ``operating_points``.
 - ``metrics``: Sensitivity, Specificity, ConfusionMatrix, ROC, AUROC; ``clinical_metrics``:
   SensitivityAtSpecificity, SpecificityAtSensitivity, DeLongTest; ``calibration``, ``brier``, ``net_benefit``:
-  CalibrationError, BrierScore, NetBenefit (decision curves).
+  CalibrationError, BrierScore, NetBenefit (decision curves); ``bootstrap``: BootstrapInterval.
 - ``plots``, ``clinical_plots``, ``calibration_plots``: what each metric's ``.plot()`` and the callback draw, from
   the counts above.
 """
 
+from lightning_evalkit.classification.bootstrap import BootstrapInterval
 from lightning_evalkit.classification.brier import BrierScore
 from lightning_evalkit.classification.calibration import CalibrationError
 from lightning_evalkit.classification.clinical_metrics import (
@@ -23,6 +24,7 @@ from lightning_evalkit.classification.net_benefit import NetBenefit
 __all__ = [
     "AUROC",
     "ROC",
+    "BootstrapInterval",
     "BrierScore",
     "CalibrationError",
     "ConfusionMatrix",
