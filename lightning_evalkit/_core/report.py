@@ -28,6 +28,8 @@ PLOT_NAMES = (
     "pr_curve_plugin",
     "detection_pr",
     "per_class_ap",
+    "calibration",
+    "decision_curve",
 )
 
 # Keys of a dict result that are labels or arrays of an extended summary, never scalars.

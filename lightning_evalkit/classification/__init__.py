@@ -4,22 +4,32 @@
   specificity; ``curves``, ``roc``, ``exact``: threshold counts, the one ROC and AUC (binned and exact);
   ``rate_intervals``, ``auc_intervals``: binomial and DeLong intervals of those; ``operating_points``.
 - ``metrics``: Sensitivity, Specificity, ConfusionMatrix, ROC, AUROC; ``clinical_metrics``:
-  SensitivityAtSpecificity, SpecificityAtSensitivity, DeLongTest.
-- ``plots``, ``clinical_plots``: what each metric's ``.plot()`` and the callback draw, from the counts above.
+  SensitivityAtSpecificity, SpecificityAtSensitivity, DeLongTest; ``calibration``, ``brier``, ``net_benefit``:
+  CalibrationError, BrierScore, NetBenefit (decision curves); ``bootstrap``: BootstrapInterval.
+- ``plots``, ``clinical_plots``, ``calibration_plots``: what each metric's ``.plot()`` and the callback draw, from
+  the counts above.
 """
 
+from lightning_evalkit.classification.bootstrap import BootstrapInterval
+from lightning_evalkit.classification.brier import BrierScore
+from lightning_evalkit.classification.calibration import CalibrationError
 from lightning_evalkit.classification.clinical_metrics import (
     DeLongTest,
     SensitivityAtSpecificity,
     SpecificityAtSensitivity,
 )
 from lightning_evalkit.classification.metrics import AUROC, ROC, ConfusionMatrix, Sensitivity, Specificity
+from lightning_evalkit.classification.net_benefit import NetBenefit
 
 __all__ = [
     "AUROC",
     "ROC",
+    "BootstrapInterval",
+    "BrierScore",
+    "CalibrationError",
     "ConfusionMatrix",
     "DeLongTest",
+    "NetBenefit",
     "Sensitivity",
     "SensitivityAtSpecificity",
     "Specificity",

@@ -5,12 +5,15 @@ from lightning_evalkit.classification.auc_intervals import (
     delong_interval_from_counts,
     delong_test,
 )
+from lightning_evalkit.classification.brier import brier_score
+from lightning_evalkit.classification.calibration import calibration_curve, calibration_error
 from lightning_evalkit.classification.confusion import confusion_matrix, sensitivity, specificity
 from lightning_evalkit.classification.curves import (
     ThresholdCounts,
     precision_recall_from_counts,
     roc_from_counts,
 )
+from lightning_evalkit.classification.net_benefit import DecisionCurve, net_benefit
 from lightning_evalkit.classification.operating_points import (
     operating_point_from_counts,
     optimal_threshold,
@@ -43,6 +46,7 @@ from lightning_evalkit.statistics.binomial import binomial_interval
 from lightning_evalkit.statistics.delong import delong_covariance
 
 __all__ = [
+    "DecisionCurve",
     "ThresholdCounts",
     "auroc",
     "auroc_confidence_interval",
@@ -50,6 +54,9 @@ __all__ = [
     "box_area",
     "box_convert",
     "box_iou",
+    "brier_score",
+    "calibration_curve",
+    "calibration_error",
     "complete_box_iou",
     "complete_intersection_over_union",
     "confusion_matrix",
@@ -66,6 +73,7 @@ __all__ = [
     "matched_intersection_over_union",
     "mean_average_precision",
     "mean_iou",
+    "net_benefit",
     "plain_box_iou",
     "operating_point_from_counts",
     "optimal_threshold",

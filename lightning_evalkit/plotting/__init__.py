@@ -3,10 +3,12 @@
 Each function takes values that are already computed and returns a ``matplotlib.figure.Figure`` on an Agg
 canvas; none touches ``matplotlib.pyplot``, so a long run cannot leak figures. ``curves``: ROC, sensitivity and
 specificity against threshold, precision-recall, one-vs-rest ROC; ``matrix``: confusion matrices; ``detection``:
-detection PR curves and per-class AP; ``base`` and ``text``: the shared layout and fast text drawing.
+detection PR curves and per-class AP; ``clinical``: reliability diagrams and decision curves; ``base`` and
+``text``: the shared layout and fast text drawing.
 """
 
 from lightning_evalkit.plotting.base import ClassNames, MarkedPoint
+from lightning_evalkit.plotting.clinical import plot_decision_curve, plot_reliability_diagram
 from lightning_evalkit.plotting.curves import (
     figure_to_rgb,
     plot_precision_recall,
@@ -22,9 +24,11 @@ __all__ = [
     "MarkedPoint",
     "figure_to_rgb",
     "plot_confusion_matrix",
+    "plot_decision_curve",
     "plot_detection_pr_curves",
     "plot_per_class_ap",
     "plot_precision_recall",
+    "plot_reliability_diagram",
     "plot_roc",
     "plot_roc_one_vs_rest",
     "plot_sensitivity_specificity",

@@ -41,7 +41,8 @@ AUC = {"auroc": AUROC(task="binary")}
             {"metrics": AUC, "plots": ["roc", "histogram"]},
             ValueError,
             "Expected every entry of `plots` to be one of 'roc', 'sensitivity_specificity', 'precision_recall', "
-            "'confusion_matrix', 'pr_curve_plugin', 'detection_pr', 'per_class_ap', but got 'histogram'.",
+            "'confusion_matrix', 'pr_curve_plugin', 'detection_pr', 'per_class_ap', "
+            "'calibration', 'decision_curve', but got 'histogram'.",
         ),
         (
             {"metrics": {"cm": ConfusionMatrix(task="multiclass", num_classes=3)}, "class_names": ["a", "b"]},
