@@ -213,6 +213,8 @@ class EvalCallback(_CallbackBase):
         self._kept: dict[int, int] = {}
         self._warned: set[str] = set()
         self._said: set[tuple[type[Warning], str]] = set()  # the metrics' warnings said this run
+        self._charts: dict[str, tuple[str, str, str]] = {}  # margin charts of values with intervals
+        self._charts_written: dict[str, tuple[str, str, str]] = {}
         self._update_warnings: list[tuple[type[Warning], str]] = []  # under DDP, every rank's update warnings
 
     @property
@@ -358,19 +360,47 @@ class EvalCallback(_CallbackBase):
             )
             values = logged_values(items, results, self._options)  # a collective: intervals, operating points
             skipped += self._log_values(trainer, pl_module, values, prefix, suffix)
+            self._charts.update(self._margin_charts(values, prefix, suffix))
             if plot and self.plots:
                 self._plot(trainer, prefix, suffix, items, results)
         if skipped:
             self._warn_once(trainer, "undefined:" + ",".join(skipped), undefined_message(skipped))
+        self._write_margin_charts(trainer)
         self._reset()
+
+    def _margin_charts(
+        self, values: Sequence[LoggedValue], prefix: str, suffix: str
+    ) -> dict[str, tuple[str, str, str]]:
+        """``{value tag: (value tag, lower tag, upper tag)}`` of every value logged with ``_ci_lower/_upper``."""
+        names = {(value.name, value.label) for value in values}
+        charts = {}
+        for name, label in names:
+            if (name + "_ci_lower", label) in names and (name + "_ci_upper", label) in names:
+                value, lower, upper = (
+                    self._tag(LoggedValue(n, 0.0, False, label), prefix, suffix)
+                    for n in (name, name + "_ci_lower", name + "_ci_upper")
+                )
+                charts[value] = (value, lower, upper)
+        return charts
+
+    def _write_margin_charts(self, trainer: Any) -> None:
+        # One layout for the whole run, rewritten only when a chart is added; rank 0 writes it.
+        if not trainer.is_global_zero or self._charts == self._charts_written:
+            return
+        for sink in sinks_for(trainer.loggers):
+            sink.margin_charts(dict(sorted(self._charts.items())))
+        self._charts_written = dict(self._charts)
+
+    def _tag(self, value: LoggedValue, prefix: str, suffix: str) -> str:
+        group = prefix if value.label is None else per_class_prefix(prefix)
+        return group + scalar_name(value, self.class_names) + suffix
 
     def _log_values(
         self, trainer: Any, pl_module: Any, values: Sequence[LoggedValue], prefix: str, suffix: str
     ) -> list[str]:
         skipped = []
         for value in values:
-            group = prefix if value.label is None else per_class_prefix(prefix)
-            name = group + scalar_name(value, self.class_names) + suffix
+            name = self._tag(value, prefix, suffix)
             if value.undefined:
                 # Not logged, so no logger shows it; NaN replaces last epoch's value in callback_metrics, so
                 # ModelCheckpoint/EarlyStopping never act on a stale number. Written there directly: a

@@ -21,6 +21,8 @@ class Sink(Protocol):
 
     def pr_curve(self, tag: str, data: Mapping[str, np.ndarray], step: int) -> None: ...
 
+    def margin_charts(self, charts: Mapping[str, tuple[str, str, str]]) -> None: ...
+
 
 class TensorBoardSink:
     """A TensorBoard SummaryWriter (a TensorBoardLogger's ``experiment``): images and the PR-curve plugin."""
@@ -35,6 +37,16 @@ class TensorBoardSink:
         self.writer.add_pr_curve_raw(
             tag, *(data[k] for k in ("tp", "fp", "tn", "fn", "precision", "recall")), step, len(data["tp"])
         )
+
+    def margin_charts(self, charts: Mapping[str, tuple[str, str, str]]) -> None:
+        """The Custom Scalars tab's layout: per chart title, a margin chart of (value, lower, upper) tags, so each
+        value is drawn with its interval as a band over the epochs."""
+        # TensorBoard reads one layout per run (the last written): every EvalCallback writing to this writer adds
+        # its charts to the ones kept on the writer, and the union is written.
+        kept = self.writer.__dict__.setdefault("_evalkit_margin_charts", {})
+        kept.update(charts)
+        layout = {"Intervals": {title: ["Margin", list(tags)] for title, tags in sorted(kept.items())}}
+        self.writer.add_custom_scalars(layout)
 
 
 class MLflowSink:
@@ -52,6 +64,9 @@ class MLflowSink:
     def pr_curve(self, tag: str, data: Mapping[str, np.ndarray], step: int) -> None:
         """MLflow has no PR-curve widget; the precision-recall image carries the curve."""
 
+    def margin_charts(self, charts: Mapping[str, tuple[str, str, str]]) -> None:
+        """No layout to write: the bounds are logged as scalars beside the value."""
+
 
 class LogImageSink:
     """WandbLogger, and any other logger with ``log_image(key, images, step)``."""
@@ -64,6 +79,9 @@ class LogImageSink:
 
     def pr_curve(self, tag: str, data: Mapping[str, np.ndarray], step: int) -> None:
         """No PR-curve widget in the generic interface; the precision-recall image carries the curve."""
+
+    def margin_charts(self, charts: Mapping[str, tuple[str, str, str]]) -> None:
+        """No layout to write: the bounds are logged as scalars beside the value."""
 
 
 def _logger_class(name: str) -> tuple[type, ...]:
