@@ -50,6 +50,21 @@ def pool_top_classes(matrix: np.ndarray, labels: list[str], k: int) -> tuple[np.
     return pooled, [labels[i] for i in kept] + [f"other ({rest.size} {noun})"]
 
 
+def pooled_correct(matrix: np.ndarray, k: int) -> int | None:
+    """How many samples of the classes :func:`pool_top_classes` pools were predicted as their own class (the
+    other->other cell also counts confusions among the pooled classes); None when nothing is pooled.
+
+    Example:
+        >>> pooled_correct(np.array([[5, 1, 0], [0, 1, 2], [2, 3, 3]]), 1), pooled_correct(np.eye(2), 2)
+        (6, None)
+    """
+    if matrix.shape[0] <= k:
+        return None
+    kept = top_k(matrix.sum(axis=1), k)
+    rest = np.setdiff1d(np.arange(matrix.shape[0]), kept)
+    return int(np.diagonal(matrix)[rest].sum())
+
+
 def _rotate(labels: list[str]) -> bool:
     return len(labels) > 4 or max(len(label) for label in labels) > 12
 
@@ -93,12 +108,16 @@ def _draw_matrix(
     cell_inches: float,
     ticks: bool = True,
     outlines: bool = False,
+    correct_in_pool: int | None = None,
 ) -> Any:
     """Heat map, class names (ticks, or plain texts where the margins are ours) and cell texts (as one collection
     of glyph outlines, or as ``Text`` objects in a caller's axes, which the caller may want to restyle)."""
     # Colour by the row share (recall per true class) so unbalanced classes stay readable.
     row_sums = matrix.sum(axis=1, keepdims=True)
     share = np.divide(matrix, row_sums, out=np.zeros_like(matrix, dtype=np.float64), where=row_sums > 0)
+    last = len(labels) - 1
+    if correct_in_pool is not None and row_sums[last, 0] > 0:  # shade the pooled cell by its correct share only
+        share[last, last] = correct_in_pool / row_sums[last, 0]
     image = axes.imshow(share, cmap="Blues", vmin=0.0, vmax=1.0)
     if ticks:
         positions = np.arange(len(labels))
@@ -124,7 +143,10 @@ def _draw_matrix(
         if count == 0 and not write_zeros:
             continue
         cells.append((col, row))
-        texts.append(f"{int(count)}\n{100 * share[row, col]:.1f}%" if count > 0 else "0")
+        text = f"{int(count)}\n{100 * share[row, col]:.1f}%" if count > 0 else "0"
+        if correct_in_pool is not None and row == col == last:
+            text = f"{correct_in_pool}\n+{int(count) - correct_in_pool}"  # correct, then confused (the title says)
+        texts.append(text)
         colours.append("white" if share[row, col] > 0.5 else "black")
     if outlines:
         add_texts(axes, cells, texts, fontsize, colours)  # one artist: hundreds of Text objects drew slowly
@@ -173,18 +195,23 @@ def plot_confusion_matrix(
         return _plot_multilabel_confusion(counts, class_names, title, threshold)
     num_classes = counts.shape[0]
     labels = [class_name(class_names, i) for i in range(num_classes)]
+    correct_in_pool = pooled_correct(counts, max_classes)
     counts, labels = pool_top_classes(counts, labels, max_classes)
     shown = len(labels)
     figure, axes, framed = given_or_framed(ax)
     title = f"{title} (n = {int(counts.sum())}{_threshold_text(threshold)})"
     if shown < num_classes:
         title += f"\n{shown - 1} of {num_classes} classes with the most samples; the rest pooled as 'other'"
+        confused = int(counts[-1, -1]) - int(correct_in_pool or 0)
+        title += f"\nother->other: {correct_in_pool} correct + {confused} confused among the pooled classes"
     if shown > 10:
         title += "\nblank cells: 0"
     cell_inches = float(np.clip(5.6 / shown, 0.5, 1.4))
     if not framed:
         cell_inches = max(ax.get_window_extent().height / 100 / shown, 0.1)  # type: ignore[union-attr]
-    image = _draw_matrix(axes, counts, labels, title, cell_inches, ticks=not framed, outlines=framed)
+    image = _draw_matrix(
+        axes, counts, labels, title, cell_inches, ticks=not framed, outlines=framed, correct_in_pool=correct_in_pool
+    )
     if not framed:
         figure.colorbar(image, ax=axes, label="share of the true class (row %)", shrink=0.8)
         return figure

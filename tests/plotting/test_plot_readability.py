@@ -164,6 +164,9 @@ def test_confusion_matrix_of_many_classes_keeps_the_top_classes_and_pools_the_re
     assert pooled.sum() == full.sum() and names[-1] == "other (85 classes)"
     share = pooled / pooled.sum(axis=1, keepdims=True)
     wanted = [f"{count}\n{100 * part:.1f}%" for count, part in zip(pooled.ravel(), share.ravel(), strict=True) if count]
+    rest = [i for i in range(100) if i not in kept]
+    correct = int(full[rest, rest].sum())  # the pooled cell: correct, then confused among the pooled classes
+    wanted[-1] = f"{correct}\n+{int(pooled[-1, -1]) - correct}"
     assert _cell_texts(figure) == wanted  # blank cells are zeros, as the title says
     assert "blank cells: 0" in figure.axes[0].get_title()
 
