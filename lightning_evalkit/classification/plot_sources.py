@@ -98,6 +98,7 @@ def binary_figures(
     level: float | None = None,
     criterion: str = "youden",
     exact: bool = True,
+    unit_range: bool = False,
 ) -> list[tuple[str, Any]]:
     """ROC with AUC (DeLong interval for exact counts with a ``level``) and the ``criterion`` point, sensitivity
     and specificity vs threshold with that point, and the PR curve of one class: ``[(plot, builder)]``."""
@@ -113,6 +114,8 @@ def binary_figures(
         builders.append(("roc", draw))
     if "sensitivity_specificity" in wanted:
         rates = (thresholds, _rates(tp, fn), _rates(tn, fp))
+        if unit_range:
+            rates = _over_unit_range(*rates)
         draw = partial(plotting.plot_sensitivity_specificity, *rates, pos_label=pos_label, point=point)
         builders.append(("sensitivity_specificity", draw))
     if "precision_recall" in wanted:
@@ -126,6 +129,23 @@ def binary_figures(
         draw = partial(plotting.plot_precision_recall, precision, recall, ap, prevalence, pos_label=pos_label)
         builders.append(("precision_recall", draw))
     return builders
+
+
+def _over_unit_range(
+    thresholds: np.ndarray, sensitivity: np.ndarray, specificity: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The rates of probability scores over all of [0, 1]: below the smallest score every sample is positive (the
+    first recorded rates), above the largest none is (sensitivity 0, specificity 1)."""
+    if thresholds.size == 0 or np.isnan(sensitivity).all() or np.isnan(specificity).all():
+        return thresholds, sensitivity, specificity
+    after = np.nextafter(thresholds[-1], np.inf)
+    low = [0.0] if thresholds[0] > 0.0 else []
+    high = [after, 1.0] if after < 1.0 else []
+    return (
+        np.concatenate([low, thresholds, high]),
+        np.concatenate([sensitivity[:1] if low else [], sensitivity, [0.0] * len(high)]),
+        np.concatenate([specificity[:1] if low else [], specificity, [1.0] * len(high)]),
+    )
 
 
 def one_vs_rest_figure(source: CurveSource, class_names: ClassNames, ax: Any = None) -> Figure:
@@ -197,13 +217,18 @@ def curve_source(metric: Any, macro_auc: float | None = None) -> CurveSource:
 
 
 def curve_builders(
-    source: CurveSource, plots: Sequence[str], options: ReportOptions, level: float | None, exact: bool
+    source: CurveSource,
+    plots: Sequence[str],
+    options: ReportOptions,
+    level: float | None,
+    exact: bool,
+    unit_range: bool = False,
 ) -> list[tuple[str, str, Any, str]]:
     """``[(plot, tag, builder(class_names), kind)]`` of a gathered :class:`CurveSource`."""
     out: list[tuple[str, str, Any, str]] = []
     if source.task == "binary":
         criterion = options.operating_point or "youden"
-        for plot, draw in binary_figures(source.counts[0], plots, None, level, criterion, exact):
+        for plot, draw in binary_figures(source.counts[0], plots, None, level, criterion, exact, unit_range):
             out.append((plot, plot, partial(_binary_draw, draw), "image"))
     elif "roc" in plots:
         out.append(("roc", "roc", partial(one_vs_rest_figure, source), "image"))
@@ -230,7 +255,9 @@ def curve_plot_sources(
     level = options.confidence_level and (own_level or options.confidence_level)
     sources = [
         PlotSource(plot, tag, build, kind)
-        for plot, tag, build, kind in curve_builders(source, wanted, options, level, not metric.binned)
+        for plot, tag, build, kind in curve_builders(
+            source, wanted, options, level, not metric.binned, unit_range=metric.input_format != "scores"
+        )
     ]
     if "pr_curve_plugin" in wanted:
         sources += [

@@ -177,31 +177,30 @@ def plot_sensitivity_specificity(
         axes.plot(thresholds_, values, color=colour, linewidth=2, label=name, drawstyle="steps-post")
     if point is not None and np.isfinite(point.threshold):
         axes.axvline(point.threshold, color="tab:red", linestyle="--", label=point_label(point))
-        from matplotlib.transforms import ScaledTranslation
-
-        for value, interval, colour, shift in (
-            (point.sensitivity, point.sensitivity_ci, "tab:blue", -0.05),
-            (point.specificity, point.specificity_ci, "tab:orange", 0.05),
+        for value, interval, colour, marker in (
+            (point.sensitivity, point.sensitivity_ci, "tab:blue", "o"),
+            (point.specificity, point.specificity_ci, "tab:orange", "s"),
         ):
-            # the two bars sit a twentieth of an inch either side of the line, so close rates stay readable
+            # on the line itself (where the rates are read); two marker shapes keep close rates apart
             axes.errorbar(
                 [point.threshold],
                 [value],
                 yerr=error_span(value, interval),
-                fmt="o",
+                fmt=marker,
                 color=colour,
                 markeredgecolor="tab:red",
                 markersize=7,
                 capsize=4,
-                transform=axes.transData + ScaledTranslation(shift, 0.0, figure.dpi_scale_trans),
             )
     elif youden_threshold is not None:
         axes.axvline(
             float(youden_threshold), color="tab:red", linestyle="--", label=f"Youden threshold {youden_threshold:.3g}"
         )
-    title += _positive(pos_label)
+    if pos_label is not None:  # on a line of its own: beside the long title it ran past the figure's edge
+        title += "\n" + _positive(pos_label).strip()
     unit_axes(axes, "Threshold (positive iff score >= threshold)", "Rate", title)
     axes.set_xlim(min(0.0, float(thresholds_.min(initial=0.0))), max(1.0, float(thresholds_.max(initial=1.0))))
+    axes.set_ylim(-0.02, 1.04)  # a rate of 1 drawn inside the frame, not along it
     legend_width, legend_height = legend_below(axes, columns=3 if point is None else 2)
     frame(figure, [axes], 4.8, 3.8, unit_margins(title, legend_height), legend_width)
     return figure
