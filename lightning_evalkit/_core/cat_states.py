@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from typing import Any
 
@@ -42,3 +43,8 @@ class CatStateMetric(Metric):
             if isinstance(getattr(self, name), list) and not getattr(self, name):
                 setattr(self, name, [template.to(self.device)])
         super()._sync_dist(dist_sync_fn, process_group)
+
+
+def state_name(base: str, *meaning: object) -> str:
+    """``base`` plus a digest of the arguments that give the state its meaning (see the module docstring)."""
+    return f"{base}_{hashlib.blake2b(repr(meaning).encode(), digest_size=4).hexdigest()}"

@@ -150,3 +150,11 @@ class ValueReport:
     def plot_sources(self, value: Any, plots: Sequence[str], options: ReportOptions) -> list[PlotSource]:
         """No plots."""
         return []
+
+
+def interval_entries(metric: Any, name: str, options: ReportOptions) -> list[LoggedValue]:
+    """``<name>_ci_lower/_upper`` when the callback asks for intervals, at the metric's own level if it has one."""
+    if options.confidence_level is None:
+        return []
+    lower, upper = metric.confidence_interval(metric.confidence_level or options.confidence_level)
+    return value_entries(f"{name}_ci_lower", lower) + value_entries(f"{name}_ci_upper", upper)

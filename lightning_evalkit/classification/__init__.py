@@ -18,7 +18,8 @@ from lightning_evalkit.classification.clinical_metrics import (
     SensitivityAtSpecificity,
     SpecificityAtSensitivity,
 )
-from lightning_evalkit.classification.metrics import AUROC, ROC, ConfusionMatrix, Sensitivity, Specificity
+from lightning_evalkit.classification.confusion_metrics import ConfusionMatrix, Sensitivity, Specificity
+from lightning_evalkit.classification.curve_metrics import AUROC, ROC
 from lightning_evalkit.classification.net_benefit import NetBenefit
 
 __all__ = [

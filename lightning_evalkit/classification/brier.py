@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 from torchmetrics import Metric
 
+from lightning_evalkit._core.cat_states import state_name
 from lightning_evalkit._core.rank_warnings import rank_zero_warn
 from lightning_evalkit._core.report import LoggedValue, PlotSource, ReportOptions, value_entries
 from lightning_evalkit._core.state_dtypes import check_bool, keep_dtypes_apply
@@ -34,7 +35,6 @@ from lightning_evalkit.classification.inputs import (
     format_scores,
     to_probabilities,
 )
-from lightning_evalkit.classification.metrics import _state_name
 from lightning_evalkit.statistics.calibration import BinStats, fixed_point, fixed_point_total, murphy_decomposition
 
 BrierResult = Tensor | dict[str, Tensor]
@@ -175,10 +175,10 @@ class BrierScore(Metric):
         self.decomposition, self.n_bins = decomposition, n_bins
         meaning = (self.task, self.columns, ignore_index, input_format)
         labels = self.columns if self.task == "multilabel" else 1
-        self._sums_name = _state_name("brier_sums", *meaning)
+        self._sums_name = state_name("brier_sums", *meaning)
         self.add_state(self._sums_name, torch.zeros(labels, 3, dtype=torch.long), dist_reduce_fx="sum")
         if decomposition:
-            self._bins_name = _state_name("calibration_sums", *meaning, n_bins)
+            self._bins_name = state_name("calibration_sums", *meaning, n_bins)
             self.add_state(self._bins_name, torch.zeros(1, n_bins, 2, 5, dtype=torch.long), dist_reduce_fx="sum")
 
     def update(self, preds: Tensor, target: Tensor) -> None:

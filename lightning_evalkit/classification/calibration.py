@@ -28,7 +28,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from lightning_evalkit._core.cat_states import CatStateMetric
+from lightning_evalkit._core.cat_states import CatStateMetric, state_name
 from lightning_evalkit._core.checks import check_choice, check_positive_int
 from lightning_evalkit._core.rank_warnings import rank_zero_warn
 from lightning_evalkit._core.report import LoggedValue, PlotSource, ReportOptions, value_entries
@@ -39,7 +39,6 @@ from lightning_evalkit.classification.inputs import (
     format_scores,
     to_probabilities,
 )
-from lightning_evalkit.classification.metrics import _state_name
 from lightning_evalkit.statistics.calibration import (
     BINNINGS,
     NORMS,
@@ -260,11 +259,11 @@ class CalibrationError(CatStateMetric):
         meaning = (self.task, self.columns, ignore_index, input_format)
         self._templates = {}
         if binning == "uniform":
-            self._sums_name = _state_name("calibration_sums", *meaning, n_bins)
+            self._sums_name = state_name("calibration_sums", *meaning, n_bins)
             self.add_state(self._sums_name, torch.zeros(labels, n_bins, 2, 5, dtype=torch.long), dist_reduce_fx="sum")
         else:
-            self._forecast_name = _state_name("forecast", *meaning)
-            self._outcome_name = _state_name("outcome", *meaning)
+            self._forecast_name = state_name("forecast", *meaning)
+            self._outcome_name = state_name("outcome", *meaning)
             empty = torch.empty(0, labels, dtype=torch.float64)
             self._add_cat_states({self._forecast_name: empty, self._outcome_name: empty.long()})
 

@@ -17,9 +17,9 @@ from lightning_evalkit._core.cat_states import CatStateMetric
 from lightning_evalkit._core.checks import check_same_shape, check_tensor
 from lightning_evalkit._core.report import LoggedValue, PlotSource, ReportOptions, value_entries
 from lightning_evalkit.classification.auc_intervals import _delong_tests
+from lightning_evalkit.classification.curve_metrics import _CurveMetric
 from lightning_evalkit.classification.curves import _curve_counts_compute
 from lightning_evalkit.classification.inputs import check_classification_args, check_task, format_scores
-from lightning_evalkit.classification.metrics import _CurveMetric
 from lightning_evalkit.classification.operating_points import _operating_points_compute, check_rate
 
 

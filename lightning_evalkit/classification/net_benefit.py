@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 from torchmetrics import Metric
 
+from lightning_evalkit._core.cat_states import state_name
 from lightning_evalkit._core.checks import check_finite, format_shape
 from lightning_evalkit._core.rank_warnings import rank_zero_warn
 from lightning_evalkit._core.report import LoggedValue, PlotSource, ReportOptions, value_entries
@@ -25,7 +26,6 @@ from lightning_evalkit._core.state_dtypes import keep_dtypes_apply
 from lightning_evalkit.classification.calibration import check_probability_format
 from lightning_evalkit.classification.curves import _binned_counts, _binned_update
 from lightning_evalkit.classification.inputs import check_classification_args, format_scores
-from lightning_evalkit.classification.metrics import _state_name
 
 
 class DecisionCurve(NamedTuple):
@@ -165,7 +165,7 @@ class NetBenefit(Metric):
                 raise ValueError(f"Expected every entry of `logged_thresholds` to be in `thresholds`, but got {value}.")
         self.logged_thresholds = tuple(float(value) for value in logged_thresholds)
         self.register_buffer("thresholds", grid, persistent=False)
-        self._histogram_name = _state_name("treated", ignore_index, input_format, listed)
+        self._histogram_name = state_name("treated", ignore_index, input_format, listed)
         self.add_state(self._histogram_name, torch.zeros(1, 2, grid.numel() + 1, dtype=torch.long), "sum")
 
     def update(self, preds: Tensor, target: Tensor) -> None:

@@ -26,3 +26,15 @@ def _normal_interval(estimate: Tensor, variance: Tensor, level: float) -> tuple[
     low_z, high_z = normal_quantiles(level)
     spread = variance.sqrt()
     return estimate, (estimate + low_z * spread).clamp(0.0, 1.0), (estimate + high_z * spread).clamp(0.0, 1.0)
+
+
+def resolve_level(level: float | None, own: float | None) -> float:
+    """The level asked for, else the metric's own, else 0.95.
+
+    Example:
+        >>> resolve_level(None, 0.9), resolve_level(0.8, 0.9), resolve_level(None, None)
+        (0.9, 0.8, 0.95)
+    """
+    if level is not None:
+        return check_level(level)
+    return 0.95 if own is None else own

@@ -1,49 +1,39 @@
-"""Classification metrics: thin torchmetrics shells over lightning_evalkit.functional.
+"""ROC and AUROC: thin torchmetrics shells over the curve code (:mod:`lightning_evalkit.classification.curves`).
 
-Two small bases, one per state layout:
-
-- ``_ConfusionMetric`` (Sensitivity, Specificity, ConfusionMatrix): one summed confusion tensor;
-- ``_CurveMetric`` (ROC, AUROC): a summed histogram when binned, or concatenated scores and targets when exact.
-
-Every state is a tensor reduced with "sum" or "cat", so a synced compute does one collective per state
-however many batches there were.
-
-Two guards keep a number right whatever the surrounding code does to a module:
+``_CurveMetric`` keeps what a threshold curve needs: a summed histogram when binned, or concatenated scores and
+targets when exact; every state is reduced with "sum" or "cat", so a synced compute does one collective per
+state however many batches there were. Two guards keep a number right whatever the surrounding code does:
 
 - dtype casts (Lightning's ``precision="bf16-true"`` / ``"16-true"``, ``.to(dtype)``, ``.half()``,
   ``set_dtype``) move the metric's tensors to the new device but never change their dtype: counts stay
   int64, thresholds float64 and exact values as stored;
 - each state's name carries a digest of the arguments that decide what the state means (task, classes,
-  threshold, input format, ignore_index, binned thresholds), so a ``MetricCollection`` puts two metrics in
-  one compute group only when their states truly mean the same (Sensitivity and Specificity with equal
-  arguments, exact ROC and AUROC of one task and format), never two thresholds of one metric.
+  input format, ignore_index, binned thresholds; see ``state_name``), so a ``MetricCollection`` puts two
+  metrics in one compute group only when their states truly mean the same (exact ROC and AUROC of one task and
+  format), never two thresholds of one metric.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch import Tensor
-from torchmetrics import Metric
 
-from lightning_evalkit._core.cat_states import CatStateMetric
+from lightning_evalkit._core.cat_states import CatStateMetric, state_name
 from lightning_evalkit._core.checks import check_choice
 from lightning_evalkit._core.rank_warnings import rank_zero_warn
-from lightning_evalkit._core.report import LoggedValue, PlotSource, ReportOptions, result_entries, value_entries
+from lightning_evalkit._core.report import (
+    LoggedValue,
+    PlotSource,
+    ReportOptions,
+    interval_entries,
+    result_entries,
+    value_entries,
+)
 from lightning_evalkit._core.state_dtypes import keep_dtypes_apply
 from lightning_evalkit.classification.auc_intervals import _auroc_interval_compute
-from lightning_evalkit.classification.confusion import (
-    NORMALIZATIONS,
-    _confusion_matrix_compute,
-    _confusion_update,
-    _sensitivity_compute,
-    _specificity_compute,
-    check_rate_args,
-    confusion_shape,
-)
 from lightning_evalkit.classification.curves import (
     ThresholdCounts,
     _auroc_compute,
@@ -55,218 +45,14 @@ from lightning_evalkit.classification.inputs import (
     AVERAGES,
     check_classification_args,
     check_task,
-    check_threshold,
-    format_labels,
     format_scores,
 )
 from lightning_evalkit.classification.operating_points import operating_point_from_counts
-from lightning_evalkit.classification.plot_sources import CURVE_PLOTS, confusion_plot_source, curve_plot_sources
+from lightning_evalkit.classification.plot_sources import CURVE_PLOTS, curve_plot_sources
 
 # clinical statistics (issue 9): confidence intervals of AUROC, Sensitivity and Specificity
-from lightning_evalkit.classification.rate_intervals import _rate_interval
 from lightning_evalkit.classification.roc import _curve_update, _roc_compute, exact_score_dtype
-from lightning_evalkit.statistics.binomial import INTERVALS
-from lightning_evalkit.statistics.normal import check_level
-
-
-def _state_name(base: str, *meaning: object) -> str:
-    """``base`` plus a digest of the arguments that give the state its meaning (see the module docstring)."""
-    return f"{base}_{hashlib.blake2b(repr(meaning).encode(), digest_size=4).hexdigest()}"
-
-
-class _ConfusionMetric(Metric):
-    """Accumulates one confusion tensor: binary (2, 2), multiclass (C, C), multilabel (L, 2, 2)."""
-
-    is_differentiable = False
-    full_state_update = False
-    _apply = keep_dtypes_apply
-
-    def __init__(
-        self,
-        task: str | None = None,
-        threshold: float = 0.5,
-        num_classes: int | None = None,
-        num_labels: int | None = None,
-        ignore_index: int | None = None,
-        input_format: str = "probs",
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.columns = check_classification_args(task, num_classes, num_labels, ignore_index, input_format)
-        self.task: str = check_task(task)
-        self.num_classes, self.num_labels = num_classes, num_labels
-        self.threshold = check_threshold(threshold, input_format)
-        self.ignore_index, self.input_format = ignore_index, input_format
-        shape = confusion_shape(self.task, self.columns)
-        cut = None if task == "multiclass" else self.threshold  # multiclass takes the arg-max
-        self._confmat_name = _state_name("confmat", task, self.columns, cut, ignore_index, input_format)
-        self.add_state(self._confmat_name, default=torch.zeros(shape, dtype=torch.long), dist_reduce_fx="sum")
-
-    @property
-    def confmat(self) -> Tensor:
-        """The accumulated confusion counts (the state, under its argument-specific name)."""
-        return getattr(self, self._confmat_name)
-
-    @confmat.setter
-    def confmat(self, value: Tensor) -> None:
-        setattr(self, self._confmat_name, value)
-
-    def update(self, preds: Tensor, target: Tensor) -> None:
-        """Validate one batch and add its confusion counts (nothing changes if validation fails)."""
-        predicted, flat_target = format_labels(
-            preds, target, self.task, self.columns, self.ignore_index, self.input_format, self.threshold
-        )
-        self.confmat += _confusion_update(predicted, flat_target, self.task, self.columns)
-
-    def confusion_counts(self) -> Tensor:
-        """The confusion counts over all processes (a collective under DDP: call it on every rank)."""
-        with self.sync_context(dist_sync_fn=self.dist_sync_fn, should_sync=not self._is_synced):
-            return self.confmat.clone()
-
-    # ---- what EvalCallback logs and draws (lightning_evalkit._core.report.Reporting)
-    def check_report(self, name: str, options: ReportOptions) -> list[str]:
-        """Nothing to refuse or leave out."""
-        return []
-
-    def logged_values(self, name: str, value: Any, options: ReportOptions) -> list[LoggedValue]:
-        """Its value (one per class for a vector; a matrix is not logged)."""
-        return value_entries(name, value)
-
-    def plot_kinds(self) -> dict[str, int]:
-        """The confusion matrix (a ConfusionMatrix's first: a rate metric may use another threshold)."""
-        return {"confusion_matrix": 1}
-
-    def plot_sources(self, value: Any, plots: Sequence[str], options: ReportOptions) -> list[PlotSource]:
-        """The confusion counts over all processes (a collective), with the threshold the title names."""
-        if "confusion_matrix" not in plots:
-            return []
-        # the threshold decides binary and multilabel counts (multiclass takes the arg-max), so the title says it
-        threshold = None if self.task == "multiclass" else float(self.threshold)
-        return [confusion_plot_source(self.confusion_counts(), threshold)]
-
-
-class _RateMetric(_ConfusionMetric):
-    """Sensitivity and Specificity: one rate per class from the confusion counts, with binomial intervals."""
-
-    higher_is_better = True
-    _rate: str  # "sensitivity" or "specificity"
-
-    def __init__(
-        self,
-        task: str | None = None,
-        *,
-        average: str = "macro",
-        zero_division: float | str = 0.0,
-        confidence_level: float | None = None,
-        interval: str = "wilson",
-        **kwargs: Any,
-    ):
-        check_rate_args(average, zero_division)
-        check_choice("interval", interval, INTERVALS)
-        self.confidence_level = None if confidence_level is None else check_level(confidence_level)
-        super().__init__(task, **kwargs)
-        self.average, self.zero_division, self.interval = average, zero_division, interval
-
-    def compute(self) -> Tensor:
-        """The rate over everything seen (NaN with a warning before any sample)."""
-        rate_compute = _sensitivity_compute if self._rate == "sensitivity" else _specificity_compute
-        return rate_compute(self.confmat, self.task, self.average, self.zero_division)
-
-    def confidence_interval(self, level: float | None = None) -> tuple[Tensor, Tensor]:
-        """Binomial ``(lower, upper)`` with the ``interval`` method, at ``level``, else ``confidence_level``, else 0.95.
-
-        Per class (binary: scalars; ``average="micro"``: of the pooled counts), as
-        :func:`lightning_evalkit.functional.sensitivity_confidence_interval` and its specificity twin. A
-        collective under DDP: call it on every rank.
-        """
-        level = _interval_level(level, self.confidence_level)
-        confmat = self.confusion_counts()
-        _, lower, upper = _rate_interval(confmat, self.task, self._rate, self.average, level, self.interval)
-        return lower, upper
-
-    def logged_values(self, name: str, value: Any, options: ReportOptions) -> list[LoggedValue]:
-        """Its value, and with the callback's ``confidence_level`` its bounds ``<name>_ci_lower/_upper`` (at the
-        metric's own level where it has one; a collective under DDP)."""
-        return value_entries(name, value) + _interval_entries(self, name, options)
-
-    def plot(self, val: Any = None, ax: Any = None) -> tuple[Any, Any]:
-        """Draw its value(s) as bars without pyplot; returns ``(figure, axes)`` as torchmetrics does."""
-        from lightning_evalkit.plotting.values import plot_value_metric
-
-        return plot_value_metric(self, val, ax)
-
-
-class Sensitivity(_RateMetric):
-    """Sensitivity (recall, true-positive rate): TP / (TP + FN).
-
-    A binary or multilabel score is positive iff ``score >= threshold``, so ``Sensitivity(threshold=t)``
-    equals the ROC curve's TPR at ``t``. Arguments are those of
-    :func:`lightning_evalkit.functional.sensitivity`, plus ``confidence_level`` and ``interval``
-    ("wilson" or "clopper_pearson") for :meth:`confidence_interval`.
-
-    Example:
-        >>> import torch
-        >>> metric = Sensitivity(task="binary")
-        >>> metric.update(torch.tensor([0.9, 0.2]), torch.tensor([1, 0]))
-        >>> metric.update(torch.tensor([0.6, 0.4]), torch.tensor([0, 1]))
-        >>> metric.compute()
-        tensor(0.5000, dtype=torch.float64)
-    """
-
-    _rate = "sensitivity"
-
-
-class Specificity(_RateMetric):
-    """Specificity (true-negative rate): TN / (TN + FP), one-vs-rest per class.
-
-    Arguments are those of :func:`lightning_evalkit.functional.specificity`, plus ``confidence_level`` and
-    ``interval`` ("wilson" or "clopper_pearson") for :meth:`confidence_interval`.
-
-    Example:
-        >>> import torch
-        >>> metric = Specificity(task="multiclass", num_classes=3, average="none")
-        >>> metric.update(torch.tensor([0, 1, 2, 2]), torch.tensor([0, 1, 1, 2]))
-        >>> metric.compute()
-        tensor([1.0000, 1.0000, 0.6667], dtype=torch.float64)
-    """
-
-    _rate = "specificity"
-
-
-class ConfusionMatrix(_ConfusionMetric):
-    """Confusion matrix, rows = true class, columns = predicted class (scikit-learn's layout).
-
-    Arguments are those of :func:`lightning_evalkit.functional.confusion_matrix`.
-
-    Example:
-        >>> import torch
-        >>> metric = ConfusionMatrix(task="binary")
-        >>> metric.update(torch.tensor([0.9, 0.2, 0.6, 0.4]), torch.tensor([1, 0, 0, 1]))
-        >>> metric.compute()
-        tensor([[1, 1],
-                [1, 1]])
-    """
-
-    higher_is_better = None
-
-    def __init__(self, task: str | None = None, *, normalize: str | None = None, **kwargs: Any):
-        check_choice("normalize", normalize, NORMALIZATIONS)
-        super().__init__(task, **kwargs)
-        self.normalize = normalize
-
-    def compute(self) -> Tensor:
-        """Counts (int64), or float64 rates with ``normalize``."""
-        return _confusion_matrix_compute(self.confmat, self.normalize)
-
-    def plot_kinds(self) -> dict[str, int]:
-        """The confusion matrix, before any rate metric's."""
-        return {"confusion_matrix": 0}
-
-    def plot(self, val: Any = None, ax: Any = None) -> tuple[Any, Any]:
-        """Draw the confusion matrix without pyplot; returns ``(figure, axes)`` as torchmetrics does."""
-        from lightning_evalkit.classification.plots import plot_confusion_metric
-
-        return plot_confusion_metric(self, val, ax)
+from lightning_evalkit.statistics.normal import check_level, resolve_level
 
 
 class _CurveMetric(CatStateMetric):
@@ -303,11 +89,11 @@ class _CurveMetric(CatStateMetric):
         self._templates = {}
         meaning = (task, self.columns, ignore_index, input_format)
         if grid is not None:
-            self._histogram_name = _state_name("histogram", *meaning, grid.tolist())
+            self._histogram_name = state_name("histogram", *meaning, grid.tolist())
             bins = torch.zeros(self.columns, 2, grid.numel() + 1, dtype=torch.long)
             self.add_state(self._histogram_name, default=bins, dist_reduce_fx="sum")
         else:
-            self._values_name, self._target_name = _state_name("scores", *meaning), _state_name("target", *meaning)
+            self._values_name, self._target_name = state_name("scores", *meaning), state_name("target", *meaning)
             score_shape = (0,) if task == "binary" else (0, self.columns)
             target_shape = (0, self.columns) if task == "multilabel" else (0,)
             self._add_cat_states(
@@ -474,7 +260,7 @@ class AUROC(_CurveMetric):
         Per class for multiclass and multilabel (of the pooled problem with ``average="micro"``). Synced like
         :meth:`curve_counts`: a collective under DDP, call it on every rank.
         """
-        level = _interval_level(level, self.confidence_level)
+        level = resolve_level(level, self.confidence_level)
         with self.sync_context(dist_sync_fn=self.dist_sync_fn, should_sync=not self._is_synced):
             args = (self.task, self.columns, self._grid(), self.input_format, self.average, self.max_fpr, level)
             return _auroc_interval_compute(self._curve_state(), *args)
@@ -496,7 +282,7 @@ class AUROC(_CurveMetric):
     def logged_values(self, name: str, value: Any, options: ReportOptions) -> list[LoggedValue]:
         """Its value, the operating point (see ROC) and, with the callback's ``confidence_level``, DeLong's
         bounds ``<name>_ci_lower/_upper`` (at the metric's own level where it has one; collectives under DDP)."""
-        return super().logged_values(name, value, options) + _interval_entries(self, name, options)
+        return super().logged_values(name, value, options) + interval_entries(self, name, options)
 
     def plot_sources(self, value: Any, plots: Sequence[str], options: ReportOptions) -> list[PlotSource]:
         """The curve counts; with many classes the title's macro AUC is this AUROC's own value."""
@@ -524,18 +310,3 @@ _PARTIAL_AUC_INTERVAL = (
     "Expected no confidence interval of a partial AUC, but got {}: DeLong's interval covers the full AUC only. "
     "Drop `max_fpr` to get the full AUC with its interval, or drop `confidence_level` to log the partial AUC alone."
 )
-
-
-def _interval_level(level: float | None, own: float | None) -> float:
-    """The level asked for, else the metric's own, else 0.95."""
-    if level is not None:
-        return check_level(level)
-    return 0.95 if own is None else own
-
-
-def _interval_entries(metric: Any, name: str, options: ReportOptions) -> list[LoggedValue]:
-    """``<name>_ci_lower/_upper`` when the callback asks for intervals, at the metric's own level if it has one."""
-    if options.confidence_level is None:
-        return []
-    lower, upper = metric.confidence_interval(metric.confidence_level or options.confidence_level)
-    return value_entries(f"{name}_ci_lower", lower) + value_entries(f"{name}_ci_upper", upper)
