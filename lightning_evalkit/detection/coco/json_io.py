@@ -23,6 +23,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from lightning_evalkit.detection.rle import rle_area, rle_encode
+
 __all__ = ["coco_to_tm", "load_coco", "tm_to_coco"]
 
 IOU_TYPES = ("bbox", "segm")
@@ -265,13 +267,26 @@ def _decode_masks(rles: list[dict], backend: str, size: tuple[int, int] = (0, 0)
     return torch.from_numpy(np.ascontiguousarray(mask_api.decode(encoded).transpose(2, 0, 1)))
 
 
-def _coco_annotation(index: int, image: int, label: int, box: list | None, mask: Any) -> dict:
-    ann: dict[str, Any] = {"id": index, "image_id": image, "category_id": label}
-    if box is not None:
-        ann["bbox"] = box
-    if mask is not None:
-        ann["segmentation"] = mask
-    return ann
+def _encode_masks(masks: Any) -> list[dict]:
+    """Masks of one image as JSON-ready RLE dicts: (N, H, W) masks encoded, RLE dicts with ``counts`` as str."""
+    if isinstance(masks, Tensor):
+        rles: list[dict] = [] if masks.ndim == 1 and masks.numel() == 0 else rle_encode(masks)
+    else:  # RLE dicts: bytes counts (rle_encode's, pycocotools') become str, JSON has no bytes
+        rles = list(masks)
+    return [
+        {
+            "size": [int(v) for v in r["size"]],
+            "counts": r["counts"].decode() if isinstance(r["counts"], bytes) else r["counts"],
+        }
+        for r in rles
+    ]
+
+
+def _mask_size(masks: Any) -> list[int] | None:
+    """[height, width] of one image's masks, None where it cannot be told (an empty list or ``tensor([])``)."""
+    if isinstance(masks, Tensor):
+        return [int(masks.shape[1]), int(masks.shape[2])] if masks.ndim == 3 else None
+    return [int(v) for v in masks[0]["size"]] if len(masks) else None
 
 
 def _to_coco_dataset(items: Sequence[dict], iou_type: tuple, box_format: str, is_target: bool) -> list[dict]:
@@ -283,9 +298,11 @@ def _to_coco_dataset(items: Sequence[dict], iou_type: tuple, box_format: str, is
         boxes = box_convert(item["boxes"].double(), box_format, "xywh").tolist() if "bbox" in iou_type else None
         masks = _encode_masks(item["masks"]) if "segm" in iou_type else None
         for k, label in enumerate(labels):
-            ann = _coco_annotation(
-                len(anns) + 1, image, int(label), boxes[k] if boxes else None, masks[k] if masks else None
-            )
+            ann: dict[str, Any] = {"id": len(anns) + 1, "image_id": image, "category_id": int(label)}
+            if boxes is not None:
+                ann["bbox"] = boxes[k]
+            if masks is not None:
+                ann["segmentation"] = masks[k]
             if is_target:
                 ann["iscrowd"] = int(item["iscrowd"][k]) if "iscrowd" in item else 0
                 given = float(item["area"][k]) if "area" in item else 0.0
@@ -296,19 +313,22 @@ def _to_coco_dataset(items: Sequence[dict], iou_type: tuple, box_format: str, is
     return anns
 
 
-def _encode_masks(masks: Any) -> list[dict]:
-    if isinstance(masks, list):  # already RLE dicts
-        return [{"size": list(m["size"]), "counts": m["counts"]} for m in masks]
-    mask_api = _mask_api()
-    array = np.asfortranarray(masks.cpu().numpy().astype(np.uint8).transpose(1, 2, 0))
-    return [{"size": [int(v) for v in r["size"]], "counts": r["counts"].decode()} for r in mask_api.encode(array)]
-
-
 def _area(ann: dict) -> float:
     if "bbox" in ann:
         return float(ann["bbox"][2] * ann["bbox"][3])
-    rle = dict(ann["segmentation"], counts=ann["segmentation"]["counts"].encode())
-    return float(_mask_api().area(rle))
+    return float(rle_area([ann["segmentation"]])[0])
+
+
+def _images(target: Sequence[dict], preds: Sequence[dict], types: tuple[str, ...]) -> list[dict]:
+    """The images of the dataset: ids are list positions; masks give ``height`` and ``width`` (pycocotools'
+    ``annToRLE`` reads them), taken from the target's masks, else the detections'."""
+    images: list[dict] = [{"id": i} for i in range(len(target))]
+    if "segm" in types:
+        for image, gt, dt in zip(images, target, preds, strict=True):
+            size = _mask_size(gt["masks"]) or _mask_size(dt["masks"])
+            if size is not None:
+                image["height"], image["width"] = size
+    return images
 
 
 def tm_to_coco(
@@ -323,7 +343,8 @@ def tm_to_coco(
     torchmetrics' ``tm_to_coco(name)`` writes the inputs a metric has stored; ours keeps compact match records,
     not inputs, so this takes the ``preds`` and ``target`` lists themselves (the same per-image dicts as
     ``update``). Image ids are the list positions, boxes are written as xywh, a target ``area`` of 0 or absent is
-    the box (or mask) area, and masks are RLE-encoded (bool masks need pycocotools; RLE dicts pass through).
+    the box (or mask) area, and masks are written as compressed RLE (tensors encoded, RLE dicts passed on with
+    ``bytes`` counts as str); "segm" images get ``height`` and ``width`` from their masks.
 
     Example:
         >>> import torch, tempfile, os, json
@@ -342,7 +363,7 @@ def tm_to_coco(
     anns = _to_coco_dataset(target, types, box_format, is_target=True)
     labels = sorted({a["category_id"] for a in [*results, *anns]})
     dataset = {
-        "images": [{"id": i} for i in range(len(target))],
+        "images": _images(target, preds, types),
         "annotations": anns,
         "categories": [{"id": label, "name": str(label)} for label in labels],
     }
