@@ -196,6 +196,18 @@ def as_rle(segmentation: Any, size: tuple[int, int], backend: str) -> dict:
     return {"size": [int(v) for v in rle["size"]], "counts": counts.decode() if isinstance(counts, bytes) else counts}
 
 
+def _check_polygon_reach(polygons: list, rows: Records, index: int, key: str, size: tuple[int, int]) -> None:
+    """Polygon points near the image: pycocotools' rasteriser allocates and walks every pixel of the outline (at
+    5x), so a point far off (a stray 1e9) takes minutes and gigabytes, and past 2**31 / 5 overflows."""
+    reach = 2 * max(size) + 64
+    farthest = max(abs(v) for polygon in polygons for v in polygon)
+    if farthest > reach:
+        raise ValueError(
+            f"Expected the polygon points of `{key}` of {rows.where(index)} to lie near its image of size "
+            f"{list(size)} (|x|, |y| <= 2 * max(height, width) + 64 = {reach}), but got {farthest:g}."
+        )
+
+
 def rasterise(rows: Records, key: str, sizes: np.ndarray, backend: str) -> list[dict]:
     """Every record's checked ``key`` as compressed RLE; ``sizes`` (N, 2) is the image size of each record."""
     out = []
@@ -206,6 +218,8 @@ def rasterise(rows: Records, key: str, sizes: np.ndarray, backend: str) -> list[
                 f"Expected the image (id {item['image_id']}) of {rows.where(index)} to have `height` and `width` "
                 f"to rasterise its polygon `{key}`, but it has not."
             )
+        if isinstance(value, list):
+            _check_polygon_reach(value, rows, index, key, (size[0], size[1]))
         try:
             out.append(as_rle(value, (size[0], size[1]), backend))
         except (ValueError, TypeError, OverflowError, IndexError) as error:  # pycocotools' own refusals
