@@ -87,6 +87,7 @@ def _warn_undeclared(side: _Side, declared: np.ndarray, gt_file: str) -> np.ndar
 
 
 def _ground_truth(rows: Records, image_ids: np.ndarray, types: tuple[str, ...]) -> _Side:
+    """The annotations' image positions and checked columns (segmentations come later, when asked)."""
     position = image_positions(rows, image_ids, rows.file)
     columns = {"labels": column(rows, "category_id", "id"), "iscrowd": column(rows, "iscrowd", "flag", 0)}
     columns["area"] = column(rows, "area", "size", ABSENT)  # NaN where absent: the box (or mask) area, below
@@ -96,6 +97,7 @@ def _ground_truth(rows: Records, image_ids: np.ndarray, types: tuple[str, ...]) 
 
 
 def _results(rows: Records, image_ids: np.ndarray, gt_file: str, types: tuple[str, ...]) -> _Side:
+    """The results' image positions and checked columns; no ``boxes`` when they are to come from the masks."""
     position = image_positions(rows, image_ids, gt_file)
     columns = {"labels": column(rows, "category_id", "id"), "scores": column(rows, "score", "real")}
     if "bbox" in types and not rows.items:
@@ -203,6 +205,7 @@ def load_coco(
 
 
 def _load_coco(gt_json: Any, results_json: Any, types: tuple[str, ...], backend: str) -> tuple[list[dict], list[dict]]:
+    """:func:`load_coco` with checked ``types``: read, check, rasterise, drop undeclared categories, split."""
     gt, gt_file = read_json(gt_json, "gt_json")
     results, results_file = read_json(results_json, "results_json")
     images, annotations, categories = dataset_parts(gt, gt_file)
