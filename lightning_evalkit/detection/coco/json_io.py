@@ -7,53 +7,51 @@ the file, and score ties across images are broken by image id. Boxes stay float6
 so the numbers equal pycocotools'. Segmentations are passed on as COCO RLE dicts; polygons and uncompressed RLE in
 the ground truth are turned into RLE with pycocotools (an optional extra: ``pip install pycocotools``), the
 metric itself never needs it.
+
+Every field the evaluation reads is checked first (:mod:`~lightning_evalkit.detection.coco.json_checks`,
+:mod:`~lightning_evalkit.detection.coco.json_masks`): a problem is one ValueError or TypeError naming the file, the
+record and the field, never a traceback from deep inside. Only the declared ``categories`` are evaluated
+(pycocotools' ``params.catIds``): annotations and results of other categories are dropped, with one warning each.
 """
 
 from __future__ import annotations
 
-import gc
 import json
-import os
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from operator import itemgetter
-from typing import Any
+import warnings
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 from torch import Tensor
+
+from lightning_evalkit.detection.coco.json_checks import (
+    ABSENT,
+    Records,
+    boxes,
+    category_ids,
+    column,
+    dataset_parts,
+    gc_paused,
+    image_positions,
+    read_json,
+    results_records,
+    sorted_image_ids,
+)
+from lightning_evalkit.detection.coco.json_masks import (
+    check_mask_sizes,
+    check_segmentations,
+    image_sizes,
+    mask_api,
+    rasterise,
+)
+from lightning_evalkit.detection.rle import rle_area, rle_encode, rle_to_bbox
 
 __all__ = ["coco_to_tm", "load_coco", "tm_to_coco"]
 
 IOU_TYPES = ("bbox", "segm")
 STAT_KEYS: tuple[str, ...] = ("map", "map_50", "map_75", "map_small", "map_medium", "map_large")
 STAT_KEYS += ("mar_1", "mar_10", "mar_100", "mar_small", "mar_medium", "mar_large")
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Run the block with Python's garbage collector off (restored after, also on error).
-
-    Why: a parsed COCO file is millions of dicts, lists and floats, and every collection that Python starts
-    while they are alive (one per few hundred new objects, the oldest generation now and then) walks them all:
-    a third of the time of reading a 500,000-result file, and again while tensors are built from it. None of
-    it holds reference cycles, so there is nothing for the collector to find.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
-def _read(source: Any) -> Any:
-    """A path to a JSON file, or the already parsed object."""
-    if not isinstance(source, (str, os.PathLike)):
-        return source
-    with open(source, "rb") as file, gc_paused():
-        return json.loads(file.read())
 
 
 def _iou_types(iou_type: str | Sequence[str]) -> tuple[str, ...]:
@@ -63,97 +61,106 @@ def _iou_types(iou_type: str | Sequence[str]) -> tuple[str, ...]:
     return types
 
 
-def _mask_api(backend: str = "pycocotools") -> Any:
-    """pycocotools' (or faster-coco-eval's) mask module, with a clear error when it is not installed."""
-    try:
-        if backend == "faster_coco_eval":
-            from faster_coco_eval.core import mask as mask_api
-        else:
-            from pycocotools import mask as mask_api
-    except ImportError as error:
-        package = "faster-coco-eval" if backend == "faster_coco_eval" else "pycocotools"
-        raise ImportError(
-            f"Polygon or uncompressed-RLE segmentations need {package} to rasterise them: `pip install {package}`."
-        ) from error
-    return mask_api
+class _Side(NamedTuple):
+    """One side (ground truth or results) as columns: the image position and the fields of each record."""
+
+    rows: Records
+    position: np.ndarray  # (N,) position of each record's image among the sorted image ids
+    columns: dict[str, np.ndarray]  # labels, boxes, scores | iscrowd, area, ...
+    masks: list[dict] | None  # compressed RLE dicts, when "segm" is asked
 
 
-def _as_rle(segmentation: Any, height: int, width: int, backend: str) -> dict:
-    """A COCO segmentation (polygons, uncompressed or compressed RLE) as a compressed RLE dict."""
-    if isinstance(segmentation, dict) and isinstance(segmentation.get("counts"), (str, bytes)):
-        return segmentation
-    mask_api = _mask_api(backend)
-    if isinstance(segmentation, list):  # polygons of one object: merge their RLEs
-        rle = mask_api.merge(mask_api.frPyObjects(segmentation, height, width))
-    else:
-        rle = mask_api.frPyObjects(segmentation, height, width)
-    counts = rle["counts"]
-    return {"size": [int(v) for v in rle["size"]], "counts": counts.decode() if isinstance(counts, bytes) else counts}
-
-
-def _field(anns: list[dict], key: str, dtype: Any, default: Any = None) -> np.ndarray:
-    """One scalar field of every annotation as an array (``default`` where it is missing, if given)."""
-    getter = itemgetter(key) if default is None else (lambda ann: ann.get(key, default))
-    try:
-        return np.fromiter(map(getter, anns), dtype=dtype, count=len(anns))
-    except KeyError:
-        raise ValueError(f"Expected every annotation to have `{key}`, but one has none.") from None
-
-
-def _boxes(anns: list[dict]) -> np.ndarray:
-    try:
-        return np.array(list(map(itemgetter("bbox"), anns)), dtype=np.float64).reshape(-1, 4)
-    except (KeyError, ValueError):
-        raise ValueError("Expected every annotation to have a `bbox` of 4 numbers, but one has not.") from None
-
-
-def _image_positions(anns: list[dict], image_ids: np.ndarray) -> np.ndarray:
-    """The position of each annotation's image in ``image_ids`` (sorted)."""
-    ids = _field(anns, "image_id", np.int64)
-    position = np.searchsorted(image_ids, ids)
-    found = position < image_ids.size
-    found[found] = image_ids[position[found]] == ids[found]
-    if not found.all():
-        message = f"Expected every result's image_id to be an image of the ground truth, but got {ids[~found][0]}."
-        raise ValueError(message)
-    return position
-
-
-def _masks(anns: list[dict], index: np.ndarray, images: list[dict], position: np.ndarray, backend: str) -> list:
-    return [
-        _as_rle(
-            anns[i]["segmentation"], images[position[i]].get("height", 0), images[position[i]].get("width", 0), backend
+def _warn_undeclared(side: _Side, declared: np.ndarray, gt_file: str) -> np.ndarray:
+    """The records whose category is declared; one warning naming the first of the others."""
+    labels = side.columns["labels"]
+    keep = np.isin(labels, declared)
+    if not keep.all():
+        first = int(np.flatnonzero(~keep)[0])
+        what = "ground-truth annotations" if side.rows.kind == "annotation" else "results"
+        warnings.warn(
+            f"{int((~keep).sum())} {what} have a `category_id` that is not in `categories` of {gt_file} (the first: "
+            f"{side.rows.where(first)}, category_id {int(labels[first])}); they are not evaluated, as in pycocotools.",
+            UserWarning,
+            stacklevel=4,
         )
-        for i in index.tolist()
-    ]
+    return np.flatnonzero(keep)
 
 
-def _per_image(
-    anns: list[dict], images: list[dict], image_ids: np.ndarray, types: tuple, backend: str, categories: np.ndarray
-) -> list[dict]:
-    """Annotations as one dict of tensors per image (in ``images`` order, file order within an image), built
-    column by column; annotations whose category is not in ``categories`` (when it is not empty) are dropped."""
-    position = _image_positions(anns, image_ids)
-    columns = {"labels": _field(anns, "category_id", np.int64)}
+def _ground_truth(rows: Records, image_ids: np.ndarray, types: tuple[str, ...]) -> _Side:
+    """The annotations' image positions and checked columns (segmentations come later, when asked)."""
+    position = image_positions(rows, image_ids, rows.file)
+    columns = {"labels": column(rows, "category_id", "id"), "iscrowd": column(rows, "iscrowd", "flag", 0)}
+    columns["area"] = column(rows, "area", "size", ABSENT)  # NaN where absent: the box (or mask) area, below
     if "bbox" in types:
-        columns["boxes"] = _boxes(anns)
-    if anns and "score" in anns[0]:
-        columns["scores"] = _field(anns, "score", np.float64)
-    else:
-        columns["iscrowd"] = _field(anns, "iscrowd", np.int64, 0)
-        columns["area"] = _field(anns, "area", np.float64, 0)
-    index = np.arange(len(anns))
-    if categories.size and not np.isin(columns["labels"], categories).all():
-        index = np.flatnonzero(np.isin(columns["labels"], categories))
-    if np.any(position[index][1:] < position[index][:-1]):
-        index = index[np.argsort(position[index], kind="stable")]
-    counts = np.bincount(position[index], minlength=len(images)).tolist()
-    split = {key: torch.from_numpy(values[index]).split(counts) for key, values in columns.items()}
+        columns["boxes"] = boxes(rows)
+    return _Side(rows, position, columns, None)
+
+
+def _results(rows: Records, image_ids: np.ndarray, gt_file: str, types: tuple[str, ...]) -> _Side:
+    """The results' image positions and checked columns; no ``boxes`` when they are to come from the masks."""
+    position = image_positions(rows, image_ids, gt_file)
+    columns = {"labels": column(rows, "category_id", "id"), "scores": column(rows, "score", "real")}
+    if "bbox" in types and not rows.items:
+        columns["boxes"] = np.zeros((0, 4))
+    elif "bbox" in types:
+        first = rows.items[0]
+        if "bbox" in first and first["bbox"] != []:  # pycocotools' loadRes decides on the first result too
+            columns["boxes"] = boxes(rows)
+        elif "segmentation" not in first:
+            raise ValueError(
+                f"Expected {rows.where(0)} to have `bbox` (or an RLE `segmentation` to take the box of), but it "
+                f"has keys {sorted(map(str, first))[:8]}."
+            )
+    return _Side(rows, position, columns, None)
+
+
+def _segmentations(gt: _Side, dt: _Side, images: tuple[Records, np.ndarray], types: tuple, backend: str) -> tuple:
+    """Check and rasterise both sides' segmentations (when "segm" is asked or the results give no boxes)."""
+    derive = "bbox" in types and "boxes" not in dt.columns
+    if "segm" not in types and not derive:
+        return gt, dt
+    image_size = image_sizes(*images)
+    parts = []
     if "segm" in types:
-        masks = _masks(anns, index, images, position, backend)
+        parts.append((gt.rows, gt.position, check_segmentations(gt.rows, polygons=True)))
+    parts.append((dt.rows, dt.position, check_segmentations(dt.rows, polygons=False)))
+    sizes = check_mask_sizes(image_size, parts, "segmentation")
+    dt_masks = rasterise(dt.rows, "segmentation", sizes[dt.position], backend)
+    if derive:  # pycocotools' loadRes of segm results: the box and the area of the mask
+        derived = rle_to_bbox(dt_masks).tolist()
+        given = [item.get("bbox", []) for item in dt.rows.items]
+        dt.columns["boxes"] = boxes(dt.rows, values=[g if g != [] else d for g, d in zip(given, derived, strict=True)])
+        dt.columns["area"] = rle_area(dt_masks).numpy().astype(np.float64)
+    if "segm" not in types:
+        return gt, dt
+    gt_masks = rasterise(gt.rows, "segmentation", sizes[gt.position], backend)
+    return gt._replace(masks=gt_masks), dt._replace(masks=dt_masks)
+
+
+def _fill_area(gt: _Side, types: tuple[str, ...]) -> None:
+    """A ground truth without ``area`` takes its box area (bbox), else its mask area, as the metric would."""
+    area = gt.columns["area"]
+    absent = np.isnan(area)
+    if absent.any():
+        if "bbox" in types:
+            area[absent] = gt.columns["boxes"][absent, 2] * gt.columns["boxes"][absent, 3]
+        else:
+            masks = [gt.masks[i] for i in np.flatnonzero(absent).tolist()]  # type: ignore[index]
+            area[absent] = rle_area(masks).numpy()
+
+
+def _per_image(side: _Side, keep: np.ndarray, num_images: int) -> list[dict]:
+    """The kept records as one dict of tensors per image (in image order, file order within an image)."""
+    position = side.position
+    if np.any(position[keep][1:] < position[keep][:-1]):
+        keep = keep[np.argsort(position[keep], kind="stable")]
+    counts = np.bincount(position[keep], minlength=num_images).tolist()
+    split = {key: torch.from_numpy(values[keep]).split(counts) for key, values in side.columns.items()}
+    if side.masks is not None:
+        masks = [side.masks[i] for i in keep.tolist()]
         bounds = np.concatenate([[0], np.cumsum(counts, dtype=np.int64)]).tolist()
-        split["masks"] = [masks[bounds[i] : bounds[i + 1]] for i in range(len(images))]
-    return [{key: column[i] for key, column in split.items()} for i in range(len(images))]
+        split["masks"] = [masks[bounds[i] : bounds[i + 1]] for i in range(num_images)]
+    return [{key: column[i] for key, column in split.items()} for i in range(num_images)]
 
 
 def load_coco(
@@ -171,9 +178,18 @@ def load_coco(
     Returns:
         ``(preds, target)``, one entry per ground-truth image in increasing image id. preds: ``boxes`` (N, 4)
         float64 xywh, ``scores`` float64, ``labels`` int64 and/or ``masks`` (a list of RLE dicts); target:
-        ``boxes``/``masks``, ``labels``, ``iscrowd``, ``area`` and ``image_id``. Feed them to
-        ``MeanAveragePrecision(box_format="xywh", iou_type=...)``. Results whose category is not a ground-truth
-        category are dropped, as pycocotools never evaluates them.
+        ``boxes``/``masks``, ``labels``, ``iscrowd``, ``area`` (the box, or mask, area where the file has none)
+        and ``image_id``. Feed them to ``MeanAveragePrecision(box_format="xywh", iou_type=...)``. As in
+        pycocotools, only the declared ``categories`` are evaluated: annotations and results of other categories
+        are dropped, with a warning. Results that hold RLE ``segmentation`` but no ``bbox`` are given the box of
+        their mask for "bbox" (pycocotools' ``loadRes``), and preds then also carry its ``area``, which
+        pycocotools (and :func:`~lightning_evalkit.coco.evaluate_coco`) use for the detections' area ranges.
+
+    Raises:
+        OSError: A file cannot be read.
+        ValueError: A file is not JSON, or a record lacks a field or has a wrong value; the message names the
+            file, the record (its position in its list, and its id) and the field.
+        TypeError: A field (or the file's top level) has a wrong JSON type; named the same way.
 
     Example:
         >>> gt = {"images": [{"id": 7, "height": 10, "width": 10}], "categories": [{"id": 1}],
@@ -189,25 +205,20 @@ def load_coco(
 
 
 def _load_coco(gt_json: Any, results_json: Any, types: tuple[str, ...], backend: str) -> tuple[list[dict], list[dict]]:
-    gt, results = _read(gt_json), _read(results_json)
-    if not isinstance(gt, dict) or "images" not in gt:
-        raise ValueError("Expected `gt_json` to hold a COCO dataset with an `images` list, but it has none.")
-    if not isinstance(results, list):
-        raise ValueError(f"Expected `results_json` to hold a list of results, but got {type(results).__name__}.")
-    images = sorted(gt["images"], key=lambda image: image["id"])
-    image_ids = np.array([image["id"] for image in images], dtype=np.int64)
-    categories = np.array([c["id"] for c in gt.get("categories", [])], dtype=np.int64)
-    missing = [key for key in ("bbox" if "bbox" in types else "segmentation",) if results and key not in results[0]]
-    if missing:
-        raise ValueError(f"Expected the results to have `{missing[0]}` for iou_type {types!r}, but they have none.")
-    no_filter = np.zeros(0, dtype=np.int64)
-    target = _per_image(gt.get("annotations", []), images, image_ids, types, backend, no_filter)
-    preds = _per_image(results, images, image_ids, types, backend, categories)
-    if not results:  # no result at all: empty score and label columns
-        for item in preds:
-            item["scores"] = torch.zeros(0, dtype=torch.float64)
-    for item, image in zip(target, images, strict=True):
-        item["image_id"] = torch.tensor(image["id"])
+    """:func:`load_coco` with checked ``types``: read, check, rasterise, drop undeclared categories, split."""
+    gt, gt_file = read_json(gt_json, "gt_json")
+    results, results_file = read_json(results_json, "results_json")
+    images, annotations, categories = dataset_parts(gt, gt_file)
+    image_ids, order = sorted_image_ids(images)
+    declared = category_ids(categories)
+    gt_side = _ground_truth(annotations, image_ids, types)
+    dt_side = _results(results_records(results, results_file), image_ids, gt_file, types)
+    gt_side, dt_side = _segmentations(gt_side, dt_side, (images, order), types, backend)
+    _fill_area(gt_side, types)
+    target = _per_image(gt_side, _warn_undeclared(gt_side, declared, gt_file), len(image_ids))
+    preds = _per_image(dt_side, _warn_undeclared(dt_side, declared, gt_file), len(image_ids))
+    for item, image_id in zip(target, image_ids.tolist(), strict=True):
+        item["image_id"] = torch.tensor(image_id)
     return preds, target
 
 
@@ -241,6 +252,8 @@ def coco_to_tm(
         raise ValueError(f"Expected `backend` to be 'pycocotools' or 'faster_coco_eval', but got {backend!r}.")
     types = _iou_types(iou_type)
     preds, target = load_coco(coco_target, coco_preds, types, backend)
+    for item in preds:
+        item.pop("area", None)  # a mask area of segm results read for "bbox": torchmetrics has no such key
     dtypes = {"boxes": torch.float32, "scores": torch.float32, "labels": torch.int32, "iscrowd": torch.int32}
     dtypes["area"] = torch.float32
     for item in [*preds, *target]:
@@ -257,21 +270,33 @@ def _decode_masks(rles: list[dict], backend: str, size: tuple[int, int] = (0, 0)
         return rles
     if not rles:
         return torch.zeros(0, *size, dtype=torch.uint8)
-    mask_api = _mask_api(backend)
     encoded = [
         {"size": r["size"], "counts": r["counts"].encode() if isinstance(r["counts"], str) else r["counts"]}
         for r in rles
     ]
-    return torch.from_numpy(np.ascontiguousarray(mask_api.decode(encoded).transpose(2, 0, 1)))
+    return torch.from_numpy(np.ascontiguousarray(mask_api(backend).decode(encoded).transpose(2, 0, 1)))
 
 
-def _coco_annotation(index: int, image: int, label: int, box: list | None, mask: Any) -> dict:
-    ann: dict[str, Any] = {"id": index, "image_id": image, "category_id": label}
-    if box is not None:
-        ann["bbox"] = box
-    if mask is not None:
-        ann["segmentation"] = mask
-    return ann
+def _encode_masks(masks: Any) -> list[dict]:
+    """Masks of one image as JSON-ready RLE dicts: (N, H, W) masks encoded, RLE dicts with ``counts`` as str."""
+    if isinstance(masks, Tensor):
+        rles: list[dict] = [] if masks.ndim == 1 and masks.numel() == 0 else rle_encode(masks)
+    else:  # RLE dicts: bytes counts (rle_encode's, pycocotools') become str, JSON has no bytes
+        rles = list(masks)
+    return [
+        {
+            "size": [int(v) for v in r["size"]],
+            "counts": r["counts"].decode() if isinstance(r["counts"], bytes) else r["counts"],
+        }
+        for r in rles
+    ]
+
+
+def _mask_size(masks: Any) -> list[int] | None:
+    """[height, width] of one image's masks, None where it cannot be told (an empty list or ``tensor([])``)."""
+    if isinstance(masks, Tensor):
+        return [int(masks.shape[1]), int(masks.shape[2])] if masks.ndim == 3 else None
+    return [int(v) for v in masks[0]["size"]] if len(masks) else None
 
 
 def _to_coco_dataset(items: Sequence[dict], iou_type: tuple, box_format: str, is_target: bool) -> list[dict]:
@@ -283,9 +308,11 @@ def _to_coco_dataset(items: Sequence[dict], iou_type: tuple, box_format: str, is
         boxes = box_convert(item["boxes"].double(), box_format, "xywh").tolist() if "bbox" in iou_type else None
         masks = _encode_masks(item["masks"]) if "segm" in iou_type else None
         for k, label in enumerate(labels):
-            ann = _coco_annotation(
-                len(anns) + 1, image, int(label), boxes[k] if boxes else None, masks[k] if masks else None
-            )
+            ann: dict[str, Any] = {"id": len(anns) + 1, "image_id": image, "category_id": int(label)}
+            if boxes is not None:
+                ann["bbox"] = boxes[k]
+            if masks is not None:
+                ann["segmentation"] = masks[k]
             if is_target:
                 ann["iscrowd"] = int(item["iscrowd"][k]) if "iscrowd" in item else 0
                 given = float(item["area"][k]) if "area" in item else 0.0
@@ -296,19 +323,22 @@ def _to_coco_dataset(items: Sequence[dict], iou_type: tuple, box_format: str, is
     return anns
 
 
-def _encode_masks(masks: Any) -> list[dict]:
-    if isinstance(masks, list):  # already RLE dicts
-        return [{"size": list(m["size"]), "counts": m["counts"]} for m in masks]
-    mask_api = _mask_api()
-    array = np.asfortranarray(masks.cpu().numpy().astype(np.uint8).transpose(1, 2, 0))
-    return [{"size": [int(v) for v in r["size"]], "counts": r["counts"].decode()} for r in mask_api.encode(array)]
-
-
 def _area(ann: dict) -> float:
     if "bbox" in ann:
         return float(ann["bbox"][2] * ann["bbox"][3])
-    rle = dict(ann["segmentation"], counts=ann["segmentation"]["counts"].encode())
-    return float(_mask_api().area(rle))
+    return float(rle_area([ann["segmentation"]])[0])
+
+
+def _images(target: Sequence[dict], preds: Sequence[dict], types: tuple[str, ...]) -> list[dict]:
+    """The images of the dataset: ids are list positions; masks give ``height`` and ``width`` (pycocotools'
+    ``annToRLE`` reads them), taken from the target's masks, else the detections'."""
+    images: list[dict] = [{"id": i} for i in range(len(target))]
+    if "segm" in types:
+        for image, gt, dt in zip(images, target, preds, strict=True):
+            size = _mask_size(gt["masks"]) or _mask_size(dt["masks"])
+            if size is not None:
+                image["height"], image["width"] = size
+    return images
 
 
 def tm_to_coco(
@@ -323,7 +353,8 @@ def tm_to_coco(
     torchmetrics' ``tm_to_coco(name)`` writes the inputs a metric has stored; ours keeps compact match records,
     not inputs, so this takes the ``preds`` and ``target`` lists themselves (the same per-image dicts as
     ``update``). Image ids are the list positions, boxes are written as xywh, a target ``area`` of 0 or absent is
-    the box (or mask) area, and masks are RLE-encoded (bool masks need pycocotools; RLE dicts pass through).
+    the box (or mask) area, and masks are written as compressed RLE (tensors encoded, RLE dicts passed on with
+    ``bytes`` counts as str); "segm" images get ``height`` and ``width`` from their masks.
 
     Example:
         >>> import torch, tempfile, os, json
@@ -342,7 +373,7 @@ def tm_to_coco(
     anns = _to_coco_dataset(target, types, box_format, is_target=True)
     labels = sorted({a["category_id"] for a in [*results, *anns]})
     dataset = {
-        "images": [{"id": i} for i in range(len(target))],
+        "images": _images(target, preds, types),
         "annotations": anns,
         "categories": [{"id": label, "name": str(label)} for label in labels],
     }
