@@ -30,7 +30,10 @@ PLOT_NAMES = (
     "per_class_ap",
     "calibration",
     "decision_curve",
+    "per_class_values",
 )
+# Plots every metric that feeds them draws (one image each, tagged with the metric's name), not only the first.
+EVERY_PROVIDER_PLOTS = ("per_class_values",)
 
 # Keys of a dict result that are labels or arrays of an extended summary, never scalars.
 NOT_SCALARS = ("classes", "precision", "recall", "scores", "ious")

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from lightning_evalkit._core.report import PlotSource, ReportOptions, reporting_of
+from lightning_evalkit._core.report import EVERY_PROVIDER_PLOTS, PlotSource, ReportOptions, reporting_of
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -23,13 +23,19 @@ def plot_providers(items: Sequence[tuple[str, Any]], plots: Sequence[str]) -> li
     """``[(name, metric, its plots)]`` in metric order: each wanted plot goes to the metric that feeds it with
     the lowest priority, the first in order among equals."""
     chosen: dict[str, tuple[int, int]] = {}  # plot -> (priority, position)
-    for position, (_, metric) in enumerate(items):
-        for plot, priority in reporting_of(metric).plot_kinds().items():
+    kinds = [reporting_of(metric).plot_kinds() for _, metric in items]
+    for position, metric_kinds in enumerate(kinds):
+        for plot, priority in metric_kinds.items():
             if plot in plots and (plot not in chosen or priority < chosen[plot][0]):
                 chosen[plot] = (priority, position)
     providers = []
     for position, (name, metric) in enumerate(items):
-        mine = [plot for plot in plots if plot in chosen and chosen[plot][1] == position]
+        mine = [
+            plot
+            for plot in plots
+            if (plot in chosen and chosen[plot][1] == position)
+            or (plot in EVERY_PROVIDER_PLOTS and plot in kinds[position])
+        ]
         if mine:
             providers.append((name, metric, mine))
     return providers
@@ -52,7 +58,10 @@ def plot_sources(
     sources: list[PlotSource] = []
     for name, metric, mine in plot_providers(items, plots):
         value = results[name] if name in results else metric.compute()
-        sources += reporting_of(metric).plot_sources(value, mine, options)
+        for source in reporting_of(metric).plot_sources(value, mine, options):
+            sources.append(
+                source._replace(tag=f"{source.tag}/{name}") if source.plot in EVERY_PROVIDER_PLOTS else source
+            )
     return sources
 
 

@@ -34,7 +34,7 @@ from lightning_evalkit.classification.inputs import (
     check_threshold,
     format_labels,
 )
-from lightning_evalkit.classification.plot_sources import confusion_plot_source
+from lightning_evalkit.classification.plot_sources import confusion_plot_source, per_class_plot_source
 
 # clinical statistics (issue 9): confidence intervals of AUROC, Sensitivity and Specificity
 from lightning_evalkit.classification.rate_intervals import _rate_interval
@@ -101,16 +101,24 @@ class _ConfusionMetric(Metric):
         return value_entries(name, value)
 
     def plot_kinds(self) -> dict[str, int]:
-        """The confusion matrix (a ConfusionMatrix's first: a rate metric may use another threshold)."""
-        return {"confusion_matrix": 1}
+        """The confusion matrix (a ConfusionMatrix's first: a rate metric may use another threshold), and a rate
+        metric's per-class bars when it has one value per class."""
+        kinds = {"confusion_matrix": 1}
+        if self.task != "binary" and getattr(self, "average", None) == "none":
+            kinds["per_class_values"] = 1
+        return kinds
 
     def plot_sources(self, value: Any, plots: Sequence[str], options: ReportOptions) -> list[PlotSource]:
-        """The confusion counts over all processes (a collective), with the threshold the title names."""
-        if "confusion_matrix" not in plots:
-            return []
-        # the threshold decides binary and multilabel counts (multiclass takes the arg-max), so the title says it
-        threshold = None if self.task == "multiclass" else float(self.threshold)
-        return [confusion_plot_source(self.confusion_counts(), threshold)]
+        """The confusion counts over all processes (a collective), with the threshold the title names; the
+        per-class bars of the computed value."""
+        sources = []
+        if "per_class_values" in plots:
+            sources.append(per_class_plot_source(value, type(self).__name__.lower()))
+        if "confusion_matrix" in plots:
+            # the threshold decides binary and multilabel counts (multiclass takes the arg-max): the title says it
+            threshold = None if self.task == "multiclass" else float(self.threshold)
+            sources.append(confusion_plot_source(self.confusion_counts(), threshold))
+        return sources
 
 
 class _RateMetric(_ConfusionMetric):

@@ -48,7 +48,7 @@ from lightning_evalkit.classification.inputs import (
     format_scores,
 )
 from lightning_evalkit.classification.operating_points import operating_point_from_counts
-from lightning_evalkit.classification.plot_sources import CURVE_PLOTS, curve_plot_sources
+from lightning_evalkit.classification.plot_sources import CURVE_PLOTS, curve_plot_sources, per_class_plot_source
 
 # clinical statistics (issue 9): confidence intervals of AUROC, Sensitivity and Specificity
 from lightning_evalkit.classification.roc import _curve_update, _roc_compute, exact_score_dtype
@@ -285,8 +285,19 @@ class AUROC(_CurveMetric):
         return super().logged_values(name, value, options) + interval_entries(self, name, options)
 
     def plot_sources(self, value: Any, plots: Sequence[str], options: ReportOptions) -> list[PlotSource]:
-        """The curve counts; with many classes the title's macro AUC is this AUROC's own value."""
-        return curve_plot_sources(self, plots, options, self._macro_auc(value))
+        """The curve counts (with many classes the title's macro AUC is this AUROC's own value), and the per-class
+        bars of a per-class value."""
+        sources = curve_plot_sources(self, plots, options, self._macro_auc(value))
+        if "per_class_values" in plots and value is not None:
+            sources.append(per_class_plot_source(value, "AUROC"))
+        return sources
+
+    def plot_kinds(self) -> dict[str, int]:
+        """The curves, and the per-class bars when it has one value per class (``average="none"``)."""
+        kinds = super().plot_kinds()
+        if self.task != "binary" and self.average == "none" and self.max_fpr is None:
+            kinds["per_class_values"] = 1
+        return kinds
 
     def _macro_auc(self, value: Any) -> float | None:
         """The macro-average AUC over every class that the computed ``value`` holds, else None."""

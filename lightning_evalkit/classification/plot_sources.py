@@ -271,6 +271,15 @@ def _given(data: Any, class_names: ClassNames) -> Any:
     return data
 
 
+def per_class_plot_source(value: Any, name: str) -> PlotSource:
+    """The sorted per-class bar chart of a computed per-class ``value`` (no collective: the value is synced)."""
+    return PlotSource("per_class_values", "per_class_values", partial(_per_class_draw, to_numpy(value), name))
+
+
+def _per_class_draw(values: np.ndarray, name: str, class_names: ClassNames) -> Figure:
+    return plotting.plot_per_class_values(values, name, class_names)
+
+
 def confusion_plot_source(counts: Any, threshold: float | None) -> PlotSource:
     """The confusion-matrix plot of gathered ``counts``; ``threshold`` (binary, multilabel) goes in the title."""
     return PlotSource("confusion_matrix", "confusion_matrix", partial(_confusion_draw, counts, threshold))

@@ -18,6 +18,7 @@ from lightning_evalkit.plotting.curves import (
 )
 from lightning_evalkit.plotting.detection import plot_detection_pr_curves, plot_per_class_ap
 from lightning_evalkit.plotting.matrix import plot_confusion_matrix
+from lightning_evalkit.plotting.per_class import plot_per_class_values
 
 __all__ = [
     "ClassNames",
@@ -27,6 +28,7 @@ __all__ = [
     "plot_decision_curve",
     "plot_detection_pr_curves",
     "plot_per_class_ap",
+    "plot_per_class_values",
     "plot_precision_recall",
     "plot_reliability_diagram",
     "plot_roc",

@@ -146,7 +146,19 @@ def plot_per_class_ap(
         >>> figure.axes[0].text_collections[0].texts
         ['circle  0.500', 'square  n/a']
     """
-    values = to_numpy(ap)
+    return per_class_bars(to_numpy(ap), list(classes), class_names, title, "Average precision")
+
+
+def per_class_bars(
+    values: np.ndarray,
+    classes: list[int],
+    class_names: ClassNames,
+    title: str,
+    xlabel: str,
+    mean_of: np.ndarray | None = None,
+) -> Figure:
+    """Horizontal bars of per-class values in [0, 1], each labelled left of the axes with its class name and value
+    (-1 or NaN: "n/a"), with the mean over the defined ones of ``mean_of`` (default: the bars) as a dashed line."""
     defined = np.isfinite(values) & (values > -1)
     labels = [
         f"{class_name(class_names, int(c))}  {value:.3f}" if ok else f"{class_name(class_names, int(c))}  n/a"
@@ -160,19 +172,21 @@ def plot_per_class_ap(
     figure, (axes,) = framed_figure()
     positions = np.arange(count)
     _bars(axes, np.where(defined, values, 0.0))
-    if defined.any():
-        mean_ap = float(values[defined].mean())
-        axes.axvline(mean_ap, color="tab:red", linestyle="--")
-        title = f"{title}\nmean over {int(defined.sum())} classes {mean_ap:.4f} (dashed line)"
-    # One right-aligned label per bar, left of the axes: the name, then its AP (digits are equally wide, so the
-    # values form a column); as one collection of glyph outlines, not tick objects or Text objects.
+    every = values if mean_of is None else mean_of
+    every = every[np.isfinite(every) & (every > -1)]
+    if every.size:
+        mean = float(every.mean())
+        axes.axvline(mean, color="tab:red", linestyle="--")
+        title = f"{title}\nmean over {every.size} classes {mean:.4f} (dashed line)"
+    # One right-aligned label per bar, left of the axes: the name, then its value (digits are equally wide, so
+    # the values form a column); as one collection of glyph outlines, not tick objects or Text objects.
     axes.set_yticks([])
     name_column = axes.get_yaxis_transform()  # x in axes fraction, y in data
     ends = [(-0.015, float(position)) for position in positions]
     add_texts(axes, ends, labels, points, ["black"] * count, right=True, offset_transform=name_column)
     axes.set_ylim(count - 0.5, -0.5)
     axes.set_xlim(0.0, 1.0)
-    axes.set_xlabel("Average precision")
+    axes.set_xlabel(xlabel)
     set_title(axes, title)
     axes.grid(True, axis="x", alpha=0.3)
     left = max((text_inches(label, points) for label in labels), default=0.0) + 0.25
