@@ -108,7 +108,7 @@ def box_iou(boxes_a: Tensor, boxes_b: Tensor, box_format: str = "xyxy", iscrowd:
         boxes_b: Boxes (M, 4), e.g. ground truth.
         box_format: "xyxy", "xywh" or "cxcywh" for both.
         iscrowd: Optional bool (M,): where True, COCO's crowd IoU ``overlap / area(boxes_a[i])`` is used
-        instead.
+            instead.
 
     Returns:
         Float tensor (N, M) in [0, 1].

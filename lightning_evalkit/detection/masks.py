@@ -193,7 +193,7 @@ def mask_iou(
         masks_a: Masks (N, H, W) (nonzero is foreground), e.g. detections, or N COCO RLE dicts.
         masks_b: Masks (M, H, W), e.g. ground truth, or M COCO RLE dicts of the same size.
         iscrowd: Optional bool (M,): where True the union is replaced by the area of ``masks_a[i]`` (COCO
-        crowd).
+            crowd).
 
     Returns:
         Float64 tensor (N, M), equal to pycocotools' ``mask.iou``; 0 where masks do not overlap.

@@ -459,8 +459,8 @@ def rle_decode(
         16 MiB, whichever is larger).
 
     Raises:
-        TypeError: an RLE, or its counts, of the wrong type; ValueError: a malformed size or counts, or too many
-        pixels. The message names the mask.
+        TypeError: an RLE, or its counts, of the wrong type. The message names the mask.
+        ValueError: a malformed size or counts, or too many pixels. The message names the mask.
 
     Example:
         >>> rle_decode([{"size": [2, 3], "counts": [1, 2, 3]}]).int()
