@@ -6,4 +6,5 @@ ruff check .
 ruff format --check .
 mypy
 lint-imports
+NO_MKDOCS_2_WARNING=1 mkdocs build --strict --quiet
 python -m pytest -n 2 --dist loadgroup "$@"
