@@ -84,7 +84,7 @@ def _candidate_pairs(det_group: Tensor, gt_group: Tensor) -> tuple[Tensor, Tenso
 
 def _pair_mask_iou(batch: DetectionBatch, det_idx: Tensor, gt_idx: Tensor) -> Tensor:
     """Mask IoU (crowd-aware) of (original detection index, original gt index) pairs: only these pairs are
-    computed (same image and class), and only where their mask boxes overlap (see functional/masks.py)."""
+    computed (same image and class), and only where their mask boxes overlap (see detection/masks.py)."""
     assert batch.det_masks is not None and batch.gt_masks is not None
     shared = pair_intersections(batch.det_masks, batch.gt_masks, det_idx, gt_idx, batch.det_image, batch.gt_image)
     return iou_from_counts(shared, batch.det_areas[det_idx], batch.gt_iou_areas[gt_idx], batch.gt_crowd[gt_idx])

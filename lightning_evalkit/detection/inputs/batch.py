@@ -36,7 +36,7 @@ class DetectionBatch(NamedTuple):
     gt_iou_areas: Tensor  # (G,) box area or pixel count, used in the IoU union
     gt_areas: Tensor  # (G,) the target's "area" when given, else gt_iou_areas; decides the area range
     gt_crowd: Tensor  # (G,) bool
-    det_masks: BatchMasks | None  # dense masks as words per image, or RLE as runs (see functional/masks.py)
+    det_masks: BatchMasks | None  # dense masks as words per image, or RLE as runs (see detection/masks.py)
     gt_masks: BatchMasks | None
     image_ids: Tensor  # (num_images,) int64: the targets' "image_id", or 0 where the targets carry none
     gt_given_area: Tensor  # (G,) float64 the target's "area", NaN where the target has none
