@@ -152,6 +152,7 @@ def load_lvis(
         gt, gt_file = read_json(gt_json, "gt_json")
         results, results_file = read_json(results_json, "results_json")
         images, _, categories = dataset_parts(gt, gt_file)
+        frequencies, federated = _frequencies(categories), _federated_ids(images)
         items = results_records(results, results_file).items
         box_area = iou_type == "segm" and "bbox" in _first_result(items, max_detections)
         try:
@@ -165,7 +166,6 @@ def load_lvis(
                 "pycocotools", "lvis-api"
             )
             warnings.warn(text, warning.category, stacklevel=2)
-        frequencies, federated = _frequencies(categories), _federated_ids(images)
         keep = _top_results(items, sorted(frequencies), max_detections) if items else np.zeros(0, dtype=bool)
         _finish(preds, target, keep, federated, box_area)
     return preds, target, frequencies
