@@ -52,7 +52,7 @@ def evaluate_lvis(gt_json: Any, results_json: Any, iou_type: str = "bbox", image
         ...       "categories": [{"id": 1, "frequency": "c"}], "annotations": [
         ...     {"id": 1, "image_id": 1, "category_id": 1, "bbox": [0, 0, 40, 40], "area": 1600}]}
         >>> result = evaluate_lvis(gt, [{"image_id": 1, "category_id": 1, "bbox": [0, 0, 40, 40], "score": 0.5}])
-        >>> result["AP"], result["APc"], result["APr"]
+        >>> round(result["AP"], 6), round(result["APc"], 6), result["APr"]  # 1 / (1 + eps), as lvis-api
         (1.0, 1.0, -1.0)
     """
     preds, target, frequencies = load_lvis(gt_json, results_json, iou_type)
