@@ -113,8 +113,10 @@ def federated_selection(
     if categories is not None:
         det_keep &= torch.isin(batch.det_labels, categories)
         gt_keep &= torch.isin(batch.gt_labels, categories)
-    _, indices = _class_indices(batch.det_labels, batch.gt_labels, labels.neg_labels, labels.not_exhaustive_labels)
-    width = max(sum(x.numel() for x in indices), 1)  # more than the number of distinct labels
+    classes, indices = _class_indices(
+        batch.det_labels, batch.gt_labels, labels.neg_labels, labels.not_exhaustive_labels
+    )
+    width = max(classes.numel(), 1)  # a key (image, category) is image * width + the category's index
     det_key, gt_key, neg_key, not_exhaustive_key = (
         image * width + index
         for image, index in zip(
