@@ -5,6 +5,7 @@
 - ``coco/``: COCOeval's semantics: per-image matching, accumulation, the extended-summary IoUs, COCO JSON files.
 - ``mean_ap`` / ``mean_ap_metric``: MeanAveragePrecision; ``intersection`` / ``intersection_metrics``: the IoU
   family and matched IoU; ``segmentation`` / ``segmentation_metric``: semantic-segmentation MeanIoU.
+- ``lvis/``: LVISMeanAveragePrecision, LVIS's federated evaluation (lvis-api) on the matching of ``coco/``.
 """
 
 from lightning_evalkit.detection.intersection_metrics import (
@@ -14,6 +15,7 @@ from lightning_evalkit.detection.intersection_metrics import (
     IntersectionOverUnion,
     MatchedIntersectionOverUnion,
 )
+from lightning_evalkit.detection.lvis.lvis_map_metric import LVISMeanAveragePrecision
 from lightning_evalkit.detection.mean_ap_metric import MeanAveragePrecision
 from lightning_evalkit.detection.segmentation import MeanIoU
 
@@ -22,6 +24,7 @@ __all__ = [
     "DistanceIntersectionOverUnion",
     "GeneralizedIntersectionOverUnion",
     "IntersectionOverUnion",
+    "LVISMeanAveragePrecision",
     "MatchedIntersectionOverUnion",
     "MeanAveragePrecision",
     "MeanIoU",

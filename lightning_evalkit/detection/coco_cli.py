@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 
 from lightning_evalkit.detection.coco.json_io import IOU_TYPES, STAT_KEYS, load_coco
 from lightning_evalkit.detection.coco_evaluate import _evaluate, format_summary
+from lightning_evalkit.detection.lvis.cli import run_lvis
 
 
 class _Parser(argparse.ArgumentParser):
@@ -35,6 +36,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("results_json", help="COCO results list")
     parser.add_argument("--iou-type", choices=IOU_TYPES, default="bbox", help="what to match (default: bbox)")
     parser.add_argument("--json", metavar="OUT", help="also write the 12 stats (and their names) to this JSON file")
+    parser.add_argument("--lvis", action="store_true", help="evaluate as LVIS (federated, lvis-api 0.5.3's results)")
     return parser
 
 
@@ -57,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     Args:
         argv: The arguments (``sys.argv[1:]`` when None): ``GT.json RESULTS.json [--iou-type bbox|segm]
-            [--json OUT]``.
+            [--json OUT] [--lvis]``; ``--lvis`` evaluates LVIS files and prints lvis-api's results instead.
 
     Raises:
         SystemExit: Status 2, after one line on stderr, for a wrong argument or a problem with the input files
@@ -65,6 +67,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     """
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.lvis:  # LVIS: lightning_evalkit.detection.lvis.cli
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            run_lvis(args, lambda error, verb: parser.exit(2, f"{parser.prog}: error: {_one_line(error, verb)}\n"))
+        return
     with warnings.catch_warnings():
         warnings.showwarning = _show_warning  # one line each, like the errors
         try:

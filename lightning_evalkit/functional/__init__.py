@@ -38,6 +38,7 @@ from lightning_evalkit.detection.intersection import (
     matched_intersection_over_union,
     plain_box_iou,
 )
+from lightning_evalkit.detection.lvis.lvis_map import lvis_mean_average_precision
 from lightning_evalkit.detection.masks import mask_iou
 from lightning_evalkit.detection.mean_ap import mean_average_precision
 from lightning_evalkit.detection.rle import rle_area, rle_decode, rle_encode, rle_to_bbox
@@ -69,6 +70,7 @@ __all__ = [
     "delong_interval_from_counts",
     "delong_test",
     "intersection_over_union",
+    "lvis_mean_average_precision",
     "mask_iou",
     "matched_intersection_over_union",
     "mean_average_precision",

@@ -156,10 +156,13 @@ def _parse_image(item: Any, side: str, index: int, iou_types: Sequence[str], req
 
 
 def _match_mask_sizes(pred: _Image, gt: _Image, index: int) -> tuple[_Image, _Image]:
-    """Give an image without masks the (H, W) of the other side; else both sides must agree."""
+    """Give an image without masks the (H, W) of the other side; else both sides must agree.
+
+    An empty RLE list has no size (-1 x -1): with both sides empty, it takes the other side's.
+    """
     pred_masks, gt_masks = pred.masks, gt.masks
     assert pred_masks is not None and gt_masks is not None
-    if pred.size == 0:
+    if pred.size == 0 and min(_mask_size(gt_masks)) >= 0:
         pred_masks = _with_size(pred_masks, _mask_size(gt_masks))
     elif gt.size == 0:
         gt_masks = _with_size(gt_masks, _mask_size(pred_masks))
