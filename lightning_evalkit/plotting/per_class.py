@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lightning_evalkit._core.arrays import to_numpy
+from lightning_evalkit.plotting.bars import per_class_bars
 from lightning_evalkit.plotting.base import ClassNames
-from lightning_evalkit.plotting.detection import per_class_bars
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
