@@ -100,7 +100,7 @@ def plot_detection_pr_curves(
     detections = "" if max_detections is None else f", max {max_detections} detections"
     suptitle = f"{title} (area all{detections})"
     margins = unit_margins(subtitle, legend_height)
-    frame(figure, all_axes, 4.6, 4.6, margins._replace(top=margins.top + title_inches(suptitle)), legend_width)
+    frame(figure, all_axes, 3.8, 3.8, margins._replace(top=margins.top + title_inches(suptitle)), legend_width)
     figure.suptitle(suptitle, y=1.0 - 0.08 / figure.get_figheight(), va="top")
     return figure
 
