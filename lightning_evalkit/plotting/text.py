@@ -113,9 +113,9 @@ def add_texts(
     from matplotlib.transforms import Affine2D, composite_transform_factory
 
     figure = axes.get_figure()
-    paths = [Path(*centred_outline(text, right)) for text in texts]
-    if scales is not None:
-        paths = [Path(path.vertices * factor, path.codes) for path, factor in zip(paths, scales, strict=True)]
+    factors = [1.0] * len(texts) if scales is None else scales
+    outlines = [centred_outline(text, right) for text in texts]
+    paths = [Path(vertices * factor, codes) for (vertices, codes), factor in zip(outlines, factors, strict=True)]
     # points to inches to pixels at whatever dpi the figure is drawn (savefig may change it)
     scale = composite_transform_factory(Affine2D().scale(points / 72.0), figure.dpi_scale_trans)  # type: ignore[union-attr]
     collection = PathCollection(
