@@ -3,8 +3,8 @@
 Each function takes values that are already computed and returns a ``matplotlib.figure.Figure`` on an Agg
 canvas; none touches ``matplotlib.pyplot``, so a long run cannot leak figures. ``curves``: ROC, sensitivity and
 specificity against threshold, precision-recall, one-vs-rest ROC; ``matrix``: confusion matrices; ``detection``:
-detection PR curves and per-class AP; ``clinical``: reliability diagrams and decision curves; ``base`` and
-``text``: the shared layout and fast text drawing.
+detection PR curves and per-class AP; ``per_class``: one per-class metric as sorted bars; ``clinical``: reliability
+diagrams and decision curves; ``base``, ``bars`` and ``text``: the shared layout, bar drawing and fast text.
 """
 
 from lightning_evalkit.plotting.base import ClassNames, MarkedPoint

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from lightning_evalkit._core.arrays import downsample_indices
+from lightning_evalkit.plotting.text import text_width
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -95,13 +96,14 @@ def frame(
 
 
 def legend_size(labels: Sequence[str], columns: int, points: float = FONT_POINTS) -> tuple[float, float]:
-    """Estimated ``(width, height)`` in inches of a frameless legend of ``labels`` in ``columns`` (column-major)."""
+    """``(width, height)`` in inches of a frameless legend of ``labels`` in ``columns`` (column-major)."""
     if not labels:
         return 0.0, 0.0
     per_column = -(-len(labels) // columns)
     chunks = [labels[i : i + per_column] for i in range(0, len(labels), per_column)]
     em = points / 72.0
-    width = sum(max(text_inches(label, points) for label in chunk) + 2.8 * em for chunk in chunks)
+    # The labels as drawn (font advances, plus 3%), the handle and its pad beside each column.
+    width = sum(max(1.03 * text_width(label, points) for label in chunk) + 2.8 * em for chunk in chunks)
     width += 2.0 * em * (len(chunks) - 1) + 0.8 * em
     heights = [sum(lines_inches(label.count("\n") + 1, points) + 0.5 * em for label in chunk) for chunk in chunks]
     return width, max(heights) + 0.8 * em

@@ -314,5 +314,5 @@ def plot_roc_one_vs_rest(
     unit_axes(axes, "False positive rate", "True positive rate", title)
     legend_width, legend_height = legend_below(axes, columns=1 if len(shown) <= 4 else 2, small=True)
     if framed:
-        frame(figure, [axes], 5.6, 5.6, unit_margins(title, legend_height), legend_width)
+        frame(figure, [axes], 4.6, 4.6, unit_margins(title, legend_height), legend_width)
     return figure

@@ -8,6 +8,8 @@ import numpy as np
 
 from lightning_evalkit._core.arrays import to_numpy
 from lightning_evalkit.plotting.base import (
+    FONT_POINTS,
+    TITLE_POINTS,
     ClassNames,
     Margins,
     class_name,
@@ -16,17 +18,20 @@ from lightning_evalkit.plotting.base import (
     lines_inches,
     new_figure,
     set_title,
-    text_inches,
     title_inches,
     top_k,
 )
-from lightning_evalkit.plotting.text import add_texts
+from lightning_evalkit.plotting.text import add_texts, line_outline, text_width
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 MAX_MATRIX_CLASSES = 15  # above this, the top classes by support are drawn and the rest pooled into one row/column
+MATRIX_INCHES = 4.8  # the side of a drawn matrix, unless its cells would be smaller or larger than these:
+MIN_CELL_INCHES, MAX_CELL_INCHES = 0.42, 1.2
+LABEL_GAP, AXIS_GAP = 0.06, 0.1  # inches from the matrix to the class names, from those to "Predicted" / "True"
+COLOUR_BAR_MARGIN = 0.95  # right of the matrix: gap, bar, tick labels and the bar's label
 
 
 def pool_top_classes(matrix: np.ndarray, labels: list[str], k: int) -> tuple[np.ndarray, list[str]]:
@@ -77,8 +82,8 @@ def _class_labels(figure: Figure, axes: Axes, labels: list[str]) -> None:
     def shifted(transform: Any, right: float, up: float) -> Any:  # moved by inches
         return composite_transform_factory(transform, ScaledTranslation(right, up, figure.dpi_scale_trans))
 
-    rows = shifted(blended_transform_factory(axes.transAxes, axes.transData), -0.06, 0.0)
-    columns = shifted(blended_transform_factory(axes.transData, axes.transAxes), 0.0, -0.06)
+    rows = shifted(blended_transform_factory(axes.transAxes, axes.transData), -LABEL_GAP, 0.0)
+    columns = shifted(blended_transform_factory(axes.transData, axes.transAxes), 0.0, -LABEL_GAP)
     rotate = _rotate(labels)
     for index, label in enumerate(labels):
         figure.text(0.0, index, label, transform=rows, ha="right", va="center")
@@ -92,12 +97,20 @@ def _class_labels(figure: Figure, axes: Axes, labels: list[str]) -> None:
             rotation=45 if rotate else 0,
             rotation_mode="anchor" if rotate else "default",
         )
-    # The axis names clear of the longest class name (estimated as the margins are).
-    longest = max(text_inches(label) for label in labels)
-    drop = (longest + lines_inches(1)) * 0.71 if rotate else lines_inches(1)
-    figure.text(0.5, 0.0, "Predicted", transform=shifted(axes.transAxes, 0.0, -drop - 0.15), ha="center", va="top")
-    true = shifted(axes.transAxes, -longest - 0.15, 0.0)
+    # The axis names just clear of the class names (measured as the margins are).
+    longest, below = _label_room(labels)
+    down = shifted(axes.transAxes, 0.0, -below - AXIS_GAP)
+    figure.text(0.5, 0.0, "Predicted", transform=down, ha="center", va="top")
+    true = shifted(axes.transAxes, -longest - LABEL_GAP - AXIS_GAP, 0.0)
     figure.text(0.0, 0.5, "True", transform=true, ha="right", va="center", rotation=90)
+
+
+def _label_room(labels: list[str]) -> tuple[float, float]:
+    """``(longest, below)``: the width of the longest class name beside the rows, and how far the column names
+    reach under the matrix (a name turned 45 degrees drops by its width plus its height, times sin 45), inches."""
+    longest = max(text_width(label, FONT_POINTS) for label in labels)
+    height = lines_inches(1)
+    return longest, LABEL_GAP + ((longest + height) * 0.71 if _rotate(labels) else height)
 
 
 def _draw_matrix(
@@ -132,10 +145,30 @@ def _draw_matrix(
         axes.set_xlabel("Predicted")
         axes.set_ylabel("True")
     set_title(axes, title)
-    # Two lines per cell; 72 points per inch, about a quarter of the cell height per line.
-    fontsize = float(np.clip(cell_inches * 72 * 0.24, 6.0, 12.0))
-    # Text is most of the drawing time: above 10 classes an empty cell stays blank (the title says so).
-    write_zeros = len(labels) <= 10
+    cells, texts, colours = _cell_texts(matrix, share, correct_in_pool)
+    # One size for the cells; the pooled cell alone shrinks where its two counts are wider than that allows.
+    pooled = correct_in_pool is not None and cells[-1] == (last, last)
+    fontsize = _cell_points(texts[:-1] if pooled else texts, cell_inches)
+    scales = [1.0] * len(texts)
+    if pooled:
+        scales[-1] = min(_cell_points(texts[-1:], cell_inches) / fontsize, 1.0)
+    if outlines:
+        add_texts(axes, cells, texts, fontsize, colours, scales=scales)  # one artist: Text objects drew slowly
+        return image
+    for (x, y), text, colour, scale in zip(cells, texts, colours, scales, strict=True):
+        size = fontsize * scale
+        cell = axes.text(x, y, text, ha="center", va="center", color=colour, fontsize=size, linespacing=1.2)
+        cell.set_in_layout(False)  # inside the axes: a layout engine need not measure them
+    return image
+
+
+def _cell_texts(
+    matrix: np.ndarray, share: np.ndarray, correct_in_pool: int | None
+) -> tuple[list[tuple[float, float]], list[str], list[str]]:
+    """``(positions, texts, colours)`` of the cells: each count and its row share; the pooled other->other cell
+    its correct count, then "+" the confusions among the pooled classes (the title says so)."""
+    last = matrix.shape[0] - 1
+    write_zeros = matrix.shape[0] <= 10  # text is most of the drawing time: above 10 classes blank means 0
     cells: list[tuple[float, float]] = []
     texts: list[str] = []
     colours: list[str] = []
@@ -145,16 +178,21 @@ def _draw_matrix(
         cells.append((col, row))
         text = f"{int(count)}\n{100 * share[row, col]:.1f}%" if count > 0 else "0"
         if correct_in_pool is not None and row == col == last:
-            text = f"{correct_in_pool}\n+{int(count) - correct_in_pool}"  # correct, then confused (the title says)
+            text = f"{correct_in_pool}\n+{int(count) - correct_in_pool}"
         texts.append(text)
         colours.append("white" if share[row, col] > 0.5 else "black")
-    if outlines:
-        add_texts(axes, cells, texts, fontsize, colours)  # one artist: hundreds of Text objects drew slowly
-        return image
-    for (x, y), text, colour in zip(cells, texts, colours, strict=True):
-        cell = axes.text(x, y, text, ha="center", va="center", color=colour, fontsize=fontsize, linespacing=1.2)
-        cell.set_in_layout(False)  # inside the axes: a layout engine need not measure them
-    return image
+    return cells, texts, colours
+
+
+def _cell_points(texts: list[str], cell_inches: float) -> float:
+    """The cell texts' size: two lines in a cell (a quarter of its height each), the widest line within 90% of it.
+
+    Example:
+        >>> round(_cell_points(["7\\n1.0%"], 1.0), 2), round(_cell_points(["123456\\n+123456"], 0.42), 2)
+        (12.0, 5.85)
+    """
+    widest = max((line_outline(line)[2] for text in texts for line in text.split("\n")), default=1.0)
+    return float(np.clip(min(cell_inches * 72 * 0.24, 0.9 * cell_inches * 72 / widest), 5.0, 12.0))
 
 
 def _threshold_text(threshold: float | None) -> str:
@@ -206,7 +244,7 @@ def plot_confusion_matrix(
         title += f"\nother->other: {correct_in_pool} correct + {confused} confused among the pooled classes"
     if shown > 10:
         title += "\nblank cells: 0"
-    cell_inches = float(np.clip(5.6 / shown, 0.5, 1.4))
+    cell_inches = float(np.clip(MATRIX_INCHES / shown, MIN_CELL_INCHES, MAX_CELL_INCHES))
     if not framed:
         cell_inches = max(ax.get_window_extent().height / 100 / shown, 0.1)  # type: ignore[union-attr]
     image = _draw_matrix(
@@ -216,7 +254,7 @@ def plot_confusion_matrix(
         figure.colorbar(image, ax=axes, label="share of the true class (row %)", shrink=0.8)
         return figure
     side = shown * cell_inches
-    frame(figure, [axes], side, side, _matrix_margins(labels, title))
+    frame(figure, [axes], side, side, _matrix_margins(labels, title, side))
     box = axes.get_position()
     inch = 1.0 / figure.get_figwidth()
     colour_axes = figure.add_axes((box.x1 + 0.15 * inch, box.y0 + 0.1 * box.height, 0.18 * inch, 0.8 * box.height))
@@ -224,11 +262,15 @@ def plot_confusion_matrix(
     return figure
 
 
-def _matrix_margins(labels: list[str], title: str) -> Margins:
-    """Room for the class names on both axes, the axis labels, the colour bar right of the matrix, the title."""
-    longest = max(text_inches(label) for label in labels)
-    below = (longest + lines_inches(1)) * 0.71 if _rotate(labels) else lines_inches(1)
-    return Margins(longest + 0.5, below + 0.5, 1.15, title_inches(title))
+def _matrix_margins(labels: list[str], title: str, side: float) -> Margins:
+    """Room for the class names on both axes, the axis names, the colour bar right of the matrix and the title
+    (the sides widened where the title is wider than the matrix and its margins)."""
+    longest, below = _label_room(labels)
+    axis_name = AXIS_GAP + lines_inches(1) + 0.08
+    left, right = longest + LABEL_GAP + axis_name, COLOUR_BAR_MARGIN
+    short = text_width(title, TITLE_POINTS) + 0.2 - (left + side + right)
+    widen = max(short, 0.0) / 2
+    return Margins(left + widen, below + axis_name, right + widen, title_inches(title))
 
 
 def _plot_multilabel_confusion(

@@ -129,7 +129,7 @@ def test_many_class_plot_sources_under_ddp_equal_one_process(sync_on_compute: bo
 
 def test_per_class_ap_of_a_thousand_classes_keeps_a_bounded_height() -> None:
     from lightning_evalkit import plotting
-    from lightning_evalkit.plotting.detection import MAX_BARS_INCHES
+    from lightning_evalkit.plotting.bars import MAX_BARS_INCHES
 
     heights = [plotting.plot_per_class_ap(np.linspace(0, 1, k), list(range(k))).get_figheight() for k in (80, 1000)]
     assert heights[0] < heights[1] <= MAX_BARS_INCHES + 2.0  # bars plus the title and axis margins

@@ -38,3 +38,37 @@ def test_nothing_pooled_keeps_the_plain_diagonal() -> None:
     matrix = _matrix(classes=10)
     assert pooled_correct(matrix, 15) is None
     assert "other->other" not in plot_confusion_matrix(matrix).axes[0].get_title()
+
+
+def test_the_drawn_cells_of_a_200_class_matrix_equal_the_full_matrix_counts() -> None:
+    matrix = _matrix(seed=1)
+    kept = np.sort(top_k(matrix.sum(axis=1), 15))
+    rest = np.setdiff1d(np.arange(200), kept)
+    groups = [[int(i)] for i in kept] + [rest.tolist()]
+    wanted = []
+    for rows in groups:
+        total = matrix[rows].sum()
+        for cols in groups:
+            count = int(matrix[np.ix_(rows, cols)].sum())
+            if count == 0:
+                continue  # blank (the title says blank is 0)
+            wanted.append(f"{count}\n{100 * count / total:.1f}%")
+    correct = int(matrix[rest, rest].sum())
+    wanted[-1] = f"{correct}\n+{int(matrix[np.ix_(rest, rest)].sum()) - correct}"
+    figure = plot_confusion_matrix(matrix)
+    (cells,) = figure.axes[0].text_collections
+    assert cells.texts == wanted
+
+
+def test_the_pooled_cell_text_fits_its_cell_and_the_others_keep_their_size() -> None:
+    matrix = _matrix(seed=2) * 1000  # the pooled cell's counts two digits longer than any other cell's
+    figure = plot_confusion_matrix(matrix)
+    figure.canvas.draw()  # type: ignore[attr-defined]
+    axes = figure.axes[0]
+    (cells,) = axes.text_collections  # type: ignore[attr-defined]
+    cell = axes.get_window_extent().width / 16
+    to_pixels = cells.collection.get_transform()
+    boxes = [path.transformed(to_pixels).get_extents() for path in cells.collection.get_paths()]
+    assert len(cells.texts[-1]) >= 16 and max(box.width for box in boxes) < 0.95 * cell  # nothing overflows
+    ordinary = min(box.height for box in boxes[:-1])
+    assert ordinary > 0.45 * cell and boxes[-1].height < 0.8 * ordinary  # only the pooled cell was shrunk
