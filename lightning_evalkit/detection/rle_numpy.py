@@ -87,24 +87,25 @@ def _values(chars: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndar
             low = (code[np.where(has, first_char + position, 0)] & 31).astype(np.int64)
             value += np.where(has, low << (5 * position), 0)
         values[longer] = value - np.where(tail_long >= 16, np.int64(1) << (5 * lengths_long), 0)
-    per_string = np.diff(np.cumsum(last)[string_end], prepend=0)
+    per_string = np.diff(np.searchsorted(ends, string_end, side="right"), prepend=0)
     return values, per_string
 
 
-def _undo_delta(values: np.ndarray, first: np.ndarray, owner: np.ndarray) -> np.ndarray:
+def _undo_delta(values: np.ndarray, first: np.ndarray, per_mask: np.ndarray) -> np.ndarray:
     """Counts from values: pycocotools adds ``cnts[i - 2]`` for i > 2, so odd positions from 1 and even positions
     from 2 are running sums. A mask's positions of one parity have one global parity: two global cumulative sums
-    (even and odd indices), less the sum just before the mask's first element of that parity."""
-    index = np.arange(values.size)
+    (even and odd indices), less, per mask, the sum just before its first element of that parity."""
     heads = first[:-1]
     chained = values.copy()
     chained[heads] = 0
     running = np.empty_like(values)
     running[0::2] = np.cumsum(chained[0::2])
     running[1::2] = np.cumsum(chained[1::2])
-    head = first[owner]
-    before = head - 1 - ((head - 1 - index) & 1)  # the last index of the same parity before the mask's head
-    counts = running - np.where(before >= 0, running[np.maximum(before, 0)], 0)
+    counts = running
+    for parity in (0, 1):
+        before = heads - 1 - ((heads - 1 - parity) & 1)  # the last index of this parity before each head
+        offset = np.where(before >= 0, running[np.maximum(before, 0)], 0)
+        counts[parity::2] -= np.repeat(offset, per_mask)[parity::2]
     counts[heads] = values[heads]
     return counts
 
@@ -115,7 +116,13 @@ def _boxes(
     """(N, 4) inclusive boxes from runs sorted by mask (``offsets``: (N + 1,) first run of each mask)."""
     num = offsets.size - 1
     height = heights[runs_mask]
-    col0, col1 = start // height, (end - 1) // height
+    if end.size and int(end.max()) < 2**31:
+        # float64 division of ints below 2**31 rounds to the exact quotient's floor (the gap is above 2**-32)
+        height_f = height.astype(np.float64)
+        col0 = np.floor(start / height_f).astype(np.int64)
+        col1 = np.floor((end - 1) / height_f).astype(np.int64)
+    else:
+        col0, col1 = start // height, (end - 1) // height
     one_column = col0 == col1
     row0 = np.where(one_column, start - col0 * height, 0)
     row1 = np.where(one_column, end - 1 - col1 * height, height - 1)
@@ -150,13 +157,14 @@ def decode_run_arrays(images: Sequence[RleImage]) -> RunArrays | None:
     first = np.zeros(num + 1, dtype=np.int64)
     np.cumsum(per_mask, out=first[1:])
     owner = np.repeat(np.arange(num), per_mask)
-    counts = _undo_delta(values, first, owner)
+    counts = _undo_delta(values, first, per_mask)
     if counts.min() < 0 or (counts > pixels[owner]).any():
         return None
     position = np.cumsum(counts)  # masks end to end: the position on the shared pixel axis
     if not np.array_equal(position[first[1:] - 1], total_pixels):
         return None
-    odd = ((np.arange(counts.size) - first[owner]) & 1).astype(bool)
+    odd = np.repeat((first[:-1] & 1).astype(bool), per_mask)  # the head's global parity ...
+    odd[1::2] ^= True  # ... against each element's: odd within its mask
     chosen = np.flatnonzero(odd & (counts > 0))
     global_end = position[chosen]
     run_length = counts[chosen]
