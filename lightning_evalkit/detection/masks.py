@@ -19,7 +19,8 @@ shared 2-core machine): full-frame float matmul over all pairs (the old code) 79
 after full-frame ``any`` passes 438 ms; bit-packing the masks alone, before any IoU, 226 ms; encoding dense masks
 to runs in torch then intersecting runs 804 ms; the word scan kept here 10 ms. RLE input never densifies:
 decoding the compressed strings straight into runs and intersecting them costs about as much as the word scan,
-and a batch decodes all its strings in one vectorised pass. Column extents per mask (to also prune pairs side
+and a batch decodes all its strings in one vectorised pass (on the CPU in numpy, rle_numpy.py: 4x faster than
+the torch reference, which stays the fallback and names bad masks). Column extents per mask (to also prune pairs side
 by side) were measured and dropped: the per-row ``argmax`` they need cost more than the lines they save.
 """
 
