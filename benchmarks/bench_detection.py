@@ -1,5 +1,10 @@
-"""Benchmark the whole COCO bbox evaluation (every update + compute): lightning_evalkit vs faster-coco-eval
-and pycocotools (and torchmetrics where torchvision imports), in one process on the same synthetic data.
+"""Benchmark the whole COCO bbox evaluation (every update + compute): lightning_evalkit vs hotcoco,
+ultrafast-pycocotools, vernier, faster-coco-eval and pycocotools (and torchmetrics where torchvision imports), in
+one process on the same synthetic data.
+
+Every tool runs single-threaded: hotcoco, ultrafast-pycocotools and vernier are Rust with rayon pools, held to one
+thread by ``RAYON_NUM_THREADS=1`` set before they are imported (vernier also gets ``num_threads=1`` where its
+API takes it); torch gets ``--threads`` (1 by default). A peer that is not installed is skipped with a line.
 
     python benchmarks/bench_detection.py                 # 5000 images, 80 classes, ~7 gt / ~100 dets each
     python benchmarks/bench_detection.py --images 10000  # twice the data: the time should double
@@ -31,6 +36,8 @@ import tempfile
 import time
 from collections.abc import Callable
 from typing import Any
+
+os.environ.setdefault("RAYON_NUM_THREADS", "1")  # before any Rust peer is imported: single-threaded pools
 
 import numpy as np
 import torch
@@ -173,6 +180,67 @@ def run_pycocotools(gt: dict | str, results: list[dict] | str) -> list[float]:
     return _run_coco(COCO, COCOeval, gt, results)
 
 
+def run_ultrafast(gt: dict | str, results: list[dict] | str) -> list[float]:
+    from ultrafast_pycocotools import COCO, COCOeval
+
+    return _run_coco(COCO, COCOeval, gt, results)
+
+
+def run_hotcoco(gt: dict | str, results: list[dict] | str, iou_type: str = "bbox") -> list[float]:
+    """hotcoco's own COCO (built from the dict or file), load_res, evaluate, accumulate, summarize."""
+    import hotcoco
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco_gt = hotcoco.COCO(gt)
+        evaluator = hotcoco.COCOeval(coco_gt, coco_gt.load_res(results), iou_type)
+        evaluator.evaluate()
+        evaluator.accumulate()
+        evaluator.summarize()
+    return [float(v) for v in evaluator.stats[:12]]
+
+
+def run_vernier(gt: dict | str, results: list[dict] | str, iou_type: str = "bbox") -> list[float]:
+    """vernier's pycocotools shim (``vernier.COCOeval``, parity_mode="strict") on pycocotools' COCO objects
+    (segm: the numpy boxes pycocotools' loadRes derives from masks are made lists, which vernier requires)."""
+    from pycocotools.coco import COCO
+    from vernier import COCOeval
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        if isinstance(gt, str):
+            coco_gt = COCO(gt)
+        else:
+            coco_gt = COCO()
+            coco_gt.dataset = gt
+            coco_gt.createIndex()
+        coco_dt = coco_gt.loadRes(results)
+        for ann in coco_dt.dataset["annotations"]:
+            if isinstance(ann.get("bbox"), np.ndarray):
+                ann["bbox"] = ann["bbox"].tolist()
+        evaluator = COCOeval(coco_gt, coco_dt, iou_type, parity_mode="strict")
+        evaluator.evaluate()
+        evaluator.accumulate()
+        evaluator.summarize()
+    return [float(v) for v in evaluator.stats[:12]]
+
+
+PEERS: dict[str, Callable[..., list[float]]] = {
+    "hotcoco": run_hotcoco,
+    "ultrafast-pycocotools": run_ultrafast,
+    "vernier": run_vernier,
+    "faster-coco-eval": run_faster_coco_eval,
+}
+
+
+def _installed(name: str) -> bool:
+    module = {"ultrafast-pycocotools": "ultrafast_pycocotools", "faster-coco-eval": "faster_coco_eval"}.get(name, name)
+    try:
+        __import__(module)
+    except ImportError:
+        print(f"{name}: skipped (not installed)")
+        return False
+    return True
+
+
 REPEATS = 1
 
 
@@ -203,14 +271,20 @@ def _run_all(args: argparse.Namespace, preds: list, target: list, gt: dict, resu
             with open(path, "w") as file:
                 json.dump(content, file)
         runs["lightning_evalkit"] = _time(lambda: run_ours_json(gt_file, results_file))
-        runs["faster-coco-eval"] = _time(lambda: run_faster_coco_eval(gt_file, results_file))
+        for name, peer in PEERS.items():
+            if name in args.peers and _installed(name):
+                runs[name] = _time(lambda peer=peer: peer(gt_file, results_file))
         if not args.skip_pycocotools:
             runs["pycocotools"] = _time(lambda: run_pycocotools(gt_file, results_file))
         return runs
     runs["lightning_evalkit"] = _time(lambda: run_ours(preds, target, args.batch, device))
-    runs["faster-coco-eval"] = _time(lambda: run_faster_coco_eval(gt, results))
+    for name, peer in PEERS.items():
+        if name in args.peers and _installed(name):
+            runs[name] = _time(lambda peer=peer: peer(gt, results))
     if not args.skip_pycocotools:
         runs["pycocotools"] = _time(lambda: run_pycocotools(gt, results))
+    if "torchmetrics" not in args.peers:
+        return runs
     try:
         import torchvision  # noqa: F401
     except ImportError:
@@ -225,7 +299,12 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=5000)
     parser.add_argument("--classes", type=int, default=80)
     parser.add_argument("--batch", type=int, default=32, help="images per update() call")
-    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (1: as the peers)")
+    parser.add_argument(
+        "--peers",
+        default="hotcoco,ultrafast-pycocotools,vernier,faster-coco-eval,torchmetrics",
+        help="comma-separated peers to run (pycocotools is the reference unless --skip-pycocotools)",
+    )
     parser.add_argument("--json", action="store_true", help="end to end from COCO JSON files (see above)")
     parser.add_argument("--skip-pycocotools", action="store_true")
     parser.add_argument("--seed", type=int, default=0)
@@ -236,6 +315,7 @@ def main() -> None:
     args = parser.parse_args()
     global REPEATS
     REPEATS = args.repeats
+    args.peers = set(args.peers.split(","))
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     preds, target = make_data(args.images, args.classes, args.seed)
@@ -244,22 +324,21 @@ def main() -> None:
         f"{args.images} images, {args.classes} classes, {sum(len(t['labels']) for t in target)} gt "
         f"({sum(int(t['iscrowd'].sum()) for t in target)} crowd), {len(results)} detections, "
         f"{'from JSON files' if args.json else f'{args.batch} images per update'}, torch threads "
-        f"{torch.get_num_threads()}, device {args.device}, {describe_load(args.background_load)}"
+        f"{torch.get_num_threads()}, RAYON_NUM_THREADS={os.environ['RAYON_NUM_THREADS']}, device {args.device}, "
+        f"{describe_load(args.background_load)}"
         + (f", time: best of {args.repeats} runs after the memory run" if args.repeats > 1 else "")
         + "\n"
     )
     with background_load(args.background_load):
         runs = _run_all(args, preds, target, gt, results)
     ours_time, _, ours_stats = runs["lightning_evalkit"]
-    reference = runs.get("pycocotools", runs["faster-coco-eval"])[2]
-    print(
-        f"| tool | time (s) | time / ours | peak RSS rise (MiB) | max abs diff of 12 stats vs "
-        f"{'pycocotools' if 'pycocotools' in runs else 'faster-coco-eval'} |"
-    )
+    reference_name = "pycocotools" if "pycocotools" in runs else "lightning_evalkit"
+    reference = runs[reference_name][2]
+    print(f"| tool | time (s) | time / ours | peak RSS rise (MiB) | max abs diff of 12 stats vs {reference_name} |")
     print("|---|---:|---:|---:|---:|")
     for name, (elapsed, memory, stats) in runs.items():
         diff = max(abs(a - b) for a, b in zip(stats, reference, strict=True))
-        print(f"| {name} | {elapsed:.2f} | {elapsed / ours_time:.1f}x | {memory:.0f} | {diff:.1e} |")
+        print(f"| {name} | {elapsed:.3f} | {elapsed / ours_time:.2f}x | {memory:.0f} | {diff:.1e} |")
     print("\nstats (ours):", " ".join(f"{key}={value:.4f}" for key, value in zip(KEYS, ours_stats, strict=True)))
 
 

@@ -1,5 +1,5 @@
-"""Benchmark COCO segm mAP (every update + compute): lightning_evalkit vs faster-coco-eval and pycocotools,
-in one process on the same synthetic instance masks.
+"""Benchmark COCO segm mAP (every update + compute): lightning_evalkit vs hotcoco, ultrafast-pycocotools,
+vernier, faster-coco-eval and pycocotools, in one process on the same synthetic instance masks.
 
     python benchmarks/bench_segmentation.py                  # 200 images of 480x640
     python benchmarks/bench_segmentation.py --images 20      # quick run
@@ -15,7 +15,12 @@ are generated up front; then each tool starts from what a user holds:
   summarize timed);
 - faster-coco-eval + encode: the bool masks encoded with pycocotools ``mask.encode`` inside the timing, then as
   above;
+- hotcoco, ultrafast-pycocotools, vernier (its pycocotools shim, parity_mode="strict", on pycocotools' COCO):
+  RLE in hand, as faster-coco-eval;
 - pycocotools, RLE in hand.
+
+Every tool is single-threaded: the Rust peers' rayon pools by ``RAYON_NUM_THREADS=1``, set before they are
+imported; torch by ``--threads``. A peer that is not installed is skipped with a line.
 
 Peak memory is the rise of the process's resident set size over its level when the tool started (sampled every
 millisecond). Torch runs on ``--threads`` intra-op threads (1 by default: the COCO tools are single-threaded).
@@ -32,6 +37,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+os.environ.setdefault("RAYON_NUM_THREADS", "1")  # before any Rust peer is imported: single-threaded pools
+
 import numpy as np
 import torch
 
@@ -41,6 +48,7 @@ from lightning_evalkit import MeanAveragePrecision
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _harness import add_common_arguments, background_load, describe_load, resolve_device
 from _peak_memory import PeakRss
+from bench_detection import _installed, run_hotcoco, run_vernier
 
 KEYS = ["map", "map_50", "map_75", "map_small", "map_medium", "map_large"]
 KEYS += ["mar_1", "mar_10", "mar_100", "mar_small", "mar_medium", "mar_large"]
@@ -173,16 +181,43 @@ def run_pycocotools(gt: dict, results: list[dict]) -> list[float]:
     return _run_coco(COCO, COCOeval, gt, results)
 
 
+def run_ultrafast(gt: dict, results: list[dict]) -> list[float]:
+    from ultrafast_pycocotools import COCO, COCOeval
+
+    return _run_coco(COCO, COCOeval, gt, results)
+
+
+PEERS: dict[str, Callable[..., list[float]]] = {
+    "hotcoco": lambda gt, results: run_hotcoco(gt, results, "segm"),
+    "ultrafast-pycocotools": run_ultrafast,
+    "vernier": lambda gt, results: run_vernier(gt, results, "segm"),
+}
+
+
 def _fresh(gt: dict, results: list[dict]) -> tuple[dict, list[dict]]:
     """Copies of the COCO dicts: loadRes and the evaluators add keys to the annotations they are given."""
     return {**gt, "annotations": [dict(a) for a in gt["annotations"]]}, [dict(r) for r in results]
 
 
-def _time(fn: Callable[[], list[float]]) -> tuple[float, float, list[float]]:
+REPEATS = 1
+
+
+def _time(fn: Callable[..., list[float]], prepare: Callable[[], tuple] = tuple) -> tuple[float, float, list[float]]:
+    """(seconds, peak RSS rise, stats) of ``fn(*prepare())`` (``prepare`` untimed: fresh copies of the COCO dicts);
+    the first run samples memory; with ``--repeats`` > 1 the time is the best of that many further runs."""
+    inputs = prepare()
     with PeakRss() as memory:
         start = time.perf_counter()
-        stats = fn()
+        stats = fn(*inputs)
         elapsed = time.perf_counter() - start
+    if REPEATS > 1:
+        times = []
+        for _ in range(REPEATS):
+            inputs = prepare()
+            start = time.perf_counter()
+            fn(*inputs)
+            times.append(time.perf_counter() - start)
+        elapsed = min(times)
     return elapsed, memory.rise_mib, stats
 
 
@@ -194,7 +229,7 @@ def _print_table(runs: dict[str, tuple[float, float, list[float]]]) -> None:
     print("|---|---:|---:|---:|---:|")
     for name, (elapsed, memory, stats) in runs.items():
         diff = max(abs(a - b) for a, b in zip(stats, reference, strict=True))
-        print(f"| {name} | {elapsed:.2f} | {fce_time / elapsed:.2f}x | {memory:.0f} | {diff:.1e} |")
+        print(f"| {name} | {elapsed:.3f} | {fce_time / elapsed:.2f}x | {memory:.0f} | {diff:.1e} |")
 
 
 def main() -> None:
@@ -205,8 +240,14 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     parser.add_argument("--skip-pycocotools", action="store_true")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--repeats", type=int, default=1, help="time each tool this many times, best reported")
+    parser.add_argument(
+        "--peers", default="hotcoco,ultrafast-pycocotools,vernier", help="comma-separated Rust peers to run"
+    )
     add_common_arguments(parser)
     args = parser.parse_args()
+    global REPEATS
+    REPEATS = args.repeats
     device = resolve_device(args.device)
     torch.set_num_threads(args.threads)
     preds, target = make_data(args.images, args.classes, args.seed)
@@ -215,7 +256,10 @@ def main() -> None:
     print(
         f"{args.images} images of {HEIGHT}x{WIDTH}, {args.classes} classes, {len(gt['annotations'])} gt "
         f"({sum(int(t['iscrowd'].sum()) for t in target)} crowd), {len(results)} detections, {args.batch} images "
-        f"per update, torch threads {args.threads}, device {device}, {describe_load(args.background_load)}\n"
+        f"per update, torch threads {args.threads}, RAYON_NUM_THREADS={os.environ['RAYON_NUM_THREADS']}, device "
+        f"{device}, {describe_load(args.background_load)}"
+        + (f", time: best of {args.repeats} runs" if args.repeats > 1 else "")
+        + "\n"
     )
     preds_dev, target_dev = (_with_masks(items, [i["masks"] for i in items], device) for items in (preds, target))
     preds_rle, target_rle = _with_masks(preds, rles[0], device), _with_masks(target, rles[1], device)
@@ -226,14 +270,15 @@ def main() -> None:
             runs["lightning_evalkit, RLE in hand"] = _time(lambda: run_ours(preds_rle, target_rle, args.batch, device))
         except (TypeError, ValueError) as error:
             print(f"lightning_evalkit, RLE in hand: skipped ({error})\n")
-        fce_input = _fresh(gt, results)
-        runs["faster-coco-eval, RLE in hand"] = _time(lambda: run_faster_coco_eval(*fce_input))
+        for name, peer in PEERS.items():
+            if name in args.peers.split(",") and _installed(name):
+                runs[f"{name}, RLE in hand"] = _time(peer, lambda: _fresh(gt, results))
+        runs["faster-coco-eval, RLE in hand"] = _time(run_faster_coco_eval, lambda: _fresh(gt, results))
         runs["faster-coco-eval + pycocotools encode"] = _time(
             lambda: run_faster_coco_eval_encoding(preds, target, args.classes)
         )
         if not args.skip_pycocotools:
-            pycocotools_input = _fresh(gt, results)
-            runs["pycocotools, RLE in hand"] = _time(lambda: run_pycocotools(*pycocotools_input))
+            runs["pycocotools, RLE in hand"] = _time(run_pycocotools, lambda: _fresh(gt, results))
     _print_table(runs)
     ours = runs["lightning_evalkit, masks in hand"][2]
     print("\nstats (ours):", " ".join(f"{key}={value:.4f}" for key, value in zip(KEYS, ours, strict=True)))

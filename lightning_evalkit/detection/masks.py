@@ -19,7 +19,8 @@ shared 2-core machine): full-frame float matmul over all pairs (the old code) 79
 after full-frame ``any`` passes 438 ms; bit-packing the masks alone, before any IoU, 226 ms; encoding dense masks
 to runs in torch then intersecting runs 804 ms; the word scan kept here 10 ms. RLE input never densifies:
 decoding the compressed strings straight into runs and intersecting them costs about as much as the word scan,
-and a batch decodes all its strings in one vectorised pass. Column extents per mask (to also prune pairs side
+and a batch decodes all its strings in one vectorised pass (on the CPU in numpy, rle_numpy.py: 4x faster than
+the torch reference, which stays the fallback and names bad masks). Column extents per mask (to also prune pairs side
 by side) were measured and dropped: the per-row ``argmax`` they need cost more than the lines they save.
 """
 
@@ -32,6 +33,7 @@ import torch
 from torch import Tensor
 
 from lightning_evalkit.detection.rle import RleImage, Runs, check_rles, runs_boxes, runs_from_masks, runs_from_rles
+from lightning_evalkit.detection.rle_numpy import decode_run_arrays
 
 __all__ = ["mask_iou"]
 
@@ -239,6 +241,18 @@ class BatchMasks(NamedTuple):
 MaskInput = Tensor | RleImage  # one image's parsed masks: (N, H, W) bool, or checked RLE dicts
 
 
+def _fast_run_masks(images: Sequence[MaskInput], device: torch.device) -> RunMasks | None:
+    """One side's indexed runs by the numpy decoder (see rle_numpy.py) when it applies: CPU, every mask a
+    compressed string; None otherwise (the reference path then decodes, or names the bad mask)."""
+    if device.type != "cpu" or any(isinstance(m, Tensor) and m.shape[0] for m in images):
+        return None
+    arrays = decode_run_arrays([m for m in images if isinstance(m, RleImage)])
+    if arrays is None:
+        return None
+    tensors = [torch.from_numpy(a) for a in arrays]
+    return RunMasks(Runs(*tensors[:5]), *tensors[5:])
+
+
 def _side_runs(images: Sequence[MaskInput], device: torch.device) -> Runs:
     """Runs of one side's images in image order: every RLE image decoded at once, dense ones encoded."""
     rle_images = [m for m in images if isinstance(m, RleImage)]
@@ -272,7 +286,10 @@ def batch_masks(
     """Prepare both sides' masks (same size per image, checked by the caller) for areas and intersections."""
     every = [*det_images, *gt_images]
     if any(isinstance(m, RleImage) and m.counts for m in every):
-        sides = [run_masks(_side_runs(images, device)) for images in (det_images, gt_images)]
+        sides = [
+            _fast_run_masks(images, device) or run_masks(_side_runs(images, device))
+            for images in (det_images, gt_images)
+        ]
         return tuple(BatchMasks(None, s, s.areas) for s in sides)  # type: ignore[return-value]
     out = []
     for images in (det_images, gt_images):
