@@ -67,7 +67,7 @@ def image_errors(
         ...                    np.array([[0.0, 0, 10, 10]]), np.array([1]), np.array([False]))
         >>> scores, dets, gts = image_errors(image, 0.5, 0.1, 100)
         >>> dets[:, 3].tolist(), gts.tolist()  # the second is a duplicate
-        [[-1, 3], [[1, 0, 0]]]
+        ([-1, 3], [[1, 0, 0]])
     """
     order = np.argsort(-image.det_scores, kind="stable")[:max_detections]
     boxes, scores, labels = image.det_boxes[order], image.det_scores[order], image.det_labels[order]
