@@ -153,10 +153,7 @@ class DetectionErrorBreakdown(CatStateMetric):
 
     def logged_values(self, name: str, value: Any, options: ReportOptions) -> list[LoggedValue]:
         """``<name>/map`` and ``<name>/<error>`` for each dAP; NaN (no class at all) is undefined."""
-        return [
-            LoggedValue(f"{name}/{key}", float(value[key]), math.isnan(float(value[key])))
-            for key in RESULT_KEYS
-        ]
+        return [LoggedValue(f"{name}/{key}", float(value[key]), math.isnan(float(value[key]))) for key in RESULT_KEYS]
 
     def plot_kinds(self) -> dict[str, int]:
         """The error breakdown bar chart."""
