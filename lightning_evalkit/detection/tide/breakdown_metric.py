@@ -160,8 +160,8 @@ class DetectionErrorBreakdown(CatStateMetric):
         return {"error_breakdown": 0}
 
     def plot_sources(self, value: Any, plots: Sequence[str], options: ReportOptions) -> list[PlotSource]:
-        """The computed values, drawn by ``plotting.plot_error_breakdown``."""
-        if "error_breakdown" not in plots:
+        """The computed values, drawn by ``plotting.plot_error_breakdown``; nothing while every value is undefined."""
+        if "error_breakdown" not in plots or math.isnan(float(value["map"])):
             return []
         values = {key: float(value[key]) for key in RESULT_KEYS}
         return [PlotSource("error_breakdown", "error_breakdown", partial(_error_breakdown, values, self.pos_threshold))]

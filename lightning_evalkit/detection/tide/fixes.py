@@ -38,7 +38,7 @@ def tide_breakdown(scores: np.ndarray, dets: np.ndarray, gts: np.ndarray) -> dic
     counted = ignored == 0
     is_error = error != NO_ERROR
     gt_labels = gts[:, 0]
-    baseline = _mean_ap(label[counted], scores[counted], true_positive[counted] == 1, None, gt_labels)
+    baseline = _mean_ap(label[counted], scores[counted], true_positive[counted] == 1, gt_labels)
     out = {"map": baseline}
     tps = true_positive == 1
     for code, name in enumerate(ERROR_NAMES):
@@ -50,7 +50,6 @@ def tide_breakdown(scores: np.ndarray, dets: np.ndarray, gts: np.ndarray) -> dic
             np.concatenate([np.where(becomes_tp, fixed_label, label)[first], label[tps]]),
             np.concatenate([scores[first], scores[tps]]),
             np.concatenate([becomes_tp[first], np.ones(np.count_nonzero(tps), dtype=bool)]),
-            np.concatenate([np.zeros(np.count_nonzero(first)), np.ones(np.count_nonzero(tps))]),
         )
         gt_kept = gt_labels if name != "missed" else gt_labels[gts[:, 2] == 0]
         out[name] = max(_mean_ap(*points, gt_kept) - baseline, 0.0)
@@ -62,24 +61,21 @@ def tide_breakdown(scores: np.ndarray, dets: np.ndarray, gts: np.ndarray) -> dic
         np.concatenate([np.zeros(num_errors), np.ones(num_tps)]),
     )
     # perfect precision: tidecv scores true positives 1 and false positives 0
-    out["false_positive"] = _mean_ap(ordered[0], ordered[2], ordered[1], ordered[2], gt_labels) - baseline
+    out["false_positive"] = _mean_ap(ordered[0], ordered[2], ordered[1], gt_labels) - baseline
     kept_scores = np.concatenate([scores[errors_counted], scores[tps]])
-    out["false_negative"] = _mean_ap(ordered[0], kept_scores, ordered[1], ordered[2], gt_labels[gts[:, 1] == 0])
+    out["false_negative"] = _mean_ap(ordered[0], kept_scores, ordered[1], gt_labels[gts[:, 1] == 0])
     out["false_negative"] -= baseline
     return out
 
 
-def _mean_ap(
-    labels: np.ndarray, scores: np.ndarray, true_positive: np.ndarray, group: np.ndarray | None, gt_labels: np.ndarray
-) -> float:
-    """tidecv's ``get_mAP`` of the points (in tidecv's push order, ``group`` first on score ties) as a fraction."""
-    group = np.zeros(len(labels)) if group is None else group
-    order = np.lexsort((np.arange(len(labels)), group, -scores, labels))
+def _mean_ap(labels: np.ndarray, scores: np.ndarray, true_positive: np.ndarray, gt_labels: np.ndarray) -> float:
+    """tidecv's ``get_mAP`` of the points (given in tidecv's push order, which breaks score ties) as a fraction."""
+    order = np.lexsort((np.arange(len(labels)), -scores, labels))
     labels, true_positive = labels[order], true_positive[order]
     classes, starts = np.unique(labels, return_index=True)
     gt_classes, gt_counts = np.unique(gt_labels, return_counts=True)
     num_gt = dict(zip(gt_classes.tolist(), gt_counts.tolist(), strict=True))
-    stops = [*starts[1:].tolist(), len(labels)]
+    stops = [*starts[1:].tolist(), len(labels)] if len(starts) else []
     bounds = {cls: (start, stop) for cls, start, stop in zip(classes.tolist(), starts.tolist(), stops, strict=True)}
     aps = []
     for cls in sorted(set(num_gt) | set(bounds)):
