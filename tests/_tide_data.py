@@ -71,7 +71,8 @@ def tidecv_breakdown(
                 gt.add_ignore_region(image, label, box)
             else:
                 gt.add_ground_truth(image, label, box)
-        for box, score, label in zip(pred["boxes"].tolist(), pred["scores"].tolist(), pred["labels"].tolist()):
+        rows = zip(pred["boxes"].tolist(), pred["scores"].tolist(), pred["labels"].tolist(), strict=True)
+        for box, score, label in rows:
             dets.add_detection(image, label, score, box)
     try:
         run = TIDE(pos_threshold, background_threshold).evaluate(gt, dets)

@@ -238,7 +238,7 @@ def test_report_logs_each_dap_and_draws_the_breakdown() -> None:
     (source,) = metric.plot_sources(value, ("error_breakdown",), ReportOptions())
     figure = source.build(None)
     assert [label.get_text() for label in figure.axes[0].get_yticklabels()][:3] == ["Cls", "Loc", "Both"]
-    assert [text.get_text() for text in figure.axes[0].texts][0] == f"{float(value['classification']):.3f}"
+    assert figure.axes[0].texts[0].get_text() == f"{float(value['classification']):.3f}"
     with pytest.warns(UserWarning, match="before the ``update``"):
         empty = DetectionErrorBreakdown().compute()
     assert all(entry.undefined for entry in metric.logged_values("tide", empty, ReportOptions()))
