@@ -59,6 +59,12 @@ class DetectionErrorBreakdown(CatStateMetric):
 
     The mAP is tidecv's, not COCO's, at the one IoU ``pos_threshold``: 101 recall points, but every class with a
     detection or a ground truth counts, a class without ground truth with AP 0 (pycocotools leaves it out).
+    Where tidecv reads the paper its own way (followed here; docs/detection.md has the list): localisation is
+    tested before classification, with both threshold ends included and matched ground truths counted; the
+    best-error choice is shared by classification and localisation errors, so fixing one kind can remove an error
+    of it instead of recovering its ground truth; ground truths pointed at by such an error are never "missed";
+    crowd regions ignore at crowd IoU strictly above ``pos_threshold`` (COCO: at or above) and ignored detections
+    still get errors; IoU ties pick the first ground truth (COCO: the last).
 
     Args:
         box_format: "xyxy", "xywh" or "cxcywh" for the input boxes.
