@@ -105,7 +105,7 @@ def _match(class_iou: np.ndarray, pos_threshold: float) -> np.ndarray:
     matched = np.full(class_iou.shape[0], -1, dtype=np.int64)
     if class_iou.shape[1] == 0:
         return matched
-    for det in range(class_iou.shape[0]):
+    for det in np.flatnonzero(class_iou.max(axis=1) >= pos_threshold):  # only these can match
         best = int(np.argmax(buffer[det]))
         if buffer[det, best] >= pos_threshold:
             matched[det] = best
@@ -139,22 +139,19 @@ def _name_errors(
     """
     class_iou, other_class_iou = iou * same_class, iou * ~same_class
     used_class_iou = class_iou * gt_used[None, :]
-    best_error = np.full(len(gt_labels), -1, dtype=np.int64)  # tidecv's BestGTMatch: first in score order
-    for det in np.flatnonzero(records[:, 1] == 0):
-        target = -1
-        if background_threshold <= class_iou[det].max() <= pos_threshold:
-            records[det, 3], target = LOC, int(np.argmax(class_iou[det]))
-        elif other_class_iou[det].max() >= pos_threshold:
-            records[det, 3], target = CLS, int(np.argmax(other_class_iou[det]))
-            records[det, 4] = gt_labels[target]
-        elif used_class_iou[det].max() >= pos_threshold:
-            records[det, 3] = DUPE
-        elif iou[det].max() <= background_threshold:
-            records[det, 3] = BKG
-        else:
-            records[det, 3] = BOTH
-        if target >= 0 and not gt_used[target]:
-            usable[target] = True
-            if best_error[target] < 0:
-                best_error[target] = det
-                records[det, 5] = 1
+    unmatched = records[:, 1] == 0
+    best_class = class_iou.max(axis=1)
+    loc = unmatched & (background_threshold <= best_class) & (best_class <= pos_threshold)
+    cls = unmatched & ~loc & (other_class_iou.max(axis=1) >= pos_threshold)
+    dupe = unmatched & ~loc & ~cls & (used_class_iou.max(axis=1) >= pos_threshold)
+    bkg = unmatched & ~loc & ~cls & ~dupe & (iou.max(axis=1) <= background_threshold)
+    records[unmatched, 3] = BOTH
+    for code, chosen in ((LOC, loc), (CLS, cls), (DUPE, dupe), (BKG, bkg)):
+        records[chosen, 3] = code
+    target = np.where(loc, class_iou.argmax(axis=1), other_class_iou.argmax(axis=1))
+    records[cls, 4] = gt_labels[target[cls]]
+    pointing = np.flatnonzero((loc | cls) & ~gt_used[target])
+    usable[target[pointing]] = True
+    # tidecv's BestGTMatch: the first (best-scored) error pointing at a free ground truth is the one fixed
+    _, first = np.unique(target[pointing], return_index=True)
+    records[pointing[first], 5] = 1
