@@ -244,3 +244,13 @@ def test_report_logs_each_dap_and_draws_the_breakdown() -> None:
     assert all(entry.undefined for entry in metric.logged_values("tide", empty, ReportOptions()))
     assert metric.plot_sources(empty, ("error_breakdown",), ReportOptions()) == []
     assert np.isnan(float(empty["map"]))
+
+
+def test_forward_gives_the_batch_and_accumulates_every_batch() -> None:
+    preds, target = random_tide_set(17, images=9, ties=True)
+    metric = DetectionErrorBreakdown(box_format="xywh")
+    batch_value = metric(preds[4:], target[4:])
+    _assert_equal(tidecv_breakdown(preds[4:], target[4:]), batch_value)
+    metric(preds[:4], target[:4])
+    # forward puts the earlier states first: the images in the order they were seen
+    _assert_equal(tidecv_breakdown(preds[4:] + preds[:4], target[4:] + target[:4]), metric.compute())
