@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import matplotlib
 import numpy as np
 import torch
 
@@ -75,11 +76,13 @@ def tidecv_breakdown(
         for box, score, label in rows:
             dets.add_detection(image, label, score, box)
     try:
-        run = TIDE(pos_threshold, background_threshold).evaluate(gt, dets)
+        # TIDE() sets seaborn's style in matplotlib's global rcParams (its Plotter): keep them from our figures
+        with matplotlib.rc_context():
+            run = TIDE(pos_threshold, background_threshold).evaluate(gt, dets)
     except ZeroDivisionError:  # the baseline mAP averages no class
         return dict.fromkeys((*KEYS, *SPECIAL_KEYS), math.nan)
     out = {"map": run.ap / 100}
-    for error, key in zip(type(TIDE())._error_types, KEYS[1:], strict=True):
+    for error, key in zip(TIDE._error_types, KEYS[1:], strict=True):
         out[key] = _percent(lambda error=error: run.fix_main_errors(error_types=[error])[error])
     try:
         special = run.fix_special_errors()

@@ -254,3 +254,13 @@ def test_forward_gives_the_batch_and_accumulates_every_batch() -> None:
     metric(preds[:4], target[:4])
     # forward puts the earlier states first: the images in the order they were seen
     _assert_equal(tidecv_breakdown(preds[4:] + preds[:4], target[4:] + target[:4]), metric.compute())
+
+
+def test_plot_draws_the_callback_figure() -> None:
+    preds, target = random_tide_set(5, images=6)
+    metric = DetectionErrorBreakdown(box_format="xywh")
+    metric.update(preds, target)
+    figure, axes = metric.plot()
+    assert axes is figure.axes[0] and axes.texts[0].get_text() == f"{float(metric.compute()['classification']):.3f}"
+    with pytest.raises(ValueError, match="Expected `ax=None`"):
+        metric.plot(ax=axes)

@@ -172,6 +172,14 @@ class DetectionErrorBreakdown(CatStateMetric):
         values = {key: float(value[key]) for key in RESULT_KEYS}
         return [PlotSource("error_breakdown", "error_breakdown", partial(_error_breakdown, values, self.pos_threshold))]
 
+    def plot(self, val: Any = None, ax: Any = None) -> tuple[Any, Any]:
+        """Draw the error breakdown (the callback's ``error_breakdown``) without pyplot; returns ``(figure, axes)``."""
+        if ax is not None:
+            raise ValueError("Expected `ax=None`: the error breakdown draws its own sized figure, but got axes.")
+        values = self.compute() if val is None else val
+        figure = _error_breakdown({key: float(values[key]) for key in RESULT_KEYS}, self.pos_threshold, None)
+        return figure, figure.axes[0]
+
 
 def _error_breakdown(values: dict[str, float], pos_threshold: float, class_names: Any) -> Any:
     return plotting.plot_error_breakdown(values, pos_threshold)
