@@ -16,6 +16,7 @@ from lightning_evalkit.classification import (
 )
 from lightning_evalkit.detection import (
     CompleteIntersectionOverUnion,
+    DetectionErrorBreakdown,
     DistanceIntersectionOverUnion,
     GeneralizedIntersectionOverUnion,
     IntersectionOverUnion,
@@ -34,6 +35,7 @@ __all__ = [
     "BrierScore",
     "CalibrationError",
     "CompleteIntersectionOverUnion",
+    "DetectionErrorBreakdown",
     "ConfusionMatrix",
     "DistanceIntersectionOverUnion",
     "DeLongTest",

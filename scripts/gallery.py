@@ -66,6 +66,9 @@ CAPTIONS = {
     "above 30 classes the best and the worst 15.",
     "per_class_ap": "A bar per class, AP at IoU 0.50:0.95, labelled with the class name and its AP; the dashed "
     "line is the mean, given in the title.",
+    "error_breakdown": "From `DetectionErrorBreakdown` (TIDE, tidecv's numbers): the mAP gained by fixing each kind "
+    "of error (classification, localisation, both, duplicate, background, missed) and, below the line, by perfect "
+    "precision (FP) and perfect recall (FN); the title gives the mAP at IoU 0.5.",
 }
 NOT_AN_IMAGE = ("pr_curve_plugin",)  # TensorBoard's own PR Curves tab: counts, not a figure
 
@@ -272,7 +275,9 @@ def _detection_scenes() -> list[Scene]:
         "(85% of the shapes found with a jittered box, a tenth of those with the wrong label, up to two spurious "
         "boxes per image)."
     )
-    return [Scene("detection", "Detection", text, [("map", _fed(metric, preds, target))], list(example.SHAPES))]
+    breakdown = ek.DetectionErrorBreakdown(box_format="xyxy")
+    fed = [("map", _fed(metric, preds, target)), ("tide", _fed(breakdown, preds, target))]
+    return [Scene("detection", "Detection", text, fed, list(example.SHAPES))]
 
 
 def scenes() -> list[Scene]:

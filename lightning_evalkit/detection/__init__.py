@@ -6,6 +6,7 @@
 - ``mean_ap`` / ``mean_ap_metric``: MeanAveragePrecision; ``intersection`` / ``intersection_metrics``: the IoU
   family and matched IoU; ``segmentation`` / ``segmentation_metric``: semantic-segmentation MeanIoU.
 - ``lvis/``: LVISMeanAveragePrecision, LVIS's federated evaluation (lvis-api) on the matching of ``coco/``.
+- ``tide/``: DetectionErrorBreakdown, where the errors come from (TIDE, tidecv).
 """
 
 from lightning_evalkit.detection.intersection_metrics import (
@@ -18,9 +19,11 @@ from lightning_evalkit.detection.intersection_metrics import (
 from lightning_evalkit.detection.lvis.lvis_map_metric import LVISMeanAveragePrecision
 from lightning_evalkit.detection.mean_ap_metric import MeanAveragePrecision
 from lightning_evalkit.detection.segmentation import MeanIoU
+from lightning_evalkit.detection.tide.breakdown_metric import DetectionErrorBreakdown
 
 __all__ = [
     "CompleteIntersectionOverUnion",
+    "DetectionErrorBreakdown",
     "DistanceIntersectionOverUnion",
     "GeneralizedIntersectionOverUnion",
     "IntersectionOverUnion",

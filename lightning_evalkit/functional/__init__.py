@@ -43,6 +43,7 @@ from lightning_evalkit.detection.masks import mask_iou
 from lightning_evalkit.detection.mean_ap import mean_average_precision
 from lightning_evalkit.detection.rle import rle_area, rle_decode, rle_encode, rle_to_bbox
 from lightning_evalkit.detection.segmentation import mean_iou
+from lightning_evalkit.detection.tide.breakdown import detection_error_breakdown
 from lightning_evalkit.statistics.binomial import binomial_interval
 from lightning_evalkit.statistics.delong import delong_covariance
 
@@ -67,6 +68,7 @@ __all__ = [
     "generalized_box_iou",
     "generalized_intersection_over_union",
     "delong_covariance",
+    "detection_error_breakdown",
     "delong_interval_from_counts",
     "delong_test",
     "intersection_over_union",

@@ -3,8 +3,9 @@
 Each function takes values that are already computed and returns a ``matplotlib.figure.Figure`` on an Agg
 canvas; none touches ``matplotlib.pyplot``, so a long run cannot leak figures. ``curves``: ROC, sensitivity and
 specificity against threshold, precision-recall, one-vs-rest ROC; ``matrix``: confusion matrices; ``detection``:
-detection PR curves and per-class AP; ``per_class``: one per-class metric as sorted bars; ``clinical``: reliability
-diagrams and decision curves; ``base``, ``bars`` and ``text``: the shared layout, bar drawing and fast text.
+detection PR curves and per-class AP; ``per_class``: one per-class metric as sorted bars; ``errors``: TIDE's
+error breakdown; ``clinical``: reliability diagrams and decision curves; ``base``, ``bars`` and ``text``: the
+shared layout, bar drawing and fast text.
 """
 
 from lightning_evalkit.plotting.base import ClassNames, MarkedPoint
@@ -17,6 +18,7 @@ from lightning_evalkit.plotting.curves import (
     plot_sensitivity_specificity,
 )
 from lightning_evalkit.plotting.detection import plot_detection_pr_curves, plot_per_class_ap
+from lightning_evalkit.plotting.errors import plot_error_breakdown
 from lightning_evalkit.plotting.matrix import plot_confusion_matrix
 from lightning_evalkit.plotting.per_class import plot_per_class_values
 
@@ -27,6 +29,7 @@ __all__ = [
     "plot_confusion_matrix",
     "plot_decision_curve",
     "plot_detection_pr_curves",
+    "plot_error_breakdown",
     "plot_per_class_ap",
     "plot_per_class_values",
     "plot_precision_recall",

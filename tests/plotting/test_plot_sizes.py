@@ -56,6 +56,7 @@ def test_natural_sizes_stay_within_a_card_at_actual_size() -> None:
         "matrix_2": _matrix(2, ["benign", "malignant"]),
         "matrix_200": _matrix(200, [f"class_{i}" for i in range(200)]),
         "per_class_values": plotting.plot_per_class_values(RNG.random(200), "sensitivity"),
+        "error_breakdown": plotting.plot_error_breakdown({"map": 0.4, "classification": 0.05, "missed": 0.12}),
     }
     pixels = {name: plotting.figure_to_rgb(figure).shape[1] for name, figure in widths.items()}
     limits = {"matrix_200": 960, "one_vs_rest": 700}  # 16 rows of two-line cells need ~0.42 in each
