@@ -16,6 +16,8 @@ from lightning_evalkit.classification import (
 )
 from lightning_evalkit.detection import (
     CompleteIntersectionOverUnion,
+    DetectionConfusionMatrix,
+    DetectionOperatingPoint,
     DistanceIntersectionOverUnion,
     GeneralizedIntersectionOverUnion,
     IntersectionOverUnion,
@@ -35,6 +37,8 @@ __all__ = [
     "CalibrationError",
     "CompleteIntersectionOverUnion",
     "ConfusionMatrix",
+    "DetectionConfusionMatrix",
+    "DetectionOperatingPoint",
     "DistanceIntersectionOverUnion",
     "DeLongTest",
     "EvalCallback",

@@ -5,9 +5,12 @@
 - ``coco/``: COCOeval's semantics: per-image matching, accumulation, the extended-summary IoUs, COCO JSON files.
 - ``mean_ap`` / ``mean_ap_metric``: MeanAveragePrecision; ``intersection`` / ``intersection_metrics``: the IoU
   family and matched IoU; ``segmentation`` / ``segmentation_metric``: semantic-segmentation MeanIoU.
+- ``detection_confusion`` / ``detection_confusion_metric``: the detection confusion matrix; ``operating_point`` /
+  ``operating_point_metric``: precision, recall and F1 against confidence (faster-coco-eval's extended metrics).
 - ``lvis/``: LVISMeanAveragePrecision, LVIS's federated evaluation (lvis-api) on the matching of ``coco/``.
 """
 
+from lightning_evalkit.detection.detection_confusion_metric import DetectionConfusionMatrix
 from lightning_evalkit.detection.intersection_metrics import (
     CompleteIntersectionOverUnion,
     DistanceIntersectionOverUnion,
@@ -17,10 +20,13 @@ from lightning_evalkit.detection.intersection_metrics import (
 )
 from lightning_evalkit.detection.lvis.lvis_map_metric import LVISMeanAveragePrecision
 from lightning_evalkit.detection.mean_ap_metric import MeanAveragePrecision
+from lightning_evalkit.detection.operating_point_metric import DetectionOperatingPoint
 from lightning_evalkit.detection.segmentation import MeanIoU
 
 __all__ = [
     "CompleteIntersectionOverUnion",
+    "DetectionConfusionMatrix",
+    "DetectionOperatingPoint",
     "DistanceIntersectionOverUnion",
     "GeneralizedIntersectionOverUnion",
     "IntersectionOverUnion",
