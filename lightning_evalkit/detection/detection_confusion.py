@@ -89,6 +89,8 @@ def _matched_gt(
     match = torch.full((det_order.numel(),), -1, dtype=torch.long, device=device)
     match[found.single_dets] = found.single_gt[:, 0]
     match[found.dets] = found.det_match[:, 0, 0]
+    if not gt_order.numel():  # nothing to match (and nothing to index)
+        return det_order, match
     return det_order, torch.where(match >= 0, gt_order[match.clamp(min=0)], match)
 
 
