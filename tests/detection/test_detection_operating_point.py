@@ -37,9 +37,8 @@ def _reference_sweep(preds, target, box_format="xywh", iou_type="bbox"):
     """extended_metrics' loop, run on faster-coco-eval's own true-positive flags, keeping every threshold:
     (thresholds, macro precision, recall, F1 at each, best threshold)."""
     scores, labels, tp = fce_tp_flags(preds, target, NUM_CLASSES, box_format, iou_type)
-    gts = np.array([int(v) for t in target for v, c in zip(t["labels"], t.get("iscrowd", torch.zeros(0))) if not c])
-    if not all("iscrowd" in t for t in target):
-        gts = np.concatenate([t["labels"].numpy() for t in target])
+    crowd = [t.get("iscrowd", torch.zeros_like(t["labels"])).bool() for t in target]
+    gts = np.concatenate([t["labels"][~c].numpy() for t, c in zip(target, crowd, strict=True)])
     counts = np.bincount(gts, minlength=NUM_CLASSES)
     thresholds = np.unique(scores)
     rows = []
