@@ -67,7 +67,7 @@ CAPTIONS = {
     "detection_confusion_matrix": "From `DetectionConfusionMatrix`: which class matched each ground truth "
     "(class-agnostic matching at one IoU and score threshold, as faster-coco-eval's), the missed ground truth in "
     "the column 'none', the background detections in the row 'none'. Above 15 classes the 15 with the most "
-    "objects, the rest pooled into \"other\".",
+    'objects, the rest pooled into "other".',
     "f1_confidence": "From `DetectionOperatingPoint`: macro F1, precision and recall against the score threshold "
     "(faster-coco-eval's `extended_metrics`, not interpolated), the best-F1 threshold marked.",
     "per_class_ap": "A bar per class, AP at IoU 0.50:0.95, labelled with the class name and its AP; the dashed "
