@@ -100,6 +100,41 @@ def _macro_curves(scores, cum_tp, starts, gt_counts, classes, thresholds) -> np.
     return np.cumsum(deltas[:, ::-1], axis=1)[:, ::-1] / max(len(classes), 1)
 
 
+def _best_candidates(thresholds: np.ndarray, macro_f1: np.ndarray, counted_scores: np.ndarray) -> np.ndarray:
+    """The thresholds that may be the reference's best: near the largest summed F1, and each the lowest of a run
+    of thresholds with the same counts (the reference keeps the first, ascending, of equal values).
+
+    The counts at threshold u_j and u_j+1 differ only where a detection of a class with ground truth scores
+    exactly u_j; so a run ends at such a score, and the next run starts just above it.
+    """
+    starts_run = np.zeros(thresholds.size, dtype=bool)
+    starts_run[0] = True
+    ends = np.searchsorted(thresholds, counted_scores) + 1
+    starts_run[ends[ends < thresholds.size]] = True
+    return np.flatnonzero(starts_run & (macro_f1 >= macro_f1.max() - NEAR_BEST))
+
+
+def _exact_best(sorted_scores, cum_tp, starts, gt_counts, classes, thresholds, candidates, chunk: int = 1 << 21):
+    """(threshold index, (3, classes) values there): the first candidate with the largest macro F1, computed
+    exactly as the reference computes it, a chunk of candidates at a time."""
+    best_index, best_f1, best_values = -1, -np.inf, np.zeros((3, classes.size))
+    step = max(1, chunk // max(classes.size, 1))
+    for first in range(0, candidates.size, step):
+        chosen = candidates[first : first + step]
+        values = np.stack(
+            [
+                _values_at(sorted_scores, cum_tp, starts[k], starts[k + 1], int(gt_counts[k]), thresholds[chosen])
+                for k in classes
+            ],
+            axis=2,
+        )  # (3, candidates, classes), each row contiguous
+        macro_f1 = np.mean(np.ascontiguousarray(values[2]), axis=1)
+        i = int(np.argmax(macro_f1))  # the first reaching the largest
+        if macro_f1[i] > best_f1:
+            best_index, best_f1, best_values = int(chosen[i]), float(macro_f1[i]), values[:, i, :]
+    return best_index, np.ascontiguousarray(best_values)
+
+
 def _operating_compute(states: dict[str, Tensor], num_classes: int | None = None) -> dict[str, Tensor]:
     """The curves and the best-F1 operating point of the (synced) states; see the module docstring."""
     scores, labels = states["det_scores"].cpu().numpy(), states["det_labels"].cpu().numpy()
@@ -115,19 +150,12 @@ def _operating_compute(states: dict[str, Tensor], num_classes: int | None = None
     per_class = np.full((3, size), np.nan)
     best_threshold = np.nan
     if classes.size and thresholds.size:
-        near = np.flatnonzero(curves[2] >= curves[2].max() - NEAR_BEST)
-        exact = np.stack(
-            [
-                _values_at(sorted_scores, cum_tp, starts[k], starts[k + 1], int(gt_counts[k]), thresholds[near])
-                for k in classes
-            ],
-            axis=2,
-        )
-        macro_f1 = np.array([np.mean(exact[2, i]) for i in range(near.size)])  # the reference's np.mean, per threshold
-        choice = int(np.argmax(macro_f1))  # the first (lowest) threshold reaching the largest
-        best_threshold = float(thresholds[near[choice]])
-        best = np.array([np.mean(exact[0, choice]), np.mean(exact[1, choice]), macro_f1[choice]])
-        per_class[:, classes] = exact[:, choice]
+        candidates = _best_candidates(thresholds, curves[2], scores[np.isin(labels, classes)])
+        index, exact = _exact_best(sorted_scores, cum_tp, starts, gt_counts, classes, thresholds, candidates)
+        best_threshold = float(thresholds[index])
+        # the reference's np.mean over the classes in class order (a contiguous row: the same pairwise sum)
+        best = np.array([np.mean(exact[0]), np.mean(exact[1]), np.mean(exact[2])])
+        per_class[:, classes] = exact
     as_tensor = lambda values: torch.as_tensor(values, dtype=torch.float64)  # noqa: E731
     return {
         "precision": as_tensor(best[0]),

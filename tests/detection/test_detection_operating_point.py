@@ -118,6 +118,12 @@ def _item(boxes, labels, scores=None) -> dict:
             [_item([[0, 0, 5, 5], [0, 0, 5, 5]], [1, 0])],
             id="one score",
         ),
+        # the best F1 holds from 0.9 down to 0.5, the score of a class without ground truth: 0.5 is the best
+        pytest.param(
+            [_item([[0, 0, 5, 5], [20, 20, 5, 5], [30, 30, 5, 5]], [0, 2, 0], [0.9, 0.5, 0.3])],
+            [_item([[0, 0, 5, 5]], [0])],
+            id="flat best",
+        ),
     ],
 )
 def test_edge_cases_equal_extended_metrics(preds, target):
