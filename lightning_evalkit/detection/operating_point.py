@@ -173,6 +173,25 @@ def _operating_compute(states: dict[str, Tensor], num_classes: int | None = None
     }
 
 
+def _class_curves(states: dict[str, Tensor]) -> dict[int, dict[str, Tensor]]:
+    """Per class with non-crowd ground truth: precision, recall and F1 at each of its own distinct scores,
+    ascending (between two of them the values are those of the higher; above the last they are 0)."""
+    scores, labels = states["det_scores"].cpu().numpy(), states["det_labels"].cpu().numpy()
+    tp, gt_labels = states["det_tp"].cpu().numpy(), states["gt_labels"].cpu().numpy()
+    size = max(int(labels.max(initial=-1)), int(gt_labels.max(initial=-1))) + 1
+    gt_counts = np.bincount(gt_labels, minlength=size)
+    sorted_scores, cum_tp, starts = _class_counts(scores, labels, tp, size)
+    curves = {}
+    for k in np.flatnonzero(gt_counts).tolist():
+        levels = np.unique(sorted_scores[starts[k] : starts[k + 1]])
+        values = _values_at(sorted_scores, cum_tp, starts[k], starts[k + 1], int(gt_counts[k]), levels)
+        keys = ("thresholds", "precision", "recall", "f1")
+        curves[k] = {
+            key: torch.as_tensor(v, dtype=torch.float64) for key, v in zip(keys, (levels, *values), strict=True)
+        }
+    return curves
+
+
 def detection_operating_point(
     preds: Sequence[dict],
     target: Sequence[dict],

@@ -18,6 +18,7 @@ from lightning_evalkit._core.threads import single_threaded
 from lightning_evalkit.detection.inputs.parse import parse_detection_inputs
 from lightning_evalkit.detection.operating_point import (
     STATE_DTYPES,
+    _class_curves,
     _operating_check_args,
     _operating_compute,
     _operating_update,
@@ -89,6 +90,14 @@ class DetectionOperatingPoint(CatStateMetric):
     def compute(self) -> dict[str, Tensor]:
         """The curves and the best-F1 operating point over every image seen (on every rank)."""
         return _operating_compute({name: self._cat_state(name) for name in STATE_DTYPES}, self.num_classes)
+
+    def per_class_curves(self) -> dict[int, dict[str, Tensor]]:
+        """Each class's own curve: {label: {"thresholds", "precision", "recall", "f1"}} at every distinct score of
+        that class, ascending (a class's values change only there; above its highest score they are 0), for the
+        classes with non-crowd ground truth. Over every process (a collective under DDP: call it on every rank).
+        """
+        with self.sync_context(dist_sync_fn=self.dist_sync_fn, should_sync=not self._is_synced):
+            return _class_curves({name: self._cat_state(name) for name in STATE_DTYPES})
 
     # ---- what EvalCallback logs and draws (lightning_evalkit._core.report.Reporting)
     def check_report(self, name: str, options: ReportOptions) -> list[str]:

@@ -189,3 +189,26 @@ def test_bad_arguments_are_refused():
         DetectionOperatingPoint(box_format="xy")
     with pytest.raises(ValueError, match="iou_type"):
         DetectionOperatingPoint(iou_type="keypoints")
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_per_class_curves_equal_the_sweep_on_faster_coco_eval_flags(seed):
+    """Each class's precision, recall and F1 at each of its scores, from faster-coco-eval's own true positives."""
+    preds, target = random_images(seed, 8, scale=6, crowd_prob=0.2, tied_scores=seed == 0)
+    metric = DetectionOperatingPoint(box_format="xywh")
+    metric.update(preds, target)
+    curves = metric.per_class_curves()
+    scores, labels, tp = fce_tp_flags(preds, target, NUM_CLASSES, "xywh", "bbox")
+    crowd = [t["iscrowd"].bool() for t in target]
+    counts = np.bincount(np.concatenate([t["labels"][~c].numpy() for t, c in zip(target, crowd, strict=True)]))
+    assert sorted(curves) == np.flatnonzero(counts).tolist()
+    for k, curve in curves.items():
+        levels = np.unique(scores[labels == k])
+        np.testing.assert_array_equal(curve["thresholds"].numpy(), levels)
+        above = (labels[None, :] == k) & (scores[None, :] >= levels[:, None])
+        hits = (above & tp[None, :]).sum(1)
+        precision, recall = hits / above.sum(1), hits / counts[k]
+        total = precision + recall
+        f1 = np.divide(2 * precision * recall, total, out=np.zeros_like(total), where=total > 0)
+        for key, expected in (("precision", precision), ("recall", recall), ("f1", f1)):
+            np.testing.assert_array_equal(curve[key].numpy(), expected, err_msg=f"{key} of class {k}")
