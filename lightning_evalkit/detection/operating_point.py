@@ -107,6 +107,8 @@ def _best_candidates(thresholds: np.ndarray, macro_f1: np.ndarray, counted_score
     The counts at threshold u_j and u_j+1 differ only where a detection of a class with ground truth scores
     exactly u_j; so a run ends at such a score, and the next run starts just above it.
     """
+    if macro_f1.max() <= NEAR_BEST:  # no true positive: F1 is exactly 0 everywhere, and the lowest comes first
+        return np.zeros(1, dtype=np.int64)
     starts_run = np.zeros(thresholds.size, dtype=bool)
     starts_run[0] = True
     ends = np.searchsorted(thresholds, counted_scores) + 1
