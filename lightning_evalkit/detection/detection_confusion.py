@@ -43,14 +43,17 @@ def _confusion_check_args(
             raise ValueError(f"Expected `{name}` to be a float in [0, 1], but got {value!r}.")
 
 
-def _check_labels(batch: DetectionBatch, num_classes: int) -> None:
-    """Every label must be a row of the matrix: raise before any state changes."""
+def _check_labels(batch: DetectionBatch, num_classes: int | None) -> None:
+    """Every label must be a class index (a row of the matrix when ``num_classes`` is given): raise before any
+    state changes."""
     for side, labels in (("preds", batch.det_labels), ("target", batch.gt_labels)):
-        if labels.numel() and int(labels.max()) >= num_classes:
-            bad = int(labels.max())
-            raise ValueError(
-                f"Expected every `labels` of `{side}` to lie in [0, num_classes={num_classes}), but got {bad}."
-            )
+        if not labels.numel():
+            continue
+        low, high = int(labels.min()), int(labels.max())
+        if low < 0 or (num_classes is not None and high >= num_classes):
+            bad = low if low < 0 else high
+            expected = f"[0, num_classes={num_classes})" if num_classes is not None else "[0, inf)"
+            raise ValueError(f"Expected every `labels` of `{side}` to lie in {expected}, but got {bad}.")
 
 
 def _matched_gt(

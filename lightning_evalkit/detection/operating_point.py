@@ -27,6 +27,7 @@ from lightning_evalkit._core.checks import check_choice
 from lightning_evalkit.detection.boxes import BOX_FORMATS
 from lightning_evalkit.detection.coco.match import coco_match
 from lightning_evalkit.detection.coco.pairs import candidate_pairs
+from lightning_evalkit.detection.detection_confusion import _check_labels
 from lightning_evalkit.detection.inputs.batch import DetectionBatch
 from lightning_evalkit.detection.inputs.parse import parse_detection_inputs
 from lightning_evalkit.detection.mean_ap import AREA_RANGES, DEFAULT_IOU_THRESHOLDS, DEFAULT_MAX_DETECTIONS
@@ -219,4 +220,5 @@ def detection_operating_point(
     """
     _operating_check_args(box_format, iou_type)
     batch = parse_detection_inputs(preds, target, box_format, (iou_type,))
+    _check_labels(batch, None)
     return _operating_compute(_operating_update(batch), num_classes)

@@ -15,6 +15,7 @@ from lightning_evalkit._core.cat_states import CatStateMetric
 from lightning_evalkit._core.report import LoggedValue, PlotSource, ReportOptions, value_entries
 from lightning_evalkit._core.state_dtypes import keep_dtypes_apply
 from lightning_evalkit._core.threads import single_threaded
+from lightning_evalkit.detection.detection_confusion import _check_labels
 from lightning_evalkit.detection.inputs.parse import parse_detection_inputs
 from lightning_evalkit.detection.operating_point import (
     STATE_DTYPES,
@@ -84,6 +85,7 @@ class DetectionOperatingPoint(CatStateMetric):
     def update(self, preds: Sequence[dict[str, Tensor]], target: Sequence[dict[str, Tensor]]) -> None:
         """Match a batch of images and keep one record per detection (nothing changes if the batch is refused)."""
         batch = parse_detection_inputs(preds, target, self.box_format, (self.iou_type,), device=self.device)
+        _check_labels(batch, None)  # labels index the per-class results
         for name, value in _operating_update(batch).items():
             getattr(self, name).append(value)
 

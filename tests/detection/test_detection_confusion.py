@@ -155,6 +155,7 @@ def test_class_in_batches_equals_functional_and_merge_state():
     [
         ([_item([[0, 0, 5, 5]], [4], [0.5])], [_item([], [])], r"labels.*of `preds`.*num_classes=4.*got 4"),
         ([_item([], [], [])], [_item([[0, 0, 5, 5]], [7])], r"labels.*of `target`.*got 7"),
+        ([_item([[0, 0, 5, 5]], [-1], [0.5])], [_item([], [])], r"labels.*of `preds`.*\[0, num_classes=4\).*got -1"),
         (
             [{"boxes": torch.zeros(1, 3), "scores": torch.ones(1), "labels": torch.zeros(1).long()}],
             [_item([], [])],

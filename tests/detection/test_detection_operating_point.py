@@ -173,14 +173,20 @@ def test_class_in_batches_equals_functional_and_merge_state():
     assert DetectionOperatingPoint(num_classes=7).compute()["precision_per_class"].shape == (7,)
 
 
-def test_refused_update_leaves_the_state_unchanged():
+@pytest.mark.parametrize(
+    ("bad_preds", "bad_target", "message"),
+    [
+        ([{"boxes": torch.zeros(1, 4), "labels": torch.zeros(1).long()}], [_item([], [])], "scores"),
+        ([_item([], [], [])], [_item([[0, 0, 5, 5]], [-2])], r"labels.*of `target`.*\[0, inf\).*got -2"),
+    ],
+)
+def test_refused_update_leaves_the_state_unchanged(bad_preds, bad_target, message):
     metric = DetectionOperatingPoint(box_format="xywh")
     preds, target = random_images(2, 3, scale=6)
     metric.update(preds, target)
     before = metric.compute()
-    bad = [{"boxes": torch.zeros(1, 4), "labels": torch.zeros(1).long()}]  # no scores
-    with pytest.raises((ValueError, TypeError), match="scores"):
-        metric.update(bad, [_item([], [])])
+    with pytest.raises((ValueError, TypeError), match=message):
+        metric.update(bad_preds, bad_target)
     _assert_same(metric.compute(), before)
 
 
