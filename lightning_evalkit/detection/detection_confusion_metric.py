@@ -105,6 +105,14 @@ class DetectionConfusionMatrix(Metric):
         """The (num_classes + 1, num_classes + 1) counts over every image seen (on every rank)."""
         return self.confmat.clone()
 
+    def plot(self, val: Any = None, ax: Any = None, class_names: Any = None) -> tuple[Any, Any]:
+        """The figure EvalCallback draws (``detection_confusion_matrix``) of ``val`` (default: ``compute()``)."""
+        if ax is not None:
+            raise ValueError("Expected `ax=None` (the figure sizes itself to the classes), but got axes.")
+        counts = self.compute() if val is None else val
+        figure = _draw(counts.detach().cpu().numpy(), self.iou_threshold, self.score_threshold, class_names)
+        return figure, figure.axes[0]
+
     # ---- what EvalCallback logs and draws (lightning_evalkit._core.report.Reporting)
     def check_report(self, name: str, options: ReportOptions) -> list[str]:
         """Nothing to refuse or leave out."""

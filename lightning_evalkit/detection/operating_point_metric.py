@@ -101,6 +101,17 @@ class DetectionOperatingPoint(CatStateMetric):
         with self.sync_context(dist_sync_fn=self.dist_sync_fn, should_sync=not self._is_synced):
             return _class_curves({name: self._cat_state(name) for name in STATE_DTYPES})
 
+    def plot(self, val: Any = None, ax: Any = None) -> tuple[Any, Any]:
+        """The figure EvalCallback draws (``f1_confidence``) of ``val`` (default: ``compute()``)."""
+        if ax is not None:
+            raise ValueError("Expected `ax=None` (the figure lays itself out), but got axes.")
+        value = self.compute() if val is None else val
+        curves = {
+            key: value[key].cpu().numpy() for key in ("thresholds", "f1_curve", "precision_curve", "recall_curve")
+        }
+        figure = _draw(curves, float(value["threshold"]), None)
+        return figure, figure.axes[0]
+
     # ---- what EvalCallback logs and draws (lightning_evalkit._core.report.Reporting)
     def check_report(self, name: str, options: ReportOptions) -> list[str]:
         """Nothing to refuse or leave out."""

@@ -49,3 +49,20 @@ def test_f1_confidence_draws_odd_inputs(thresholds, best):
     _inside(figure)
     labels = [line.get_label() for line in figure.axes[0].get_lines()]
     assert labels[0].startswith("F1 (best") == (size > 0)
+
+
+def test_metric_plot_draws_the_callback_figures():
+    from lightning_evalkit import DetectionConfusionMatrix, DetectionOperatingPoint
+    from tests._detection_data import random_images
+
+    preds, target = random_images(1, 4, scale=6)
+    confusion, operating = DetectionConfusionMatrix(4, box_format="xywh"), DetectionOperatingPoint(box_format="xywh")
+    for metric in (confusion, operating):
+        metric.update(preds, target)
+    _, axes = confusion.plot(class_names=["a", "b", "c", "d"])
+    assert axes.get_title().startswith("Detection confusion matrix, IoU >= 0.5")
+    assert f"(n = {int(confusion.compute().sum())})" in axes.get_title()
+    _, axes = operating.plot()
+    assert axes.get_lines()[0].get_label().startswith("F1 (best")
+    with pytest.raises(ValueError, match="ax=None"):
+        operating.plot(ax=axes)
