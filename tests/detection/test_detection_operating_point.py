@@ -218,3 +218,34 @@ def test_per_class_curves_equal_the_sweep_on_faster_coco_eval_flags(seed):
         f1 = np.divide(2 * precision * recall, total, out=np.zeros_like(total), where=total > 0)
         for key, expected in (("precision", precision), ("recall", recall), ("f1", f1)):
             np.testing.assert_array_equal(curve[key].numpy(), expected, err_msg=f"{key} of class {k}")
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_interpolated_f1_curve_of_faster_coco_eval_curves_from_mean_average_precision(seed):
+    """The recipe docs/detection.md gives for faster-coco-eval's other F1 curve (``Curves.plot_f1_confidence``,
+    interpolated at 101 recall points, class-aware): MeanAveragePrecision's extended summary at one IoU."""
+    from lightning_evalkit import MeanAveragePrecision
+    from tests._fce_reference import Curves, _datasets
+
+    preds, target = random_images(seed, 8, scale=6, tied_scores=False, crowd_prob=0.2)
+    gt, dt = _datasets(preds, target, NUM_CLASSES, "xywh", "bbox")
+    curves = Curves(gt, dt, iouType="bbox", iou_tresh=0.5, useCats=True).build_curve("category_id")
+    metric = MeanAveragePrecision(
+        box_format="xywh", iou_thresholds=[0.5], max_detection_thresholds=[1000], extended_summary=True
+    )
+    metric.update(preds, target)
+    result = metric.compute()
+    recall = np.linspace(0.0, 1.0, 101)
+    assert len(curves) == 3  # the data makes the case: one curve per class with ground truth
+    for curve in curves:
+        k = result["classes"].tolist().index(curve["category_id"])
+        precision, scores = result["precision"][0, :, k, 0, 0].numpy(), result["scores"][0, :, k, 0, 0].numpy()
+        f1 = 2 * precision * recall / (precision + recall + 1e-16)
+        expected = (
+            2
+            * curve["precision_list"]
+            * curve["recall_list"]
+            / (curve["precision_list"] + curve["recall_list"] + 1e-16)
+        )
+        np.testing.assert_allclose(f1, expected, rtol=0, atol=1e-12)
+        np.testing.assert_array_equal(scores, curve["scores"])
