@@ -225,7 +225,9 @@ def test_interpolated_f1_curve_of_faster_coco_eval_curves_from_mean_average_prec
     """The recipe docs/detection.md gives for faster-coco-eval's other F1 curve (``Curves.plot_f1_confidence``,
     interpolated at 101 recall points, class-aware): MeanAveragePrecision's extended summary at one IoU."""
     from lightning_evalkit import MeanAveragePrecision
-    from tests._fce_reference import Curves, _datasets
+    from faster_coco_eval.extra import Curves
+
+    from tests._fce_reference import _datasets
 
     preds, target = random_images(seed, 8, scale=6, tied_scores=False, crowd_prob=0.2)
     gt, dt = _datasets(preds, target, NUM_CLASSES, "xywh", "bbox")
