@@ -224,9 +224,9 @@ def test_per_class_curves_equal_the_sweep_on_faster_coco_eval_flags(seed):
 def test_interpolated_f1_curve_of_faster_coco_eval_curves_from_mean_average_precision(seed):
     """The recipe docs/detection.md gives for faster-coco-eval's other F1 curve (``Curves.plot_f1_confidence``,
     interpolated at 101 recall points, class-aware): MeanAveragePrecision's extended summary at one IoU."""
-    from lightning_evalkit import MeanAveragePrecision
     from faster_coco_eval.extra import Curves
 
+    from lightning_evalkit import MeanAveragePrecision
     from tests._fce_reference import _datasets
 
     preds, target = random_images(seed, 8, scale=6, tied_scores=False, crowd_prob=0.2)
