@@ -16,7 +16,9 @@ from lightning_evalkit.classification import (
 )
 from lightning_evalkit.detection import (
     CompleteIntersectionOverUnion,
+    DetectionConfusionMatrix,
     DetectionErrorBreakdown,
+    DetectionOperatingPoint,
     DistanceIntersectionOverUnion,
     GeneralizedIntersectionOverUnion,
     IntersectionOverUnion,
@@ -37,6 +39,8 @@ __all__ = [
     "CompleteIntersectionOverUnion",
     "DetectionErrorBreakdown",
     "ConfusionMatrix",
+    "DetectionConfusionMatrix",
+    "DetectionOperatingPoint",
     "DistanceIntersectionOverUnion",
     "DeLongTest",
     "EvalCallback",

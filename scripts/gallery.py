@@ -64,6 +64,12 @@ CAPTIONS = {
     "per_class_values": 'Every per-class classification metric (here `Sensitivity(average="none")`), tagged '
     "`val/per_class_values/<name>`: a bar per class, sorted, best first, with the mean over every defined class; "
     "above 30 classes the best and the worst 15.",
+    "detection_confusion_matrix": "From `DetectionConfusionMatrix`: which class matched each ground truth "
+    "(class-agnostic matching at one IoU and score threshold, as faster-coco-eval's), the missed ground truth in "
+    "the column 'none', the background detections in the row 'none'. Above 15 classes the 15 with the most "
+    'objects, the rest pooled into "other".',
+    "f1_confidence": "From `DetectionOperatingPoint`: macro F1, precision and recall against the score threshold "
+    "(faster-coco-eval's `extended_metrics`, not interpolated), the best-F1 threshold marked.",
     "per_class_ap": "A bar per class, AP at IoU 0.50:0.95, labelled with the class name and its AP; the dashed "
     "line is the mean, given in the title.",
     "error_breakdown": "From `DetectionErrorBreakdown` (TIDE, tidecv's numbers): the mAP gained by fixing each kind "
@@ -276,8 +282,11 @@ def _detection_scenes() -> list[Scene]:
         "boxes per image)."
     )
     breakdown = ek.DetectionErrorBreakdown(box_format="xyxy")
-    fed = [("map", _fed(metric, preds, target)), ("tide", _fed(breakdown, preds, target))]
-    return [Scene("detection", "Detection", text, fed, list(example.SHAPES))]
+    confusion = ek.DetectionConfusionMatrix(num_classes=3, iou_threshold=0.5, score_threshold=0.25)
+    operating = ek.DetectionOperatingPoint(box_format="xyxy")
+    metrics = [("map", _fed(metric, preds, target)), ("dcm", _fed(confusion, preds, target))]
+    metrics += [("op", _fed(operating, preds, target)), ("tide", _fed(breakdown, preds, target))]
+    return [Scene("detection", "Detection", text, metrics, list(example.SHAPES))]
 
 
 def scenes() -> list[Scene]:

@@ -31,6 +31,8 @@ PLOT_NAMES = (
     "calibration",
     "decision_curve",
     "per_class_values",
+    "detection_confusion_matrix",
+    "f1_confidence",
     "error_breakdown",
 )
 # Plots every metric that feeds them draws (one image each, tagged with the metric's name), not only the first.

@@ -146,7 +146,8 @@ class EvalCallback(_CallbackBase):
         plots: True for every plot, False for none, or a list drawn from ``"roc"``,
             ``"sensitivity_specificity"``, ``"precision_recall"``, ``"confusion_matrix"``,
             ``"pr_curve_plugin"``, ``"detection_pr"``, ``"per_class_ap"``, ``"calibration"``,
-            ``"decision_curve"``, ``"per_class_values"``, ``"error_breakdown"``.
+            ``"decision_curve"``, ``"per_class_values"``, ``"detection_confusion_matrix"``, ``"f1_confidence"``,
+            ``"error_breakdown"``.
         class_names: names of the classes: a list indexed by class (label for detection) or a dict
             label -> name.
         confidence_level: when set, also log ``<name>_ci_lower`` and ``<name>_ci_upper`` for every metric with

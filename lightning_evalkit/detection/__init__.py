@@ -5,10 +5,13 @@
 - ``coco/``: COCOeval's semantics: per-image matching, accumulation, the extended-summary IoUs, COCO JSON files.
 - ``mean_ap`` / ``mean_ap_metric``: MeanAveragePrecision; ``intersection`` / ``intersection_metrics``: the IoU
   family and matched IoU; ``segmentation`` / ``segmentation_metric``: semantic-segmentation MeanIoU.
+- ``detection_confusion`` / ``detection_confusion_metric``: the detection confusion matrix; ``operating_point`` /
+  ``operating_point_metric``: precision, recall and F1 against confidence (faster-coco-eval's extended metrics).
 - ``lvis/``: LVISMeanAveragePrecision, LVIS's federated evaluation (lvis-api) on the matching of ``coco/``.
 - ``tide/``: DetectionErrorBreakdown, where the errors come from (TIDE, tidecv).
 """
 
+from lightning_evalkit.detection.detection_confusion_metric import DetectionConfusionMatrix
 from lightning_evalkit.detection.intersection_metrics import (
     CompleteIntersectionOverUnion,
     DistanceIntersectionOverUnion,
@@ -18,11 +21,14 @@ from lightning_evalkit.detection.intersection_metrics import (
 )
 from lightning_evalkit.detection.lvis.lvis_map_metric import LVISMeanAveragePrecision
 from lightning_evalkit.detection.mean_ap_metric import MeanAveragePrecision
+from lightning_evalkit.detection.operating_point_metric import DetectionOperatingPoint
 from lightning_evalkit.detection.segmentation import MeanIoU
 from lightning_evalkit.detection.tide.breakdown_metric import DetectionErrorBreakdown
 
 __all__ = [
     "CompleteIntersectionOverUnion",
+    "DetectionConfusionMatrix",
+    "DetectionOperatingPoint",
     "DetectionErrorBreakdown",
     "DistanceIntersectionOverUnion",
     "GeneralizedIntersectionOverUnion",

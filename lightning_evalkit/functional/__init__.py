@@ -27,6 +27,7 @@ from lightning_evalkit.classification.rate_intervals import (
 )
 from lightning_evalkit.classification.roc import auroc, curve_counts, roc
 from lightning_evalkit.detection.boxes import box_area, box_convert, box_iou
+from lightning_evalkit.detection.detection_confusion import detection_confusion_matrix
 from lightning_evalkit.detection.intersection import (
     complete_box_iou,
     complete_intersection_over_union,
@@ -41,6 +42,7 @@ from lightning_evalkit.detection.intersection import (
 from lightning_evalkit.detection.lvis.lvis_map import lvis_mean_average_precision
 from lightning_evalkit.detection.masks import mask_iou
 from lightning_evalkit.detection.mean_ap import mean_average_precision
+from lightning_evalkit.detection.operating_point import detection_operating_point
 from lightning_evalkit.detection.rle import rle_area, rle_decode, rle_encode, rle_to_bbox
 from lightning_evalkit.detection.segmentation import mean_iou
 from lightning_evalkit.detection.tide.breakdown import detection_error_breakdown
@@ -71,6 +73,8 @@ __all__ = [
     "detection_error_breakdown",
     "delong_interval_from_counts",
     "delong_test",
+    "detection_confusion_matrix",
+    "detection_operating_point",
     "intersection_over_union",
     "lvis_mean_average_precision",
     "mask_iou",

@@ -18,8 +18,10 @@ from lightning_evalkit.plotting.curves import (
     plot_sensitivity_specificity,
 )
 from lightning_evalkit.plotting.detection import plot_detection_pr_curves, plot_per_class_ap
+from lightning_evalkit.plotting.detection_matrix import plot_detection_confusion_matrix
 from lightning_evalkit.plotting.errors import plot_error_breakdown
 from lightning_evalkit.plotting.matrix import plot_confusion_matrix
+from lightning_evalkit.plotting.operating_point import plot_f1_confidence
 from lightning_evalkit.plotting.per_class import plot_per_class_values
 
 __all__ = [
@@ -28,7 +30,9 @@ __all__ = [
     "figure_to_rgb",
     "plot_confusion_matrix",
     "plot_decision_curve",
+    "plot_detection_confusion_matrix",
     "plot_detection_pr_curves",
+    "plot_f1_confidence",
     "plot_error_breakdown",
     "plot_per_class_ap",
     "plot_per_class_values",

@@ -42,7 +42,8 @@ AUC = {"auroc": AUROC(task="binary")}
             ValueError,
             "Expected every entry of `plots` to be one of 'roc', 'sensitivity_specificity', 'precision_recall', "
             "'confusion_matrix', 'pr_curve_plugin', 'detection_pr', 'per_class_ap', "
-            "'calibration', 'decision_curve', 'per_class_values', 'error_breakdown', but got 'histogram'.",
+            "'calibration', 'decision_curve', 'per_class_values', 'detection_confusion_matrix', 'f1_confidence', "
+            "'error_breakdown', but got 'histogram'.",
         ),
         (
             {"metrics": {"cm": ConfusionMatrix(task="multiclass", num_classes=3)}, "class_names": ["a", "b"]},

@@ -77,3 +77,16 @@ def test_mean_average_precision_on_cuda_equals_cpu(iou_type: str) -> None:
         target.append({"boxes": boxes, "labels": labels, "masks": rle_encode(masks)})
     make = lambda: MeanAveragePrecision(iou_type=iou_type, class_metrics=True)  # noqa: E731
     _assert_equal(_run(make(), "cuda", [(preds, target)]), _run(make(), "cpu", [(preds, target)]))
+
+
+def test_detection_confusion_and_operating_point_on_cuda_equal_cpu() -> None:
+    from lightning_evalkit import DetectionConfusionMatrix, DetectionOperatingPoint
+    from tests._detection_data import random_images
+
+    preds, target = random_images(4, 9, scale=6)
+    batches = [(preds[:5], target[:5]), (preds[5:], target[5:])]
+    for make in (
+        lambda: DetectionConfusionMatrix(num_classes=4, iou_threshold=0.4, score_threshold=0.3, box_format="xywh"),
+        lambda: DetectionOperatingPoint(box_format="xywh"),
+    ):
+        _assert_equal(_run(make(), "cuda", batches), _run(make(), "cpu", batches))
