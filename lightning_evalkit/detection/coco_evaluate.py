@@ -76,8 +76,8 @@ def _evaluate(preds: list[dict], target: list[dict], iou_type: str, images_per_u
             part = _ranged_by_given_area(batch, part, torch.cat([item["area"] for item in chunk[0]]), max_dets[-1])
         parts.append(part)
     records = CocoRecords(*(torch.cat([getattr(part, name) for part in parts]) for name in CocoRecords._fields))
-    classes, precision, recall, scores = _accumulate(records, DEFAULT_REC_THRESHOLDS, max_dets, micro=False)
-    summary = _coco_summary(precision, recall, DEFAULT_IOU_THRESHOLDS, max_dets)
+    classes, precision, recall, scores, precision_mean = _accumulate(records, DEFAULT_REC_THRESHOLDS, max_dets, False)
+    summary = _coco_summary(precision_mean, recall, DEFAULT_IOU_THRESHOLDS, max_dets)
     result = {"precision": precision, "recall": recall, "scores": scores, "classes": classes, **summary}
     result["stats"] = torch.stack([summary[key].double() for key in STAT_KEYS])
     return result

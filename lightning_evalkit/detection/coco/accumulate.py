@@ -286,6 +286,72 @@ def _true_positive_counts(s: _Sorted, max_dets: list[int], shape: tuple[int, int
     return [cumulative[:, m].reshape(shape) for m in range(len(max_dets))]
 
 
+def _steps_reading_rank(steps: Tensor, n_gt: Tensor) -> tuple[Tensor, Tensor]:
+    """How many recall steps read each true-positive rank: a table over (area, class, rank < n_gt), and where
+    each (area, class) starts in it. ``steps`` (A, K, R) are the k_r (k_r = 0 reads rank 1), ``n_gt`` (A, K)."""
+    num_steps = steps.shape[-1]
+    counts = n_gt.reshape(-1)
+    offsets = torch.cumsum(counts, 0) - counts
+    rank = steps.clamp(min=1).reshape(-1, num_steps) - 1
+    readable = rank < counts[:, None]  # a class without counted ground truth reads nothing (it is undefined)
+    table = torch.bincount((offsets[:, None] + rank)[readable], minlength=int(counts.sum()))
+    return table, offsets
+
+
+def _precision_means(tp: _TruePositives, steps: Tensor, n_gt: Tensor, num_thr: int) -> Tensor:
+    """(T, A, K): precision at the recall steps (:func:`_precision_at_steps`) averaged over the steps, without
+    the (T, A, K, R) array, so its cost follows the true positives rather than the classes.
+
+    Step r reads the envelope (the largest precision at or after it) at the k_r-th true positive. The true
+    positives that some step reads start blocks; the envelope at a block start is the suffix maximum of the
+    block maxima of its segment, and the sum over the steps is that envelope times the number of steps
+    reading it. Precision values are :func:`_precision_at_steps`' own, bit for bit.
+    """
+    num_areas, num_classes, num_steps = steps.shape
+    num_segments = num_thr * num_areas * num_classes
+    device = steps.device
+    n_tp = torch.bincount(tp.segment, minlength=num_segments)
+    seg_start = torch.cumsum(n_tp, 0) - n_tp
+    rank = torch.arange(tp.segment.numel(), device=device) - seg_start.index_select(0, tp.segment)
+    precision = (rank + 1).double() / (tp.counted.double() + EPS)
+    table, offsets = _steps_reading_rank(steps, n_gt)
+    reads = table.index_select(0, offsets.index_select(0, tp.segment % (num_areas * num_classes)) + rank)
+    starts = reads > 0
+    block = torch.cumsum(starts, 0) - 1  # the last block start at or before each true positive
+    block_segment = tp.segment[starts]
+    num_blocks = block_segment.numel()
+    sums = torch.zeros(num_segments, dtype=torch.float64, device=device)
+    if num_blocks:
+        # true positives before the first block start of their segment are read by no step
+        inside = (block >= 0) & (block_segment.index_select(0, block.clamp(min=0)) == tp.segment)
+        block_max = torch.zeros(num_blocks, dtype=torch.float64, device=device)
+        block_max.scatter_reduce_(0, block[inside], precision[inside], "amax")
+        # blocks of a segment side by side in one row (at most R of them): a suffix maximum along the rows
+        per_segment = torch.bincount(block_segment, minlength=num_segments)
+        active = per_segment > 0
+        row = (torch.cumsum(active, 0) - 1).index_select(0, block_segment)
+        column = torch.arange(num_blocks, device=device) - (torch.cumsum(per_segment, 0) - per_segment)[block_segment]
+        width = int(per_segment.max())
+        grid = torch.zeros(int(active.sum()), width, dtype=torch.float64, device=device)
+        weight = torch.zeros_like(grid)
+        grid[row, column] = block_max
+        weight[row, column] = reads[starts].double()
+        envelope = grid.flip(1).cummax(1).values.flip(1)
+        sums[active] = (envelope * weight).sum(1)
+    return (sums / num_steps).view(num_thr, num_areas, num_classes)
+
+
+class CocoAccumulation(NamedTuple):
+    """What :func:`coco_accumulate` returns (pycocotools' layouts: T thresholds, R recall steps, K classes,
+    A area ranges, M max-detections values)."""
+
+    classes: Tensor  # (K,)
+    precision: Tensor | None  # (T, R, K, A, M), or None when not asked for
+    recall: Tensor  # (T, K, A, M)
+    scores: Tensor | None  # (T, R, K, A, M), or None when not asked for
+    precision_mean: Tensor  # (T, K, A) mean precision over the recall steps at the largest max-detections
+
+
 def coco_accumulate(
     det_scores: Tensor,
     det_labels: Tensor,
@@ -298,15 +364,18 @@ def coco_accumulate(
     max_dets: list[int],
     det_image_ids: Tensor,
     every_max_det: bool = True,
-) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
-    """Return classes (K,), precision (T, R, K, A, M), recall (T, K, A, M), scores (T, R, K, A, M).
+    precision_array: bool = True,
+) -> CocoAccumulation:
+    """Accumulate detection records into precision, recall and scores (see :class:`CocoAccumulation`).
 
     Detection records must be in image order (as :func:`coco_match` and "cat" states keep them). pycocotools
     orders images by id, so score ties across images are broken by ``det_image_ids`` first, then by that order.
     Entries for a class without counted ground truth in an area range are -1, as in pycocotools.
-    ``every_max_det=False`` (all the 12 stats need) builds precision at the largest max-detections only (M = 1
-    in its shape) and no scores (None); recall still has every max-detections value.
+    ``every_max_det=False`` builds precision at the largest max-detections only (M = 1 in its shape) and no
+    scores (None); ``precision_array=False`` builds no precision array at all: ``precision_mean`` (which every
+    mean average precision reads) comes from the true positives alone. Recall has every max-detections value.
     """
+    precision_array = precision_array or every_max_det  # the scores read the precision's counts
     classes, (det_cls, gt_cls) = _class_indices(det_labels, gt_labels)
     num_classes, num_thr = classes.numel(), det_matched.shape[1]
     n_gt = torch.zeros(num_classes, gt_counted.shape[1], dtype=torch.long, device=classes.device)
@@ -321,16 +390,19 @@ def coco_accumulate(
     for max_det in max_dets if every_max_det else max_dets[-1:]:
         valid = None if max_det > max_rank else s.ranks < max_det
         tp = _true_positives(s, valid, num_areas)
-        precision_at, n_tp, seg_start = _precision_at_steps(tp, steps, num_thr)
-        precisions.append(precision_at)
+        if precision_array:
+            precision_at, n_tp, seg_start = _precision_at_steps(tp, steps, num_thr)
+            precisions.append(precision_at)
         if every_max_det:
             point_scores.append(_scores_at_steps(s, tp, valid, n_tp, seg_start, steps))
     undefined = (n_gt == 0).T[None]  # (1, A, K)
-    precision = torch.stack(precisions, -1).masked_fill(undefined[..., None, None], -1.0)
+    precision_mean = _precision_means(tp, steps, n_gt.T, num_thr).masked_fill(undefined, -1.0)
     recall = torch.stack([n_tp.double() / n_gt.T[None].clamp(min=1) for n_tp in n_tps], -1)
     recall = recall.masked_fill(undefined[..., None], -1.0)
-    scores = None
+    precision = scores = None
+    if precision_array:
+        precision = torch.stack(precisions, -1).masked_fill(undefined[..., None, None], -1.0).permute(0, 3, 2, 1, 4)
     if every_max_det:
         scores = torch.stack(point_scores, -1).masked_fill(undefined[..., None, None], -1.0).permute(0, 3, 2, 1, 4)
-    # (T, A, K, R, M) -> pycocotools (T, R, K, A, M); (T, A, K, M) -> (T, K, A, M)
-    return classes, precision.permute(0, 3, 2, 1, 4), recall.permute(0, 2, 1, 3), scores
+    # (T, A, K, R, M) -> pycocotools (T, R, K, A, M); (T, A, K, M) -> (T, K, A, M); (T, A, K) -> (T, K, A)
+    return CocoAccumulation(classes, precision, recall.permute(0, 2, 1, 3), scores, precision_mean.permute(0, 2, 1))

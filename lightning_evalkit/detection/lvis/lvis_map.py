@@ -142,7 +142,7 @@ def _lvis_accumulate(states: Mapping[str, Tensor], max_detections: int) -> tuple
     """classes (K,), precision (T, R, K, A) and recall (T, K, A) of the records of every image seen."""
     records = CocoRecords(*(states[name] for name in CocoRecords._fields))
     recs = torch.tensor(DEFAULT_REC_THRESHOLDS, dtype=torch.float64, device=records.det_scores.device)
-    classes, precision, recall, _ = coco_accumulate(
+    classes, precision, recall, *_ = coco_accumulate(
         records.det_scores,
         records.det_labels,
         records.det_ranks,
