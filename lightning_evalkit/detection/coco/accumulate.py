@@ -298,47 +298,54 @@ def _steps_reading_rank(steps: Tensor, n_gt: Tensor) -> tuple[Tensor, Tensor]:
     return table, offsets
 
 
-def _precision_means(tp: _TruePositives, steps: Tensor, n_gt: Tensor, num_thr: int) -> Tensor:
+def _block_max(values: Tensor, starts: Tensor, block: Tensor | None) -> Tensor:
+    """The maximum of each run of ``values`` from one start (sorted indices) to the next (``block``: each
+    value's run, for devices other than the CPU, where numpy's ``reduceat`` does it in one pass)."""
+    if _numpy_fits(values):
+        return torch.from_numpy(np.maximum.reduceat(values.numpy(), starts.numpy()))
+    assert block is not None
+    result = torch.zeros(starts.numel(), dtype=values.dtype, device=values.device)
+    return result.scatter_reduce_(0, block, values, "amax")
+
+
+def _precision_means(tp: _TruePositives, n_tp: Tensor, steps: Tensor, n_gt: Tensor) -> Tensor:
     """(T, A, K): precision at the recall steps (:func:`_precision_at_steps`) averaged over the steps, without
     the (T, A, K, R) array, so its cost follows the true positives rather than the classes.
 
     Step r reads the envelope (the largest precision at or after it) at the k_r-th true positive. The true
     positives that some step reads start blocks; the envelope at a block start is the suffix maximum of the
     block maxima of its segment, and the sum over the steps is that envelope times the number of steps
-    reading it. Precision values are :func:`_precision_at_steps`' own, bit for bit.
+    reading it. Precision values are :func:`_precision_at_steps`' own, bit for bit. ``n_tp`` (T, A, K).
     """
-    num_areas, num_classes, num_steps = steps.shape
-    num_segments = num_thr * num_areas * num_classes
+    shape, num_steps = n_tp.shape, steps.shape[-1]
+    num_segments, num_columns = n_tp.numel(), steps.shape[0] * steps.shape[1]
     device = steps.device
-    n_tp = torch.bincount(tp.segment, minlength=num_segments)
-    seg_start = torch.cumsum(n_tp, 0) - n_tp
-    rank = torch.arange(tp.segment.numel(), device=device) - seg_start.index_select(0, tp.segment)
+    sums = torch.zeros(num_segments, dtype=torch.float64, device=device)
+    if not tp.segment.numel():
+        return sums.view(shape)
+    n_tp = n_tp.reshape(-1)
+    column = tp.segment % num_columns  # (area, class) of each true positive
+    rank = torch.arange(tp.segment.numel(), device=device) - (torch.cumsum(n_tp, 0) - n_tp).index_select(0, tp.segment)
     precision = (rank + 1).double() / (tp.counted.double() + EPS)
     table, offsets = _steps_reading_rank(steps, n_gt)
-    reads = table.index_select(0, offsets.index_select(0, tp.segment % (num_areas * num_classes)) + rank)
-    starts = reads > 0
-    block = torch.cumsum(starts, 0) - 1  # the last block start at or before each true positive
-    block_segment = tp.segment[starts]
-    num_blocks = block_segment.numel()
-    sums = torch.zeros(num_segments, dtype=torch.float64, device=device)
-    if num_blocks:
-        # true positives before the first block start of their segment are read by no step
-        inside = (block >= 0) & (block_segment.index_select(0, block.clamp(min=0)) == tp.segment)
-        block_max = torch.zeros(num_blocks, dtype=torch.float64, device=device)
-        block_max.scatter_reduce_(0, block[inside], precision[inside], "amax")
-        # blocks of a segment side by side in one row (at most R of them): a suffix maximum along the rows
-        per_segment = torch.bincount(block_segment, minlength=num_segments)
-        active = per_segment > 0
-        row = (torch.cumsum(active, 0) - 1).index_select(0, block_segment)
-        column = torch.arange(num_blocks, device=device) - (torch.cumsum(per_segment, 0) - per_segment)[block_segment]
-        width = int(per_segment.max())
-        grid = torch.zeros(int(active.sum()), width, dtype=torch.float64, device=device)
-        weight = torch.zeros_like(grid)
-        grid[row, column] = block_max
-        weight[row, column] = reads[starts].double()
-        envelope = grid.flip(1).cummax(1).values.flip(1)
-        sums[active] = (envelope * weight).sum(1)
-    return (sums / num_steps).view(num_thr, num_areas, num_classes)
+    reads = table.index_select(0, offsets.index_select(0, column) + rank)
+    first_read = steps[..., 0].clamp(min=1).reshape(-1) - 1
+    if bool((first_read > 0).any()):  # true positives before the first one a step reads are read by none
+        precision = torch.where(rank >= first_read.index_select(0, column), precision, 0.0)
+    starts = torch.nonzero(reads).flatten()
+    block = None if _numpy_fits(precision) else torch.cumsum(reads > 0, 0) - 1
+    block_max = _block_max(precision, starts, block)
+    # the blocks of a segment side by side in one row (at most R of them): a suffix maximum along the rows
+    block_segment = tp.segment.index_select(0, starts)
+    per_segment = torch.bincount(block_segment, minlength=num_segments)
+    active = per_segment > 0
+    row = (torch.cumsum(active, 0) - 1).index_select(0, block_segment)
+    place = torch.arange(starts.numel(), device=device) - (torch.cumsum(per_segment, 0) - per_segment)[block_segment]
+    grid = torch.zeros(int(active.sum()), int(per_segment.max()), dtype=torch.float64, device=device)
+    grid[row, place] = block_max
+    envelope = grid.flip(1).cummax(1).values.flip(1)[row, place]
+    sums.index_add_(0, block_segment, envelope * reads.index_select(0, starts))
+    return (sums / num_steps).view(shape)
 
 
 class CocoAccumulation(NamedTuple):
@@ -396,7 +403,7 @@ def coco_accumulate(
         if every_max_det:
             point_scores.append(_scores_at_steps(s, tp, valid, n_tp, seg_start, steps))
     undefined = (n_gt == 0).T[None]  # (1, A, K)
-    precision_mean = _precision_means(tp, steps, n_gt.T, num_thr).masked_fill(undefined, -1.0)
+    precision_mean = _precision_means(tp, n_tps[-1], steps, n_gt.T).masked_fill(undefined, -1.0)
     recall = torch.stack([n_tp.double() / n_gt.T[None].clamp(min=1) for n_tp in n_tps], -1)
     recall = recall.masked_fill(undefined[..., None], -1.0)
     precision = scores = None
