@@ -223,7 +223,7 @@ class MeanAveragePrecision(CatStateMetric):
     def compute(self) -> dict[str, Tensor]:
         """Accumulate every image seen (on every rank) into the COCO summary."""
         return _map_compute(
-            {name: self._cat_state(name) for name in self._templates},
+            {name: self._joined_state(name) for name in self._templates},
             self._iou_type_tuple,
             self.iou_thresholds,
             self.rec_thresholds,

@@ -109,7 +109,7 @@ class LVISMeanAveragePrecision(CatStateMetric):
     @single_threaded
     def compute(self) -> dict[str, Tensor]:
         """Accumulate every image seen (on every rank) into lvis-api's summary."""
-        states = {name: self._cat_state(name) for name in self._templates}
+        states = {name: self._joined_state(name) for name in self._templates}
         return _lvis_compute(states, self.frequencies, self.max_detections, torch.float32)
 
     def merge_state(self, incoming_state: dict[str, Any] | Metric) -> None:
