@@ -10,6 +10,7 @@ import torch
 from torch import Tensor
 
 from lightning_evalkit._core.threads import single_threaded
+from lightning_evalkit.detection.coco.flags import pack_area_flags, unpack_area_flags
 from lightning_evalkit.detection.coco.json_io import STAT_KEYS, load_coco
 from lightning_evalkit.detection.coco.match import CocoRecords
 from lightning_evalkit.detection.coco.pairs import candidate_pairs
@@ -94,8 +95,8 @@ def _ranged_by_given_area(batch: DetectionBatch, records: CocoRecords, areas: Te
     ranges = torch.tensor(AREA_RANGES, dtype=torch.float64)
     ranged = areas[order, None]
     outside = (ranged < ranges[None, :, 0]) | (ranged > ranges[None, :, 1])  # (N, A), bounds inclusive
-    ignored = torch.where(records.det_matched, records.det_ignored, outside[:, None, :])
-    return records._replace(det_ignored=ignored)
+    matched, ignored = (unpack_area_flags(f, len(AREA_RANGES)) for f in (records.det_matched, records.det_ignored))
+    return records._replace(det_ignored=pack_area_flags(torch.where(matched, ignored, outside[:, None, :])))
 
 
 def format_summary(stats: Sequence[float]) -> str:

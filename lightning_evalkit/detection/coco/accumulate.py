@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from lightning_evalkit.detection.coco.flags import unpack_area_flags
 from lightning_evalkit.detection.coco.pairs import _class_indices, _descending_score_key, _numpy_fits
 
 EPS = float(np.spacing(1))
@@ -123,17 +124,26 @@ def _rows_select(flags: Tensor, index: Tensor) -> Tensor:
 
 
 def _sort_records(
-    cls: Tensor, scores: Tensor, ranks: Tensor, matched: Tensor, ignored: Tensor, image_ids: Tensor, num_classes: int
+    cls: Tensor,
+    scores: Tensor,
+    ranks: Tensor,
+    matched: Tensor,
+    ignored: Tensor,
+    image_ids: Tensor,
+    num_classes: int,
+    num_areas: int,
 ) -> _Sorted:
+    """``matched`` and ``ignored`` are packed (see :mod:`~lightning_evalkit.detection.coco.flags`): only the
+    rows of detections matched somewhere are unpacked."""
     order, cls = _detection_order(cls, scores, image_ids)
     ranks = ranks.index_select(0, order)
     ever = _any_over_rows(matched).index_select(0, order)
     # unmatched: ignored only outside the area range, the same at every threshold
-    inside = _transposed(~_rows_select(ignored[:, 0, :], order))
+    inside = _transposed(~unpack_area_flags(ignored[:, :1].index_select(0, order), num_areas)[:, 0])
     some = torch.nonzero(ever).flatten()
     some_order = order.index_select(0, some)
-    some_counted = ~_rows_select(ignored, some_order)
-    some_tp = _transposed(_rows_select(matched, some_order) & some_counted)
+    some_counted = ~unpack_area_flags(ignored.index_select(0, some_order), num_areas).flatten(1)
+    some_tp = _transposed(unpack_area_flags(matched.index_select(0, some_order), num_areas).flatten(1) & some_counted)
     some_counted = _transposed(some_counted)
     arange_k = torch.arange(num_classes, device=cls.device)
     event_row, event_some = _nonzero_2d(some_tp)
@@ -389,7 +399,9 @@ def coco_accumulate(
     n_gt.index_add_(0, gt_cls, gt_counted.long())
     num_areas = n_gt.shape[1]
     # the matched-somewhere rows are laid out for the largest max-detections; smaller ones filter them
-    s = _sort_records(det_cls, det_scores, det_ranks, det_matched, det_ignored, det_image_ids, num_classes)
+    s = _sort_records(
+        det_cls, det_scores, det_ranks, det_matched, det_ignored, det_image_ids, num_classes, gt_counted.shape[1]
+    )
     steps = _recall_steps(n_gt, rec_thresholds).permute(1, 0, 2)  # (A, K, R)
     n_tps = _true_positive_counts(s, max_dets, (num_thr, num_areas, num_classes))
     max_rank = int(s.ranks.max()) if s.ranks.numel() else -1

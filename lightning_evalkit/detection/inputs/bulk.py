@@ -8,10 +8,12 @@ the culprit; so this path only decides faster, never differently.
 
 from __future__ import annotations
 
+import itertools
 import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -81,15 +83,33 @@ def _boxes(values: list[Any], sizes: list[int], box_format: str, device: torch.d
     boxes = _cat_exact(values, torch.float64, device)
     if boxes.ndim == 1 and boxes.numel() == 0:  # every image gave torch.tensor([])
         boxes = boxes.reshape(0, 4)
-    _require(boxes.ndim == 2 and boxes.shape[1] == 4 and bool(torch.isfinite(boxes).all()))
-    _require(not bool(_misordered_boxes(boxes, box_format).any()))
+    _require(boxes.ndim == 2 and boxes.shape[1] == 4)
+    _require(_all_finite(boxes))
+    if boxes.device.type == "cpu":
+        _require(not bool(_misordered_numpy(boxes.numpy(), box_format).any()))
+    else:
+        _require(not bool(_misordered_boxes(boxes, box_format).any()))
     return boxes
+
+
+def _all_finite(values: Tensor) -> bool:
+    """No NaN or infinity (numpy's check costs a quarter of torch's on a batch's boxes or scores)."""
+    if values.device.type == "cpu":
+        return bool(np.isfinite(values.numpy()).all())
+    return bool(torch.isfinite(values).all())
+
+
+def _misordered_numpy(boxes: np.ndarray, box_format: str) -> np.ndarray:
+    """:func:`_misordered_boxes` in numpy."""
+    if box_format == "xyxy":
+        return (boxes[:, 2] < boxes[:, 0]) | (boxes[:, 3] < boxes[:, 1])
+    return (boxes[:, 2] < 0) | (boxes[:, 3] < 0)
 
 
 def _optional(items: Sequence[dict], key: str) -> list[Any] | None:
     """The values of ``key`` in every item, or None when no item has it."""
     values = [item.get(key, _MISSING) for item in items]
-    missing = sum(value is _MISSING for value in values)
+    missing = values.count(_MISSING)
     _require(missing in (0, len(values)))
     return None if missing else values
 
@@ -109,7 +129,7 @@ def parse_boxes_in_bulk(
     """The usual bbox batch as :func:`parse_detection_inputs` gives it, or None to leave it to the walk."""
     if not (isinstance(preds, list | tuple) and isinstance(target, list | tuple)) or len(preds) != len(target):
         return None
-    if not preds or not all(isinstance(item, dict) for item in (*preds, *target)):
+    if not preds or not all(map(isinstance, (*preds, *target), itertools.repeat(dict))):
         return None
     try:
         return _bulk_batch(preds, target, box_format, require_scores, device)
@@ -130,7 +150,7 @@ def _bulk_batch(
     det_scores = torch.zeros(len(det_labels), dtype=torch.float64, device=device)
     if require_scores:
         det_scores = _vector([p["scores"] for p in preds], det_sizes, _is_floating, torch.float64, device)
-        _require(bool(torch.isfinite(det_scores).all()))
+        _require(_all_finite(det_scores))
     crowd_in, area_in = _optional(target, "iscrowd"), _optional(target, "area")
     image_ids = _image_ids(target, device)
     gt_crowd = torch.zeros(len(gt_labels), dtype=torch.bool, device=device)
@@ -141,6 +161,7 @@ def _bulk_batch(
         gt_given_area = _vector(area_in, gt_sizes, _is_real, torch.float64, device)
         _require(bool(torch.isfinite(gt_given_area).all()) and not bool((gt_given_area < 0).any()))
     det_areas, gt_iou_areas = box_area(det_raw, box_format), box_area(gt_raw, box_format)
+    gt_areas = gt_iou_areas if area_in is None else torch.where(torch.isnan(gt_given_area), gt_iou_areas, gt_given_area)
     return DetectionBatch(
         num_images=len(det_sizes),
         iou_type="bbox",
@@ -153,7 +174,7 @@ def _bulk_batch(
         gt_labels=gt_labels,
         gt_boxes=_to_xyxy(gt_raw, box_format),
         gt_iou_areas=gt_iou_areas,
-        gt_areas=torch.where(torch.isnan(gt_given_area), gt_iou_areas, gt_given_area),
+        gt_areas=gt_areas,
         gt_crowd=gt_crowd,
         det_masks=None,
         gt_masks=None,
