@@ -109,7 +109,7 @@ def _misordered_numpy(boxes: np.ndarray, box_format: str) -> np.ndarray:
 def _optional(items: Sequence[dict], key: str) -> list[Any] | None:
     """The values of ``key`` in every item, or None when no item has it."""
     values = [item.get(key, _MISSING) for item in items]
-    missing = values.count(_MISSING)
+    missing = sum(value is _MISSING for value in values)  # not list.count: it compares tensors with ==
     _require(missing in (0, len(values)))
     return None if missing else values
 
