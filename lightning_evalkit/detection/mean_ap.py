@@ -246,6 +246,7 @@ def _type_summary(
         result["map_per_class"] = _mean_defined_per_class(by_class.precision_mean[..., 0]).float()
         result[per_class_key] = _mean_defined_per_class(by_class.recall[:, :, 0, -1]).float()
     if extended_summary:
+        assert accumulated.precision is not None and accumulated.scores is not None
         result.update(precision=accumulated.precision, recall=recall, scores=accumulated.scores)
     return classes, result
 

@@ -40,8 +40,8 @@ def pack_area_flags(flags: Tensor) -> Tensor:
 def unpack_area_flags(packed: Tensor, num_areas: int) -> Tensor:
     """(N, T, ceil(A / 8)) uint8 -> (N, T, A) bool (see :func:`pack_area_flags`)."""
     if _numpy_fits(packed):  # unpacking the flat bytes is 20x faster than along the short last axis
-        bits = np.unpackbits(np.ascontiguousarray(packed.numpy()).reshape(-1), bitorder="little")
-        return torch.from_numpy(bits.view(np.bool_).reshape(*packed.shape[:-1], 8 * packed.shape[-1])[..., :num_areas])
+        flat = np.unpackbits(np.ascontiguousarray(packed.numpy()).reshape(-1), bitorder="little")
+        return torch.from_numpy(flat.view(np.bool_).reshape(*packed.shape[:-1], 8 * packed.shape[-1])[..., :num_areas])
     shifts = torch.arange(8, dtype=torch.uint8, device=packed.device)
     bits = (packed[..., None] >> shifts) & 1
     return bits.flatten(-2)[..., :num_areas].bool()
