@@ -20,9 +20,13 @@ def test_pack_round_trips_and_numpy_equals_torch(num_areas: int, monkeypatch: py
     assert packed.dtype == torch.uint8 and packed.shape == (37, 5, -(-num_areas // 8))
     assert flags.unpack_area_flags(packed, num_areas).equal(values)
     assert flags.unpack_area_flags(packed[:0], num_areas).shape == (0, 5, num_areas)
+    by_row = values.permute(1, 2, 0).reshape(5 * num_areas, 37)  # row t * A + a
+    assert flags.unpack_area_flags_by_row(packed, num_areas).equal(by_row)
+    assert flags.unpack_area_flags_by_row(packed[:0], num_areas).shape == (5 * num_areas, 0)
     monkeypatch.setattr(flags, "_numpy_fits", lambda tensor: False)
     assert flags.pack_area_flags(values).equal(packed)
     assert flags.unpack_area_flags(packed, num_areas).equal(values)
+    assert flags.unpack_area_flags_by_row(packed, num_areas).equal(by_row)
 
 
 def test_the_bit_of_each_area_range() -> None:

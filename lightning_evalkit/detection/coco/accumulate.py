@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from lightning_evalkit.detection.coco.flags import unpack_area_flags
+from lightning_evalkit.detection.coco.flags import unpack_area_flags_by_row
 from lightning_evalkit.detection.coco.pairs import _class_indices, _descending_score_key, _numpy_fits
 
 EPS = float(np.spacing(1))
@@ -139,12 +139,12 @@ def _sort_records(
     ranks = ranks.index_select(0, order)
     ever = _any_over_rows(matched).index_select(0, order)
     # unmatched: ignored only outside the area range, the same at every threshold
-    inside = _transposed(~unpack_area_flags(ignored[:, :1].index_select(0, order), num_areas)[:, 0])
+    inside = ~unpack_area_flags_by_row(ignored[:, :1].index_select(0, order), num_areas)  # (A, N)
     some = torch.nonzero(ever).flatten()
     some_order = order.index_select(0, some)
-    some_counted = ~unpack_area_flags(ignored.index_select(0, some_order), num_areas).flatten(1)
-    some_tp = _transposed(unpack_area_flags(matched.index_select(0, some_order), num_areas).flatten(1) & some_counted)
-    some_counted = _transposed(some_counted)
+    some_ignored = ignored.index_select(0, some_order)
+    some_counted = ~unpack_area_flags_by_row(some_ignored, num_areas)  # (T * A, S)
+    some_tp = unpack_area_flags_by_row(matched.index_select(0, some_order) & ~some_ignored, num_areas)
     arange_k = torch.arange(num_classes, device=cls.device)
     event_row, event_some = _nonzero_2d(some_tp)
     event_position = some.index_select(0, event_some)
