@@ -26,7 +26,6 @@ from lightning_evalkit.detection.inputs.batch import (
 )
 
 _INTEGER_DTYPES = {torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64}
-_MISSING = object()
 _SHAPE = operator.attrgetter("shape")
 
 
@@ -106,12 +105,16 @@ def _misordered_numpy(boxes: np.ndarray, box_format: str) -> np.ndarray:
     return (boxes[:, 2] < 0) | (boxes[:, 3] < 0)
 
 
+def _values(items: Sequence[dict], key: str) -> list[Any]:
+    """``item[key]`` of every item (KeyError when one lacks it), looping in C."""
+    return list(map(operator.itemgetter(key), items))
+
+
 def _optional(items: Sequence[dict], key: str) -> list[Any] | None:
     """The values of ``key`` in every item, or None when no item has it."""
-    values = [item.get(key, _MISSING) for item in items]
-    missing = sum(value is _MISSING for value in values)  # not list.count: it compares tensors with ==
-    _require(missing in (0, len(values)))
-    return None if missing else values
+    present = list(map(operator.contains, items, itertools.repeat(key))).count(True)  # loops in C
+    _require(present in (0, len(items)))
+    return _values(items, key) if present else None
 
 
 def _image_ids(target: Sequence[dict], device: torch.device) -> Tensor:
@@ -140,16 +143,16 @@ def parse_boxes_in_bulk(
 def _bulk_batch(
     preds: Sequence[dict], target: Sequence[dict], box_format: str, require_scores: bool, device: torch.device | None
 ) -> DetectionBatch:
-    det_labels_in, gt_labels_in = [p["labels"] for p in preds], [g["labels"] for g in target]
+    det_labels_in, gt_labels_in = _values(preds, "labels"), _values(target, "labels")
     det_sizes, gt_sizes = _lengths(det_labels_in), _lengths(gt_labels_in)
     device = det_labels_in[0].device if device is None else device
     det_labels = _vector(det_labels_in, det_sizes, _is_integer, torch.long, device)
     gt_labels = _vector(gt_labels_in, gt_sizes, _is_integer, torch.long, device)
-    det_raw = _boxes([p["boxes"] for p in preds], det_sizes, box_format, device)
-    gt_raw = _boxes([g["boxes"] for g in target], gt_sizes, box_format, device)
+    det_raw = _boxes(_values(preds, "boxes"), det_sizes, box_format, device)
+    gt_raw = _boxes(_values(target, "boxes"), gt_sizes, box_format, device)
     det_scores = torch.zeros(len(det_labels), dtype=torch.float64, device=device)
     if require_scores:
-        det_scores = _vector([p["scores"] for p in preds], det_sizes, _is_floating, torch.float64, device)
+        det_scores = _vector(_values(preds, "scores"), det_sizes, _is_floating, torch.float64, device)
         _require(_all_finite(det_scores))
     crowd_in, area_in = _optional(target, "iscrowd"), _optional(target, "area")
     image_ids = _image_ids(target, device)
