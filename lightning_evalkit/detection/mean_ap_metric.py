@@ -224,7 +224,7 @@ class MeanAveragePrecision(CatStateMetric):
     def compute(self) -> dict[str, Tensor]:
         """Accumulate every image seen (on every rank) into the COCO summary."""
         states = {name: self._joined_state(name) for name in self._templates}
-        release_free_memory()  # the joined pieces' pages (see _core/heap.py)
+        release_free_memory(sum(state.nbytes for state in states.values()))  # the pieces' pages (_core/heap.py)
         return _map_compute(
             states,
             self._iou_type_tuple,

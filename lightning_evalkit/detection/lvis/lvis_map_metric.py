@@ -111,7 +111,7 @@ class LVISMeanAveragePrecision(CatStateMetric):
     def compute(self) -> dict[str, Tensor]:
         """Accumulate every image seen (on every rank) into lvis-api's summary."""
         states = {name: self._joined_state(name) for name in self._templates}
-        release_free_memory()  # the joined pieces' pages (see _core/heap.py)
+        release_free_memory(sum(state.nbytes for state in states.values()))  # the pieces' pages (_core/heap.py)
         return _lvis_compute(states, self.frequencies, self.max_detections, torch.float32)
 
     def merge_state(self, incoming_state: dict[str, Any] | Metric) -> None:
