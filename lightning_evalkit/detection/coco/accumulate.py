@@ -66,16 +66,8 @@ def _any_over_rows(flags: Tensor) -> Tensor:
     return rows.any(1)
 
 
-# Three whole-array steps where numpy's CPU kernels beat torch's single-threaded ones 2-4x (measured on the
-# 5000-image benchmark's arrays: a 2M-element row cumsum, a 52k x 40 transpose, a 2M-element nonzero); on other
-# devices torch does them.
-
-
-def _transposed(flags: Tensor) -> Tensor:
-    """flags.T, contiguous."""
-    if _numpy_fits(flags):
-        return torch.from_numpy(np.ascontiguousarray(flags.numpy().T))
-    return flags.T.contiguous()
+# Two whole-array steps where numpy's CPU kernels beat torch's single-threaded ones 2-4x (measured on the
+# 5000-image benchmark's arrays: a 2M-element row cumsum, a 2M-element nonzero); on other devices torch does them.
 
 
 def _inclusive_row_cumsum(flags: Tensor) -> Tensor:
@@ -111,16 +103,6 @@ class _Sorted(NamedTuple):
     event_some: Tensor  # (E,) its index into ``some``, ordered by (row, position)
     event_position: Tensor  # (E,) its sorted position
     event_segment: Tensor  # (E,) (t * A + a) * K + class
-
-
-def _rows_select(flags: Tensor, index: Tensor) -> Tensor:
-    """flags[index] for (N, ...) bool: rows of 4 or 8 bytes move as one int32 / int64 word each."""
-    rows = flags.reshape(flags.shape[0], math.prod(flags.shape[1:])).contiguous()
-    width = rows.shape[1]
-    if width in (4, 8):
-        word = torch.int32 if width == 4 else torch.int64
-        return rows.view(word).view(-1).index_select(0, index).view(torch.bool).view(index.numel(), width)
-    return rows.index_select(0, index)
 
 
 def _sort_records(

@@ -57,6 +57,6 @@ def unpack_area_flags_by_row(packed: Tensor, num_areas: int) -> Tensor:
         for area in range(num_areas):
             np.not_equal((by_threshold[:, area // 8] >> np.uint8(area % 8)) & np.uint8(1), 0, out=out[:, area])
         return torch.from_numpy(out.reshape(num_thr * num_areas, num_rows))
-    by_threshold = packed.permute(1, 2, 0)
-    rows = [((by_threshold[:, area // 8] >> (area % 8)) & 1).bool() for area in range(num_areas)]
+    by_area_word = packed.permute(1, 2, 0)
+    rows = [((by_area_word[:, area // 8] >> (area % 8)) & 1).bool() for area in range(num_areas)]
     return torch.stack(rows, 1).reshape(num_thr * num_areas, num_rows)
