@@ -34,6 +34,17 @@ class CatStateMetric(Metric):
             return self._templates[name].to(self.device)
         return dim_zero_cat(value)
 
+    def _joined_state(self, name: str) -> Tensor:
+        """:meth:`_cat_state`, which then stays the state's one piece: the pieces are freed as each state is
+        joined, so a large state is not held twice (the caller must not change it in place)."""
+        value = getattr(self, name)
+        if not isinstance(value, list) or len(value) != 1:
+            joined = self._cat_state(name)
+            if isinstance(value, list) and value:
+                setattr(self, name, [joined])
+            return joined
+        return value[0] if value[0].ndim else self._cat_state(name)
+
     def _before_sync(self, process_group: Any | None) -> None:
         """Hook run on every rank right before the states are gathered (all ranks reach it together)."""
 

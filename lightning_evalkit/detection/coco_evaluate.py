@@ -10,6 +10,7 @@ import torch
 from torch import Tensor
 
 from lightning_evalkit._core.threads import single_threaded
+from lightning_evalkit.detection.coco.flags import pack_area_flags, unpack_area_flags
 from lightning_evalkit.detection.coco.json_io import STAT_KEYS, load_coco
 from lightning_evalkit.detection.coco.match import CocoRecords
 from lightning_evalkit.detection.coco.pairs import candidate_pairs
@@ -76,8 +77,8 @@ def _evaluate(preds: list[dict], target: list[dict], iou_type: str, images_per_u
             part = _ranged_by_given_area(batch, part, torch.cat([item["area"] for item in chunk[0]]), max_dets[-1])
         parts.append(part)
     records = CocoRecords(*(torch.cat([getattr(part, name) for part in parts]) for name in CocoRecords._fields))
-    classes, precision, recall, scores = _accumulate(records, DEFAULT_REC_THRESHOLDS, max_dets, micro=False)
-    summary = _coco_summary(precision, recall, DEFAULT_IOU_THRESHOLDS, max_dets)
+    classes, precision, recall, scores, precision_mean = _accumulate(records, DEFAULT_REC_THRESHOLDS, max_dets, False)
+    summary = _coco_summary(precision_mean, recall, DEFAULT_IOU_THRESHOLDS, max_dets)
     result = {"precision": precision, "recall": recall, "scores": scores, "classes": classes, **summary}
     result["stats"] = torch.stack([summary[key].double() for key in STAT_KEYS])
     return result
@@ -94,8 +95,8 @@ def _ranged_by_given_area(batch: DetectionBatch, records: CocoRecords, areas: Te
     ranges = torch.tensor(AREA_RANGES, dtype=torch.float64)
     ranged = areas[order, None]
     outside = (ranged < ranges[None, :, 0]) | (ranged > ranges[None, :, 1])  # (N, A), bounds inclusive
-    ignored = torch.where(records.det_matched, records.det_ignored, outside[:, None, :])
-    return records._replace(det_ignored=ignored)
+    matched, ignored = (unpack_area_flags(f, len(AREA_RANGES)) for f in (records.det_matched, records.det_ignored))
+    return records._replace(det_ignored=pack_area_flags(torch.where(matched, ignored, outside[:, None, :])))
 
 
 def format_summary(stats: Sequence[float]) -> str:

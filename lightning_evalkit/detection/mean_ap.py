@@ -17,7 +17,7 @@ from torchmetrics.utilities.data import _squeeze_if_scalar
 from lightning_evalkit._core.checks import check_choice
 from lightning_evalkit._core.rank_warnings import rank_zero_warn, warn_once
 from lightning_evalkit.detection.boxes import BOX_FORMATS
-from lightning_evalkit.detection.coco.accumulate import coco_accumulate
+from lightning_evalkit.detection.coco.accumulate import CocoAccumulation, coco_accumulate
 from lightning_evalkit.detection.coco.ious import iou_blocks, ious_from_blocks
 from lightning_evalkit.detection.coco.match import (
     CocoRecords,
@@ -170,16 +170,20 @@ def _mean_defined_per_class(values: Tensor) -> Tensor:
 
 
 def _coco_summary(
-    precision: Tensor, recall: Tensor, iou_thresholds: list[float], max_dets: list[int]
+    precision_mean: Tensor, recall: Tensor, iou_thresholds: list[float], max_dets: list[int]
 ) -> dict[str, Tensor]:
-    """The 12 COCO stats (mar_k for every max-detections k) from precision (T,R,K,A,M) and recall
-    (T,K,A,M)."""
-    out = {"map": _mean_defined(precision[..., 0, -1])}
+    """The 12 COCO stats (mar_k for every max-detections k) from the mean precision over the recall steps
+    (T, K, A) at the largest max-detections and recall (T, K, A, M).
+
+    pycocotools averages precision over (T, R, K); every defined (t, k) has all R steps, so that is the mean
+    over the defined (t, k) of their means over the steps.
+    """
+    out = {"map": _mean_defined(precision_mean[..., 0])}
     for key, iou in (("map_50", 0.5), ("map_75", 0.75)):
         rows = [i for i, t in enumerate(iou_thresholds) if abs(t - iou) <= THRESHOLD_TOLERANCE]
-        out[key] = _mean_defined(precision[rows][..., 0, -1])
+        out[key] = _mean_defined(precision_mean[rows][..., 0])
     for area, name in enumerate(AREA_NAMES[1:], start=1):
-        out[f"map_{name}"] = _mean_defined(precision[..., area, -1])
+        out[f"map_{name}"] = _mean_defined(precision_mean[..., area])
     for m, max_det in enumerate(max_dets):
         out[f"mar_{max_det}"] = _mean_defined(recall[:, :, 0, m])
     for area, name in enumerate(AREA_NAMES[1:], start=1):
@@ -188,9 +192,10 @@ def _coco_summary(
 
 
 def _accumulate(
-    records: CocoRecords, rec_thresholds: list[float], max_dets: list[int], micro: bool, every_max_det: bool = True
-) -> tuple:
-    """classes, precision, recall and scores (see :func:`coco_accumulate`); micro pools every class into one."""
+    records: CocoRecords, rec_thresholds: list[float], max_dets: list[int], micro: bool, extended: bool = True
+) -> CocoAccumulation:
+    """See :func:`coco_accumulate` (``extended``: every array of the extended summary); micro pools every class
+    into one."""
     det_labels, gt_labels = records.det_labels, records.gt_labels
     if micro:
         det_labels, gt_labels = torch.zeros_like(det_labels), torch.zeros_like(gt_labels)
@@ -206,7 +211,8 @@ def _accumulate(
         recs,
         max_dets,
         records.det_image_ids,
-        every_max_det,
+        every_max_det=extended,
+        precision_array=extended,
     )
 
 
@@ -222,25 +228,26 @@ def _type_summary(
 ) -> tuple[Tensor, dict[str, Any]]:
     """The classes seen and the summary of one IoU type (keys without prefix).
 
-    Without ``extended_summary`` only the largest max-detections' precision is built (all the stats read).
+    Without ``extended_summary`` no precision array is built: the stats read the mean precision only.
     """
     micro = average == "micro"
-    classes, precision, recall, scores = _accumulate(main, rec_thresholds, max_dets, micro, extended_summary)
+    accumulated = _accumulate(main, rec_thresholds, max_dets, micro, extended_summary)
+    classes, recall = accumulated.classes, accumulated.recall
     if not bool((recall > -1).any()):
         rank_zero_warn("No ground truth was counted: every mean average precision and recall is -1.", stacklevel=4)
-    result = {key: value.float() for key, value in _coco_summary(precision, recall, iou_thresholds, max_dets).items()}
+    summary = _coco_summary(accumulated.precision_mean, recall, iou_thresholds, max_dets)
+    result = {key: value.float() for key, value in summary.items()}
     per_class_key = f"mar_{max_dets[-1]}_per_class"
-    result["map_per_class"] = result[per_class_key] = torch.tensor([-1.0], device=precision.device)
+    result["map_per_class"] = result[per_class_key] = torch.tensor([-1.0], device=recall.device)
     if micro:
         classes = _class_indices(main.det_labels, main.gt_labels)[0]
     if class_metrics:
-        precision_k, recall_k = precision, recall
-        if micro:
-            _, precision_k, recall_k, _ = _accumulate(per_class, rec_thresholds, max_dets, False, False)
-        result["map_per_class"] = _mean_defined_per_class(precision_k[..., 0, -1]).float()
-        result[per_class_key] = _mean_defined_per_class(recall_k[:, :, 0, -1]).float()
+        by_class = _accumulate(per_class, rec_thresholds, max_dets, False, False) if micro else accumulated
+        result["map_per_class"] = _mean_defined_per_class(by_class.precision_mean[..., 0]).float()
+        result[per_class_key] = _mean_defined_per_class(by_class.recall[:, :, 0, -1]).float()
     if extended_summary:
-        result.update(precision=precision, recall=recall, scores=scores)
+        assert accumulated.precision is not None and accumulated.scores is not None
+        result.update(precision=accumulated.precision, recall=recall, scores=accumulated.scores)
     return classes, result
 
 

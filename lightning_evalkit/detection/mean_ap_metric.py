@@ -14,6 +14,7 @@ from torch import Tensor
 from torchmetrics import Metric
 
 from lightning_evalkit._core.cat_states import CatStateMetric
+from lightning_evalkit._core.heap import release_free_memory
 from lightning_evalkit._core.report import LoggedValue, PlotSource, ReportOptions, result_entries
 from lightning_evalkit._core.state_dtypes import check_bool, keep_dtypes_apply
 from lightning_evalkit._core.threads import single_threaded
@@ -222,8 +223,10 @@ class MeanAveragePrecision(CatStateMetric):
     @single_threaded
     def compute(self) -> dict[str, Tensor]:
         """Accumulate every image seen (on every rank) into the COCO summary."""
+        states = {name: self._joined_state(name) for name in self._templates}
+        release_free_memory(sum(state.nbytes for state in states.values()))  # the pieces' pages (_core/heap.py)
         return _map_compute(
-            {name: self._cat_state(name) for name in self._templates},
+            states,
             self._iou_type_tuple,
             self.iou_thresholds,
             self.rec_thresholds,

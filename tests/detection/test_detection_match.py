@@ -7,6 +7,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from lightning_evalkit.detection.coco.flags import unpack_area_flags
 from lightning_evalkit.detection.coco.match import (
     _area_outside,
     _match_candidates,
@@ -20,6 +21,12 @@ from lightning_evalkit.detection.mean_ap import AREA_RANGES, DEFAULT_IOU_THRESHO
 from tests._detection_data import random_images
 
 SETTINGS = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow], "derandomize": True}
+
+
+def _flags(found: _Matches, outside: torch.Tensor, gt_ignored: torch.Tensor, num_thr: int):
+    """_match_flags' packed (matched, ignored), unpacked to (N, T, A) bool."""
+    packed = _match_flags(found, outside, gt_ignored, num_thr)
+    return tuple(unpack_area_flags(flags, outside.shape[1]) for flags in packed)
 
 
 def _match_both_ways(batch, thresholds: torch.Tensor, ranges: torch.Tensor, micro: bool):
@@ -36,7 +43,7 @@ def _match_both_ways(batch, thresholds: torch.Tensor, ranges: torch.Tensor, micr
     rounds = _match_candidates(*args, None)
     assert rounds.single_dets.numel() == 0
     num_thr = thresholds.numel()
-    return split, _match_flags(split, outside, ignored, num_thr), _match_flags(rounds, outside, ignored, num_thr)
+    return split, _flags(split, outside, ignored, num_thr), _flags(rounds, outside, ignored, num_thr)
 
 
 @settings(max_examples=60, **SETTINGS)
@@ -80,5 +87,5 @@ def test_flags_without_candidates(num_ranges):
     outside = torch.tensor([[False, True, False, True][:num_ranges], [True] * num_ranges])
     none = torch.zeros(0, dtype=torch.long)
     found = _Matches(none, torch.zeros(0, 2, dtype=torch.long), none, torch.zeros(0, 2, num_ranges, dtype=torch.long))
-    matched, ignored = _match_flags(found, outside, torch.zeros(0, num_ranges, dtype=torch.bool), 2)
+    matched, ignored = _flags(found, outside, torch.zeros(0, num_ranges, dtype=torch.bool), 2)
     assert not matched.any() and torch.equal(ignored, outside[:, None, :].expand(-1, 2, -1))

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from lightning_evalkit.detection.coco.flags import unpack_area_flags_by_row
 from lightning_evalkit.detection.coco.pairs import _class_indices, _descending_score_key, _numpy_fits
 
 EPS = float(np.spacing(1))
@@ -65,16 +66,8 @@ def _any_over_rows(flags: Tensor) -> Tensor:
     return rows.any(1)
 
 
-# Three whole-array steps where numpy's CPU kernels beat torch's single-threaded ones 2-4x (measured on the
-# 5000-image benchmark's arrays: a 2M-element row cumsum, a 52k x 40 transpose, a 2M-element nonzero); on other
-# devices torch does them.
-
-
-def _transposed(flags: Tensor) -> Tensor:
-    """flags.T, contiguous."""
-    if _numpy_fits(flags):
-        return torch.from_numpy(np.ascontiguousarray(flags.numpy().T))
-    return flags.T.contiguous()
+# Two whole-array steps where numpy's CPU kernels beat torch's single-threaded ones 2-4x (measured on the
+# 5000-image benchmark's arrays: a 2M-element row cumsum, a 2M-element nonzero); on other devices torch does them.
 
 
 def _inclusive_row_cumsum(flags: Tensor) -> Tensor:
@@ -112,29 +105,28 @@ class _Sorted(NamedTuple):
     event_segment: Tensor  # (E,) (t * A + a) * K + class
 
 
-def _rows_select(flags: Tensor, index: Tensor) -> Tensor:
-    """flags[index] for (N, ...) bool: rows of 4 or 8 bytes move as one int32 / int64 word each."""
-    rows = flags.reshape(flags.shape[0], math.prod(flags.shape[1:])).contiguous()
-    width = rows.shape[1]
-    if width in (4, 8):
-        word = torch.int32 if width == 4 else torch.int64
-        return rows.view(word).view(-1).index_select(0, index).view(torch.bool).view(index.numel(), width)
-    return rows.index_select(0, index)
-
-
 def _sort_records(
-    cls: Tensor, scores: Tensor, ranks: Tensor, matched: Tensor, ignored: Tensor, image_ids: Tensor, num_classes: int
+    cls: Tensor,
+    scores: Tensor,
+    ranks: Tensor,
+    matched: Tensor,
+    ignored: Tensor,
+    image_ids: Tensor,
+    num_classes: int,
+    num_areas: int,
 ) -> _Sorted:
+    """``matched`` and ``ignored`` are packed (see :mod:`~lightning_evalkit.detection.coco.flags`): only the
+    rows of detections matched somewhere are unpacked."""
     order, cls = _detection_order(cls, scores, image_ids)
     ranks = ranks.index_select(0, order)
     ever = _any_over_rows(matched).index_select(0, order)
     # unmatched: ignored only outside the area range, the same at every threshold
-    inside = _transposed(~_rows_select(ignored[:, 0, :], order))
+    inside = ~unpack_area_flags_by_row(ignored[:, :1].index_select(0, order), num_areas)  # (A, N)
     some = torch.nonzero(ever).flatten()
     some_order = order.index_select(0, some)
-    some_counted = ~_rows_select(ignored, some_order)
-    some_tp = _transposed(_rows_select(matched, some_order) & some_counted)
-    some_counted = _transposed(some_counted)
+    some_ignored = ignored.index_select(0, some_order)
+    some_counted = ~unpack_area_flags_by_row(some_ignored, num_areas)  # (T * A, S)
+    some_tp = unpack_area_flags_by_row(matched.index_select(0, some_order) & ~some_ignored, num_areas)
     arange_k = torch.arange(num_classes, device=cls.device)
     event_row, event_some = _nonzero_2d(some_tp)
     event_position = some.index_select(0, event_some)
@@ -286,6 +278,79 @@ def _true_positive_counts(s: _Sorted, max_dets: list[int], shape: tuple[int, int
     return [cumulative[:, m].reshape(shape) for m in range(len(max_dets))]
 
 
+def _steps_reading_rank(steps: Tensor, n_gt: Tensor) -> tuple[Tensor, Tensor]:
+    """How many recall steps read each true-positive rank: a table over (area, class, rank < n_gt), and where
+    each (area, class) starts in it. ``steps`` (A, K, R) are the k_r (k_r = 0 reads rank 1), ``n_gt`` (A, K)."""
+    num_steps = steps.shape[-1]
+    counts = n_gt.reshape(-1)
+    offsets = torch.cumsum(counts, 0) - counts
+    rank = steps.clamp(min=1).reshape(-1, num_steps) - 1
+    readable = rank < counts[:, None]  # a class without counted ground truth reads nothing (it is undefined)
+    table = torch.bincount((offsets[:, None] + rank)[readable], minlength=int(counts.sum()))
+    return table, offsets
+
+
+def _block_max(values: Tensor, starts: Tensor, block: Tensor | None) -> Tensor:
+    """The maximum of each run of ``values`` from one start (sorted indices) to the next (``block``: each
+    value's run, for devices other than the CPU, where numpy's ``reduceat`` does it in one pass)."""
+    if _numpy_fits(values):
+        return torch.from_numpy(np.maximum.reduceat(values.numpy(), starts.numpy()))
+    assert block is not None
+    result = torch.zeros(starts.numel(), dtype=values.dtype, device=values.device)
+    return result.scatter_reduce_(0, block, values, "amax")
+
+
+def _precision_means(tp: _TruePositives, n_tp: Tensor, steps: Tensor, n_gt: Tensor) -> Tensor:
+    """(T, A, K): precision at the recall steps (:func:`_precision_at_steps`) averaged over the steps, without
+    the (T, A, K, R) array, so its cost follows the true positives rather than the classes.
+
+    Step r reads the envelope (the largest precision at or after it) at the k_r-th true positive. The true
+    positives that some step reads start blocks; the envelope at a block start is the suffix maximum of the
+    block maxima of its segment, and the sum over the steps is that envelope times the number of steps
+    reading it. Precision values are :func:`_precision_at_steps`' own, bit for bit. ``n_tp`` (T, A, K).
+    """
+    shape, num_steps = n_tp.shape, steps.shape[-1]
+    num_segments, num_columns = n_tp.numel(), steps.shape[0] * steps.shape[1]
+    device = steps.device
+    sums = torch.zeros(num_segments, dtype=torch.float64, device=device)
+    if not tp.segment.numel():
+        return sums.view(shape)
+    n_tp = n_tp.reshape(-1)
+    column = tp.segment % num_columns  # (area, class) of each true positive
+    rank = torch.arange(tp.segment.numel(), device=device) - (torch.cumsum(n_tp, 0) - n_tp).index_select(0, tp.segment)
+    precision = (rank + 1).double() / (tp.counted.double() + EPS)
+    table, offsets = _steps_reading_rank(steps, n_gt)
+    reads = table.index_select(0, offsets.index_select(0, column) + rank)
+    first_read = steps[..., 0].clamp(min=1).reshape(-1) - 1
+    if bool((first_read > 0).any()):  # true positives before the first one a step reads are read by none
+        precision = torch.where(rank >= first_read.index_select(0, column), precision, 0.0)
+    starts = torch.nonzero(reads).flatten()
+    block = None if _numpy_fits(precision) else torch.cumsum(reads > 0, 0) - 1
+    block_max = _block_max(precision, starts, block)
+    # the blocks of a segment side by side in one row (at most R of them): a suffix maximum along the rows
+    block_segment = tp.segment.index_select(0, starts)
+    per_segment = torch.bincount(block_segment, minlength=num_segments)
+    active = per_segment > 0
+    row = (torch.cumsum(active, 0) - 1).index_select(0, block_segment)
+    place = torch.arange(starts.numel(), device=device) - (torch.cumsum(per_segment, 0) - per_segment)[block_segment]
+    grid = torch.zeros(int(active.sum()), int(per_segment.max()), dtype=torch.float64, device=device)
+    grid[row, place] = block_max
+    envelope = grid.flip(1).cummax(1).values.flip(1)[row, place]
+    sums.index_add_(0, block_segment, envelope * reads.index_select(0, starts))
+    return (sums / num_steps).view(shape)
+
+
+class CocoAccumulation(NamedTuple):
+    """What :func:`coco_accumulate` returns (pycocotools' layouts: T thresholds, R recall steps, K classes,
+    A area ranges, M max-detections values)."""
+
+    classes: Tensor  # (K,)
+    precision: Tensor | None  # (T, R, K, A, M), or None when not asked for
+    recall: Tensor  # (T, K, A, M)
+    scores: Tensor | None  # (T, R, K, A, M), or None when not asked for
+    precision_mean: Tensor  # (T, K, A) mean precision over the recall steps at the largest max-detections
+
+
 def coco_accumulate(
     det_scores: Tensor,
     det_labels: Tensor,
@@ -298,22 +363,27 @@ def coco_accumulate(
     max_dets: list[int],
     det_image_ids: Tensor,
     every_max_det: bool = True,
-) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
-    """Return classes (K,), precision (T, R, K, A, M), recall (T, K, A, M), scores (T, R, K, A, M).
+    precision_array: bool = True,
+) -> CocoAccumulation:
+    """Accumulate detection records into precision, recall and scores (see :class:`CocoAccumulation`).
 
     Detection records must be in image order (as :func:`coco_match` and "cat" states keep them). pycocotools
     orders images by id, so score ties across images are broken by ``det_image_ids`` first, then by that order.
     Entries for a class without counted ground truth in an area range are -1, as in pycocotools.
-    ``every_max_det=False`` (all the 12 stats need) builds precision at the largest max-detections only (M = 1
-    in its shape) and no scores (None); recall still has every max-detections value.
+    ``every_max_det=False`` builds precision at the largest max-detections only (M = 1 in its shape) and no
+    scores (None); ``precision_array=False`` builds no precision array at all: ``precision_mean`` (which every
+    mean average precision reads) comes from the true positives alone. Recall has every max-detections value.
     """
+    precision_array = precision_array or every_max_det  # the scores read the precision's counts
     classes, (det_cls, gt_cls) = _class_indices(det_labels, gt_labels)
     num_classes, num_thr = classes.numel(), det_matched.shape[1]
     n_gt = torch.zeros(num_classes, gt_counted.shape[1], dtype=torch.long, device=classes.device)
     n_gt.index_add_(0, gt_cls, gt_counted.long())
     num_areas = n_gt.shape[1]
     # the matched-somewhere rows are laid out for the largest max-detections; smaller ones filter them
-    s = _sort_records(det_cls, det_scores, det_ranks, det_matched, det_ignored, det_image_ids, num_classes)
+    s = _sort_records(
+        det_cls, det_scores, det_ranks, det_matched, det_ignored, det_image_ids, num_classes, gt_counted.shape[1]
+    )
     steps = _recall_steps(n_gt, rec_thresholds).permute(1, 0, 2)  # (A, K, R)
     n_tps = _true_positive_counts(s, max_dets, (num_thr, num_areas, num_classes))
     max_rank = int(s.ranks.max()) if s.ranks.numel() else -1
@@ -321,16 +391,19 @@ def coco_accumulate(
     for max_det in max_dets if every_max_det else max_dets[-1:]:
         valid = None if max_det > max_rank else s.ranks < max_det
         tp = _true_positives(s, valid, num_areas)
-        precision_at, n_tp, seg_start = _precision_at_steps(tp, steps, num_thr)
-        precisions.append(precision_at)
+        if precision_array:
+            precision_at, n_tp, seg_start = _precision_at_steps(tp, steps, num_thr)
+            precisions.append(precision_at)
         if every_max_det:
             point_scores.append(_scores_at_steps(s, tp, valid, n_tp, seg_start, steps))
     undefined = (n_gt == 0).T[None]  # (1, A, K)
-    precision = torch.stack(precisions, -1).masked_fill(undefined[..., None, None], -1.0)
+    precision_mean = _precision_means(tp, n_tps[-1], steps, n_gt.T).masked_fill(undefined, -1.0)
     recall = torch.stack([n_tp.double() / n_gt.T[None].clamp(min=1) for n_tp in n_tps], -1)
     recall = recall.masked_fill(undefined[..., None], -1.0)
-    scores = None
+    precision = scores = None
+    if precision_array:
+        precision = torch.stack(precisions, -1).masked_fill(undefined[..., None, None], -1.0).permute(0, 3, 2, 1, 4)
     if every_max_det:
         scores = torch.stack(point_scores, -1).masked_fill(undefined[..., None, None], -1.0).permute(0, 3, 2, 1, 4)
-    # (T, A, K, R, M) -> pycocotools (T, R, K, A, M); (T, A, K, M) -> (T, K, A, M)
-    return classes, precision.permute(0, 3, 2, 1, 4), recall.permute(0, 2, 1, 3), scores
+    # (T, A, K, R, M) -> pycocotools (T, R, K, A, M); (T, A, K, M) -> (T, K, A, M); (T, A, K) -> (T, K, A)
+    return CocoAccumulation(classes, precision, recall.permute(0, 2, 1, 3), scores, precision_mean.permute(0, 2, 1))

@@ -24,6 +24,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
+from lightning_evalkit.detection.coco.flags import pack_area_flags
 from lightning_evalkit.detection.coco.pairs import _pair_mask_iou, candidate_pairs, pair_box_iou
 from lightning_evalkit.detection.inputs.batch import DetectionBatch
 
@@ -38,8 +39,8 @@ class CocoRecords(NamedTuple):
     det_scores: Tensor  # (N,) float64
     det_labels: Tensor  # (N,) int64
     det_ranks: Tensor  # (N,) int64 rank by score within its (image, class)
-    det_matched: Tensor  # (N, T, A) bool
-    det_ignored: Tensor  # (N, T, A) bool
+    det_matched: Tensor  # (N, T, ceil(A / 8)) uint8: (N, T, A) flags packed (see coco/flags.py)
+    det_ignored: Tensor  # (N, T, ceil(A / 8)) uint8
     gt_labels: Tensor  # (G,) int64
     gt_counted: Tensor  # (G, A) bool: not crowd and inside the area range
     det_image_ids: Tensor  # (N,) int64 the target's image_id (0 without one): orders score ties across images
@@ -193,42 +194,42 @@ def _area_outside(areas: Tensor, area_ranges: Tensor) -> Tensor:
     return (areas[:, None] < area_ranges[None, :, 0]) | (areas[:, None] > area_ranges[None, :, 1])
 
 
-# a row of A bool flags read as one integer word (A bytes), so per-row work is one element wide
-_FLAG_WORDS = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
-
-
 def _match_flags(found: _Matches, outside: Tensor, gt_ignored: Tensor, num_thr: int) -> tuple[Tensor, Tensor]:
-    """Per detection (N, T, A): matched, and ignored (its gt's flag when matched, else outside the area range).
+    """Per detection, packed (N, T, ceil(A / 8)) (see coco/flags.py): matched, and ignored (its gt's flag when
+    matched, else outside the area range).
 
-    Only detections with a candidate can match; the rest are ignored exactly when outside the area range.
+    Only detections with a candidate can match; the rest are ignored exactly when outside the area range. With
+    at most 8 area ranges a (threshold) row of flags is one byte, built as such.
     """
     num_dets, num_areas = outside.shape
-    word = _FLAG_WORDS.get(num_areas)
     single_dets, single_gt, dets, det_match = found
-    if word is None:  # no integer as wide as a row: expand the single-candidate matches over the area ranges
+    if num_areas > 8:  # several bytes per row: the flags as booleans, packed at the end
         dets = torch.cat([single_dets, dets])
         det_match = torch.cat([single_gt[:, :, None].expand(-1, -1, num_areas), det_match])
         matched = torch.zeros(num_dets, num_thr, num_areas, dtype=torch.bool, device=outside.device)
         ignored = outside[:, None, :].expand(-1, num_thr, -1).contiguous()
-    else:
-        # rows of flags as words: (N, T) words are the (N, T, A) flags
-        outside_words = outside.contiguous().view(word)  # (N, 1)
-        ignored_words = torch.empty(num_dets, num_thr, dtype=word, device=outside.device).copy_(outside_words)
-        matched_words = torch.zeros(num_dets, num_thr, dtype=word, device=outside.device)
-        hit = single_gt >= 0
-        gt_words = gt_ignored.contiguous().view(word)[:, 0]
-        all_true = torch.ones(1, num_areas, dtype=torch.bool, device=outside.device).view(word)[0]
-        matched_words[single_dets] = torch.where(hit, all_true, matched_words.new_zeros(()))
-        ignored_words[single_dets] = torch.where(hit, gt_words[single_gt.clamp(min=0)], ignored_words[single_dets])
-        matched = matched_words.view(torch.bool).view(num_dets, num_thr, num_areas)
-        ignored = ignored_words.view(torch.bool).view(num_dets, num_thr, num_areas)
+        matched[dets], ignored[dets] = _general_flags(det_match, outside[dets], gt_ignored)
+        return pack_area_flags(matched), pack_area_flags(ignored)
+    outside_bits = pack_area_flags(outside[:, None, :])[:, 0, 0]
+    gt_bits = pack_area_flags(gt_ignored[:, None, :])[:, 0, 0]
+    matched = torch.zeros(num_dets, num_thr, dtype=torch.uint8, device=outside.device)
+    ignored = outside_bits[:, None].expand(-1, num_thr).contiguous()
+    hit = single_gt >= 0
+    matched[single_dets] = torch.where(hit, (1 << num_areas) - 1, 0).to(torch.uint8)
+    ignored[single_dets] = torch.where(hit, gt_bits[single_gt.clamp(min=0)], outside_bits[single_dets, None])
     if dets.numel():
-        det_matched = det_match >= 0
-        matched[dets] = det_matched
-        area_index = torch.arange(num_areas, device=outside.device)
-        gt_flags = gt_ignored.flatten().index_select(0, (det_match.clamp(min=0) * num_areas + area_index).flatten())
-        ignored[dets] = torch.where(det_matched, gt_flags.view(det_match.shape), ignored[dets])
-    return matched, ignored
+        det_matched, det_ignored = _general_flags(det_match, outside[dets], gt_ignored)
+        matched[dets], ignored[dets] = pack_area_flags(det_matched)[..., 0], pack_area_flags(det_ignored)[..., 0]
+    return matched[..., None], ignored[..., None]
+
+
+def _general_flags(det_match: Tensor, outside: Tensor, gt_ignored: Tensor) -> tuple[Tensor, Tensor]:
+    """(D, T, A) matched and ignored of detections with matches (D, T, A) that may differ by area range."""
+    num_areas = outside.shape[1]
+    det_matched = det_match >= 0
+    area_index = torch.arange(num_areas, device=outside.device)
+    gt_flags = gt_ignored.flatten().index_select(0, (det_match.clamp(min=0) * num_areas + area_index).flatten())
+    return det_matched, torch.where(det_matched, gt_flags.view(det_match.shape), outside[:, None, :])
 
 
 def coco_match(

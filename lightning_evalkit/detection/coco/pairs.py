@@ -109,7 +109,7 @@ def candidate_pairs(batch: DetectionBatch, max_det: int | None) -> CandidatePair
     det_group = batch.det_image * n_cls + det_class
     gt_group = batch.gt_image * n_cls + gt_class
     det_order, det_rank = _group_order(det_group, batch.det_scores)
-    if max_det is not None:
+    if max_det is not None and det_rank.numel() and int(det_rank.max()) >= max_det:  # else nothing is cut
         kept = det_rank < max_det
         det_order, det_rank = det_order[kept], det_rank[kept]
     gt_order, _ = _group_order(gt_group, None)

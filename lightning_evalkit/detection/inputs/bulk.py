@@ -8,10 +8,12 @@ the culprit; so this path only decides faster, never differently.
 
 from __future__ import annotations
 
+import itertools
 import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -24,7 +26,6 @@ from lightning_evalkit.detection.inputs.batch import (
 )
 
 _INTEGER_DTYPES = {torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64}
-_MISSING = object()
 _SHAPE = operator.attrgetter("shape")
 
 
@@ -81,17 +82,39 @@ def _boxes(values: list[Any], sizes: list[int], box_format: str, device: torch.d
     boxes = _cat_exact(values, torch.float64, device)
     if boxes.ndim == 1 and boxes.numel() == 0:  # every image gave torch.tensor([])
         boxes = boxes.reshape(0, 4)
-    _require(boxes.ndim == 2 and boxes.shape[1] == 4 and bool(torch.isfinite(boxes).all()))
-    _require(not bool(_misordered_boxes(boxes, box_format).any()))
+    _require(boxes.ndim == 2 and boxes.shape[1] == 4)
+    _require(_all_finite(boxes))
+    if boxes.device.type == "cpu":
+        _require(not bool(_misordered_numpy(boxes.numpy(), box_format).any()))
+    else:
+        _require(not bool(_misordered_boxes(boxes, box_format).any()))
     return boxes
+
+
+def _all_finite(values: Tensor) -> bool:
+    """No NaN or infinity (numpy's check costs a quarter of torch's on a batch's boxes or scores)."""
+    if values.device.type == "cpu":
+        return bool(np.isfinite(values.numpy()).all())
+    return bool(torch.isfinite(values).all())
+
+
+def _misordered_numpy(boxes: np.ndarray, box_format: str) -> np.ndarray:
+    """:func:`_misordered_boxes` in numpy."""
+    if box_format == "xyxy":
+        return (boxes[:, 2] < boxes[:, 0]) | (boxes[:, 3] < boxes[:, 1])
+    return (boxes[:, 2] < 0) | (boxes[:, 3] < 0)
+
+
+def _values(items: Sequence[dict], key: str) -> list[Any]:
+    """``item[key]`` of every item (KeyError when one lacks it), looping in C."""
+    return list(map(operator.itemgetter(key), items))
 
 
 def _optional(items: Sequence[dict], key: str) -> list[Any] | None:
     """The values of ``key`` in every item, or None when no item has it."""
-    values = [item.get(key, _MISSING) for item in items]
-    missing = sum(value is _MISSING for value in values)
-    _require(missing in (0, len(values)))
-    return None if missing else values
+    present = list(map(operator.contains, items, itertools.repeat(key))).count(True)  # loops in C
+    _require(present in (0, len(items)))
+    return _values(items, key) if present else None
 
 
 def _image_ids(target: Sequence[dict], device: torch.device) -> Tensor:
@@ -109,7 +132,7 @@ def parse_boxes_in_bulk(
     """The usual bbox batch as :func:`parse_detection_inputs` gives it, or None to leave it to the walk."""
     if not (isinstance(preds, list | tuple) and isinstance(target, list | tuple)) or len(preds) != len(target):
         return None
-    if not preds or not all(isinstance(item, dict) for item in (*preds, *target)):
+    if not preds or not all(map(isinstance, (*preds, *target), itertools.repeat(dict))):
         return None
     try:
         return _bulk_batch(preds, target, box_format, require_scores, device)
@@ -120,17 +143,17 @@ def parse_boxes_in_bulk(
 def _bulk_batch(
     preds: Sequence[dict], target: Sequence[dict], box_format: str, require_scores: bool, device: torch.device | None
 ) -> DetectionBatch:
-    det_labels_in, gt_labels_in = [p["labels"] for p in preds], [g["labels"] for g in target]
+    det_labels_in, gt_labels_in = _values(preds, "labels"), _values(target, "labels")
     det_sizes, gt_sizes = _lengths(det_labels_in), _lengths(gt_labels_in)
     device = det_labels_in[0].device if device is None else device
     det_labels = _vector(det_labels_in, det_sizes, _is_integer, torch.long, device)
     gt_labels = _vector(gt_labels_in, gt_sizes, _is_integer, torch.long, device)
-    det_raw = _boxes([p["boxes"] for p in preds], det_sizes, box_format, device)
-    gt_raw = _boxes([g["boxes"] for g in target], gt_sizes, box_format, device)
+    det_raw = _boxes(_values(preds, "boxes"), det_sizes, box_format, device)
+    gt_raw = _boxes(_values(target, "boxes"), gt_sizes, box_format, device)
     det_scores = torch.zeros(len(det_labels), dtype=torch.float64, device=device)
     if require_scores:
-        det_scores = _vector([p["scores"] for p in preds], det_sizes, _is_floating, torch.float64, device)
-        _require(bool(torch.isfinite(det_scores).all()))
+        det_scores = _vector(_values(preds, "scores"), det_sizes, _is_floating, torch.float64, device)
+        _require(_all_finite(det_scores))
     crowd_in, area_in = _optional(target, "iscrowd"), _optional(target, "area")
     image_ids = _image_ids(target, device)
     gt_crowd = torch.zeros(len(gt_labels), dtype=torch.bool, device=device)
@@ -141,6 +164,7 @@ def _bulk_batch(
         gt_given_area = _vector(area_in, gt_sizes, _is_real, torch.float64, device)
         _require(bool(torch.isfinite(gt_given_area).all()) and not bool((gt_given_area < 0).any()))
     det_areas, gt_iou_areas = box_area(det_raw, box_format), box_area(gt_raw, box_format)
+    gt_areas = gt_iou_areas if area_in is None else torch.where(torch.isnan(gt_given_area), gt_iou_areas, gt_given_area)
     return DetectionBatch(
         num_images=len(det_sizes),
         iou_type="bbox",
@@ -153,7 +177,7 @@ def _bulk_batch(
         gt_labels=gt_labels,
         gt_boxes=_to_xyxy(gt_raw, box_format),
         gt_iou_areas=gt_iou_areas,
-        gt_areas=torch.where(torch.isnan(gt_given_area), gt_iou_areas, gt_given_area),
+        gt_areas=gt_areas,
         gt_crowd=gt_crowd,
         det_masks=None,
         gt_masks=None,

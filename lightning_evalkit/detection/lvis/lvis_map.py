@@ -121,17 +121,18 @@ def _frequency_columns(classes: Tensor, frequencies: dict[int, str] | None) -> l
 
 
 def _lvis_summary(
-    classes: Tensor, precision: Tensor, recall: Tensor, frequencies: dict[int, str] | None, max_detections: int
+    classes: Tensor, precision_mean: Tensor, recall: Tensor, frequencies: dict[int, str] | None, max_detections: int
 ) -> dict[str, Tensor]:
-    """lvis-api's ``summarize``: the 13 values from precision (T, R, K, A) and recall (T, K, A)."""
-    out = {"map": _mean_defined(precision[..., 0])}
+    """lvis-api's ``summarize``: the 13 values from the mean precision over the recall steps (T, K, A) and recall
+    (T, K, A). lvis-api averages precision over (T, R, K); every defined (t, k) has all R steps."""
+    out = {"map": _mean_defined(precision_mean[..., 0])}
     for key, iou in (("map_50", 0.5), ("map_75", 0.75)):
         rows = [i for i, t in enumerate(DEFAULT_IOU_THRESHOLDS) if t == iou]  # lvis-api compares exactly
-        out[key] = _mean_defined(precision[rows][..., 0])
+        out[key] = _mean_defined(precision_mean[rows][..., 0])
     for area, name in enumerate(AREA_NAMES[1:], start=1):
-        out[f"map_{name}"] = _mean_defined(precision[..., area])
+        out[f"map_{name}"] = _mean_defined(precision_mean[..., area])
     for columns, name in zip(_frequency_columns(classes, frequencies), FREQUENCY_NAMES, strict=True):
-        out[f"map_{name}"] = _mean_defined(precision[:, :, columns, 0])
+        out[f"map_{name}"] = _mean_defined(precision_mean[:, columns, 0])
     out[f"mar_{max_detections}"] = _mean_defined(recall[..., 0])
     for area, name in enumerate(AREA_NAMES[1:], start=1):
         out[f"mar_{name}"] = _mean_defined(recall[..., area])
@@ -139,10 +140,10 @@ def _lvis_summary(
 
 
 def _lvis_accumulate(states: Mapping[str, Tensor], max_detections: int) -> tuple[Tensor, Tensor, Tensor]:
-    """classes (K,), precision (T, R, K, A) and recall (T, K, A) of the records of every image seen."""
+    """classes (K,), the mean precision over the recall steps (T, K, A) and recall (T, K, A) of every image seen."""
     records = CocoRecords(*(states[name] for name in CocoRecords._fields))
     recs = torch.tensor(DEFAULT_REC_THRESHOLDS, dtype=torch.float64, device=records.det_scores.device)
-    classes, precision, recall, _ = coco_accumulate(
+    accumulated = coco_accumulate(
         records.det_scores,
         records.det_labels,
         records.det_ranks,
@@ -154,20 +155,21 @@ def _lvis_accumulate(states: Mapping[str, Tensor], max_detections: int) -> tuple
         [max_detections],
         records.det_image_ids,
         every_max_det=False,
+        precision_array=False,
     )
-    return classes, precision[..., 0], recall[..., 0]
+    return accumulated.classes, accumulated.precision_mean, accumulated.recall[..., 0]
 
 
 def _lvis_compute(
     states: Mapping[str, Tensor], frequencies: dict[int, str] | None, max_detections: int, dtype: torch.dtype
 ) -> dict[str, Tensor]:
     """Accumulate the records of every image seen and summarise them (keys: see LVISMeanAveragePrecision)."""
-    classes, precision, recall = _lvis_accumulate(states, max_detections)
+    classes, precision_mean, recall = _lvis_accumulate(states, max_detections)
     if not bool((recall > -1).any()):
         rank_zero_warn("No ground truth was counted: every LVIS average precision and recall is -1.", stacklevel=3)
     return {
         key: value.to(dtype)
-        for key, value in _lvis_summary(classes, precision, recall, frequencies, max_detections).items()
+        for key, value in _lvis_summary(classes, precision_mean, recall, frequencies, max_detections).items()
     }
 
 

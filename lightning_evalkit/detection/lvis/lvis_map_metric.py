@@ -15,6 +15,7 @@ from torch import Tensor
 from torchmetrics import Metric
 
 from lightning_evalkit._core.cat_states import CatStateMetric
+from lightning_evalkit._core.heap import release_free_memory
 from lightning_evalkit._core.report import LoggedValue, PlotSource, ReportOptions, result_entries
 from lightning_evalkit._core.state_dtypes import keep_dtypes_apply
 from lightning_evalkit._core.threads import single_threaded
@@ -109,7 +110,8 @@ class LVISMeanAveragePrecision(CatStateMetric):
     @single_threaded
     def compute(self) -> dict[str, Tensor]:
         """Accumulate every image seen (on every rank) into lvis-api's summary."""
-        states = {name: self._cat_state(name) for name in self._templates}
+        states = {name: self._joined_state(name) for name in self._templates}
+        release_free_memory(sum(state.nbytes for state in states.values()))  # the pieces' pages (_core/heap.py)
         return _lvis_compute(states, self.frequencies, self.max_detections, torch.float32)
 
     def merge_state(self, incoming_state: dict[str, Any] | Metric) -> None:

@@ -56,7 +56,9 @@ def lvis_match(
         >>> keep = Selection(torch.tensor([True, True]), torch.tensor([True]), torch.tensor([False, True]))
         >>> ranges = torch.tensor([[0.0, 1e10]], dtype=torch.float64)
         >>> records = lvis_match(batch, keep, torch.tensor([0.5], dtype=torch.float64), ranges, batch.det_areas)
-        >>> records.det_matched[:, 0, 0].tolist(), records.det_ignored[:, 0, 0].tolist()
+        >>> from lightning_evalkit.detection.coco.flags import unpack_area_flags
+        >>> flags = (unpack_area_flags(records.det_matched, 1), unpack_area_flags(records.det_ignored, 1))
+        >>> flags[0][:, 0, 0].tolist(), flags[1][:, 0, 0].tolist()
         ([True, False], [False, True])
     """
     kept, dets, gts = _kept_batch(batch, selection)
