@@ -26,9 +26,13 @@ by side) were measured and dropped: the per-row ``argmax`` they need cost more t
 
 from __future__ import annotations
 
+import functools
+import os
 from collections.abc import Sequence
+from types import ModuleType
 from typing import NamedTuple
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -149,8 +153,48 @@ def _coverage(b: RunMasks, position: Tensor) -> Tensor:
     return torch.where(run >= 0, b.coverage_before[safe] + inside, 0)
 
 
+@functools.cache
+def compiled_kernels() -> ModuleType | None:
+    """The numba kernels (rle_numba.py) where numba is installed and ``LIGHTNING_EVALKIT_NUMBA`` is not "0";
+    imported on first use, so that importing the package never waits for numba."""
+    if os.environ.get("LIGHTNING_EVALKIT_NUMBA", "1") == "0":
+        return None
+    try:
+        from lightning_evalkit.detection import rle_numba
+    except ImportError:  # numba absent, or not built for this numpy: the vectorised path runs
+        return None
+    return rle_numba
+
+
+def _run_offsets(runs: Runs) -> np.ndarray:
+    """(N + 1,) first run of each mask (runs are grouped by mask)."""
+    return np.searchsorted(runs.mask.numpy(), np.arange(runs.heights.numel() + 1))
+
+
+def _compiled_intersections(
+    kernels: ModuleType, a: RunMasks, b: RunMasks, a_idx: Tensor, b_idx: Tensor
+) -> Tensor:
+    """:func:`run_intersections` by merging each pair's runs in compiled code (CPU tensors)."""
+    shared = kernels.pair_intersections(
+        _run_offsets(a.runs),
+        a.runs.start.numpy(),
+        a.runs.end.numpy(),
+        a.boxes.numpy(),
+        _run_offsets(b.runs),
+        b.runs.start.numpy(),
+        b.runs.end.numpy(),
+        b.boxes.numpy(),
+        a_idx.numpy(),
+        b_idx.numpy(),
+    )
+    return torch.from_numpy(shared)
+
+
 def run_intersections(a: RunMasks, b: RunMasks, a_idx: Tensor, b_idx: Tensor) -> Tensor:
     """(P,) int64 pixels shared by a[a_idx[p]] and b[b_idx[p]] (each pair of the same size)."""
+    kernels = compiled_kernels() if a_idx.device.type == "cpu" else None
+    if kernels is not None:
+        return _compiled_intersections(kernels, a, b, a_idx, b_idx)
     box_a, box_b = a.boxes[a_idx], b.boxes[b_idx]
     meet = (torch.maximum(box_a[:, :2], box_b[:, :2]) <= torch.minimum(box_a[:, 2:], box_b[:, 2:])).all(1)
     run_offsets = torch.cat([a.runs.mask.new_zeros(1), torch.bincount(a.runs.mask, minlength=a.base.numel())])
@@ -246,7 +290,7 @@ def _fast_run_masks(images: Sequence[MaskInput], device: torch.device) -> RunMas
     compressed string; None otherwise (the reference path then decodes, or names the bad mask)."""
     if device.type != "cpu" or any(isinstance(m, Tensor) and m.shape[0] for m in images):
         return None
-    arrays = decode_run_arrays([m for m in images if isinstance(m, RleImage)])
+    arrays = decode_run_arrays([m for m in images if isinstance(m, RleImage)], compiled_kernels())
     if arrays is None:
         return None
     tensors = [torch.from_numpy(a) for a in arrays]

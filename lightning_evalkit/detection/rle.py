@@ -19,6 +19,7 @@ in `target`"): TypeError for a wrong type, ValueError for a wrong value, the sam
 
 from __future__ import annotations
 
+import itertools
 import numbers
 from collections.abc import Sequence
 from typing import Any, NamedTuple
@@ -162,17 +163,25 @@ def _rle_size(rle: Any, index: int, where: str) -> tuple[int, int]:
     return height, width
 
 
-def _fast_sizes(rles: Sequence[Any]) -> set[tuple[int, int]] | None:
-    """The sizes of well-formed RLE dicts in one pass of C-level comprehensions; None when anything is odd.
+def _fast_sizes(rles: Sequence[Any]) -> tuple[set[tuple[int, int]], list[Any]] | None:
+    """The sizes and the counts of well-formed RLE dicts, in C-level passes (``map``, ``set``); None when anything
+    is odd (a subclass, a size that is not two ints): the caller then checks each dict and names the bad one.
 
-    Types are checked on every size before the set merges equal ones (``(True, 1) == (1, 1)``).
+    Types are checked on every size value before the set merges equal sizes (``(True, 1) == (1, 1)``).
     """
     try:
+        if not set(map(type, rles)) <= {dict}:
+            return None
         raw = [rle["size"] for rle in rles]
-        fast = {(type(h), type(w)) for h, w in raw} <= {(int, int)} and all(isinstance(rle, dict) for rle in rles)
-        fast = fast and all(isinstance(rle["counts"], _COUNTS_TYPES) for rle in rles)
-        sizes = {(h, w) for h, w in raw}
-        return sizes if fast and all(h >= 0 and w >= 0 and h * w <= _MAX_AREA for h, w in sizes) else None
+        counts = [rle["counts"] for rle in rles]
+        if not set(map(type, itertools.chain.from_iterable(raw))) <= {int}:
+            return None
+        if not set(map(type, counts)) <= {str, bytes, list, tuple}:
+            return None
+        sizes = set(map(tuple, raw))
+        if not all(len(s) == 2 and min(s) >= 0 and s[0] * s[1] <= _MAX_AREA for s in sizes):
+            return None
+        return sizes, counts
     except (TypeError, KeyError, IndexError, ValueError):
         return None
 
@@ -180,9 +189,12 @@ def _fast_sizes(rles: Sequence[Any]) -> set[tuple[int, int]] | None:
 def check_rles(rles: Sequence[Any], where: str = "", size: tuple[int, int] | None = None, first: int = 0) -> RleImage:
     """Check a list of COCO RLE dicts that share one size (``size`` when given); -1 x -1 when the list is
     empty. Masks are named ``first``, ``first + 1``, ... in messages."""
-    sizes = _fast_sizes(rles)
-    if sizes is None:
+    fast = _fast_sizes(rles)
+    if fast is None:
         sizes = {_rle_size(rle, first + index, where) for index, rle in enumerate(rles)}
+        counts = [rle["counts"] for rle in rles]
+    else:
+        sizes, counts = fast
     if size is not None:
         sizes.add(size)
     if len(sizes) > 1:
@@ -190,7 +202,7 @@ def check_rles(rles: Sequence[Any], where: str = "", size: tuple[int, int] | Non
             f"Expected every RLE {where} to have the same size, but got {sorted(sizes)}.".replace("  ", " ")
         )
     height, width = sizes.pop() if sizes else (-1, -1)
-    return RleImage(height, width, [rle["counts"] for rle in rles], where, first)
+    return RleImage(height, width, counts, where, first)
 
 
 def _sum_expectation(pixels: int) -> str:

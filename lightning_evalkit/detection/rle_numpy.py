@@ -15,7 +15,9 @@ shared pixel axis the intersections use) instead of per-group sums and scatters.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
+from types import ModuleType
 from typing import NamedTuple
 
 import numpy as np
@@ -40,14 +42,13 @@ class RunArrays(NamedTuple):
     areas: np.ndarray  # (N,)
 
 
-def _joined(images: Sequence[RleImage]) -> tuple[bytes, list[int], list[int]] | None:
-    """All strings joined, each mask's string length and pixel count; None unless every mask is a non-empty
-    ASCII string (of one type)."""
-    every = [c for image in images for c in image.counts]
+def _joined(images: Sequence[RleImage]) -> tuple[bytes, np.ndarray, np.ndarray] | None:
+    """All strings joined, each mask's string length and pixel count (int64 arrays); None unless every mask is a
+    non-empty ASCII string (of one type). C-level passes (``map``, ``set``): this runs on every mask."""
+    every = list(itertools.chain.from_iterable(image.counts for image in images))
     if not every:
         return None
-    pixels = [image.height * image.width for image in images for _ in image.counts]
-    kinds = {type(c) for c in every}
+    kinds = set(map(type, every))
     if kinds == {bytes}:
         joined = b"".join(every)
     elif kinds == {str}:
@@ -57,8 +58,10 @@ def _joined(images: Sequence[RleImage]) -> tuple[bytes, list[int], list[int]] | 
         joined = text.encode("ascii")
     else:
         return None
-    lengths = [len(c) for c in every]
-    return (joined, lengths, pixels) if min(lengths) > 0 else None
+    lengths = np.fromiter(map(len, every), dtype=np.int64, count=len(every))
+    per_image = [len(image.counts) for image in images]
+    pixels = np.repeat(np.asarray([image.height * image.width for image in images], dtype=np.int64), per_image)
+    return (joined, lengths, pixels) if lengths.min() > 0 else None
 
 
 def _values(chars: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
@@ -138,18 +141,34 @@ def _boxes(
     return boxes
 
 
-def decode_run_arrays(images: Sequence[RleImage]) -> RunArrays | None:
-    """Indexed runs of every mask of checked RLE images, or None when the fast path does not apply."""
+def _compiled_decode(
+    compiled: ModuleType, raw: bytes, lengths: np.ndarray, pixels: np.ndarray, images: Sequence[RleImage]
+) -> RunArrays | None:
+    """The same arrays by the compiled one-pass decoder (rle_numba.py); None when a string is malformed."""
+    if int(pixels.max()) * pixels.size >= _SAFE_TOTAL:  # a bound that cannot wrap: positions stay exact
+        return None
+    per_image = [len(image.counts) for image in images]
+    heights = np.repeat(np.asarray([image.height for image in images], dtype=np.int64), per_image)
+    widths = np.repeat(np.asarray([image.width for image in images], dtype=np.int64), per_image)
+    ok, *arrays = compiled.decode_strings(np.frombuffer(raw, dtype=np.uint8), lengths, pixels, heights)
+    return RunArrays(heights, widths, *arrays) if ok else None
+
+
+def decode_run_arrays(images: Sequence[RleImage], compiled: ModuleType | None = None) -> RunArrays | None:
+    """Indexed runs of every mask of checked RLE images, or None when the fast path does not apply.
+
+    ``compiled``: the rle_numba module, to decode in one compiled pass instead of the numpy passes below.
+    """
     joined = _joined(images)
     if joined is None:
         return None
-    raw, string_lengths, pixel_list = joined
-    lengths = np.asarray(string_lengths, dtype=np.int64)
+    raw, lengths, pixels = joined
+    if compiled is not None:
+        return _compiled_decode(compiled, raw, lengths, pixels, images)
     decoded = _values(np.frombuffer(raw, dtype=np.uint8), lengths)
     if decoded is None:
         return None
     values, per_mask = decoded
-    pixels = np.asarray(pixel_list, dtype=np.int64)
     total_pixels = np.cumsum(pixels)
     if int(total_pixels[-1]) >= _SAFE_TOTAL or int(per_mask.max()) * max(int(pixels.max()), 1) >= _SAFE_TOTAL:
         return None
