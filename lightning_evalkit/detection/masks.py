@@ -171,9 +171,7 @@ def _run_offsets(runs: Runs) -> np.ndarray:
     return np.searchsorted(runs.mask.numpy(), np.arange(runs.heights.numel() + 1))
 
 
-def _compiled_intersections(
-    kernels: ModuleType, a: RunMasks, b: RunMasks, a_idx: Tensor, b_idx: Tensor
-) -> Tensor:
+def _compiled_intersections(kernels: ModuleType, a: RunMasks, b: RunMasks, a_idx: Tensor, b_idx: Tensor) -> Tensor:
     """:func:`run_intersections` by merging each pair's runs in compiled code (CPU tensors)."""
     shared = kernels.pair_intersections(
         _run_offsets(a.runs),

@@ -155,7 +155,11 @@ def _as_rle(items: list[dict]) -> list[dict]:
 
 @pytest.mark.filterwarnings("ignore:No ground truth was counted")
 @settings(max_examples=15, **SETTINGS)
-@given(seed=st.integers(0, 2**31 - 1), num_images=st.integers(1, 6), size=st.sampled_from([(11, 13), (2, 9), (9, 2), (17, 5)]))
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    num_images=st.integers(1, 6),
+    size=st.sampled_from([(11, 13), (2, 9), (9, 2), (17, 5)]),
+)
 def test_segm_map_on_rle_equals_pycocotools(kernels, seed, num_images, size):
     preds, target = random_masks(seed, num_images, size=size)  # 20% crowd ground truths
     ours = mean_average_precision(_as_rle(preds), _as_rle(target), iou_type="segm", extended_summary=True)
