@@ -37,7 +37,7 @@ import torch
 from torch import Tensor
 
 from lightning_evalkit.detection.rle import RleImage, Runs, check_rles, runs_boxes, runs_from_masks, runs_from_rles
-from lightning_evalkit.detection.rle_numpy import decode_run_arrays
+from lightning_evalkit.detection.rle_numpy import PackedRuns, decode_packed, decode_run_arrays
 
 __all__ = ["mask_iou"]
 
@@ -166,24 +166,22 @@ def compiled_kernels() -> ModuleType | None:
     return rle_numba
 
 
-def _run_offsets(runs: Runs) -> np.ndarray:
-    """(N + 1,) first run of each mask (runs are grouped by mask)."""
-    return np.searchsorted(runs.mask.numpy(), np.arange(runs.heights.numel() + 1))
+def packed_runs(masks: RunMasks | PackedRuns) -> PackedRuns:
+    """Runs as the compiled kernel reads them (CPU numpy views; the mask offsets found by a search)."""
+    if isinstance(masks, PackedRuns):
+        return masks
+    offsets = np.searchsorted(masks.runs.mask.numpy(), np.arange(masks.base.numel() + 1))
+    runs = masks.runs
+    return PackedRuns(offsets, runs.start.numpy(), runs.end.numpy(), masks.boxes.numpy(), masks.areas.numpy())
 
 
-def _compiled_intersections(kernels: ModuleType, a: RunMasks, b: RunMasks, a_idx: Tensor, b_idx: Tensor) -> Tensor:
-    """:func:`run_intersections` by merging each pair's runs in compiled code (CPU tensors)."""
+def compiled_intersections(
+    kernels: ModuleType, a: RunMasks | PackedRuns, b: RunMasks | PackedRuns, a_idx: Tensor, b_idx: Tensor
+) -> Tensor:
+    """:func:`run_intersections` by merging each pair's runs in compiled code (CPU)."""
+    a, b = packed_runs(a), packed_runs(b)
     shared = kernels.pair_intersections(
-        _run_offsets(a.runs),
-        a.runs.start.numpy(),
-        a.runs.end.numpy(),
-        a.boxes.numpy(),
-        _run_offsets(b.runs),
-        b.runs.start.numpy(),
-        b.runs.end.numpy(),
-        b.boxes.numpy(),
-        a_idx.numpy(),
-        b_idx.numpy(),
+        a.offsets, a.start, a.end, a.boxes, b.offsets, b.start, b.end, b.boxes, a_idx.numpy(), b_idx.numpy()
     )
     return torch.from_numpy(shared)
 
@@ -192,7 +190,7 @@ def run_intersections(a: RunMasks, b: RunMasks, a_idx: Tensor, b_idx: Tensor) ->
     """(P,) int64 pixels shared by a[a_idx[p]] and b[b_idx[p]] (each pair of the same size)."""
     kernels = compiled_kernels() if a_idx.device.type == "cpu" else None
     if kernels is not None:
-        return _compiled_intersections(kernels, a, b, a_idx, b_idx)
+        return compiled_intersections(kernels, a, b, a_idx, b_idx)
     box_a, box_b = a.boxes[a_idx], b.boxes[b_idx]
     meet = (torch.maximum(box_a[:, :2], box_b[:, :2]) <= torch.minimum(box_a[:, 2:], box_b[:, 2:])).all(1)
     run_offsets = torch.cat([a.runs.mask.new_zeros(1), torch.bincount(a.runs.mask, minlength=a.base.numel())])
@@ -273,11 +271,13 @@ def mask_iou(
 
 class BatchMasks(NamedTuple):
     """The masks of one side (detections or ground truths) of a batch, in the form their input calls for:
-    dense input as words per image; as soon as any image of the batch gives RLE, runs for every image."""
+    dense input as words per image; as soon as any image of the batch gives RLE, runs for every image (packed for
+    the compiled kernels where they run and every mask is a compressed string)."""
 
     words: list[WordMasks] | None  # one per image (dense input)
     runs: RunMasks | None  # every mask of the batch (RLE or mixed input)
     areas: Tensor  # (N,) int64 pixel counts, in batch order
+    packed: PackedRuns | None = None  # every mask of the batch, by the compiled decoder (then runs is None)
 
 
 MaskInput = Tensor | RleImage  # one image's parsed masks: (N, H, W) bool, or checked RLE dicts
@@ -288,7 +288,7 @@ def _fast_run_masks(images: Sequence[MaskInput], device: torch.device) -> RunMas
     compressed string; None otherwise (the reference path then decodes, or names the bad mask)."""
     if device.type != "cpu" or any(isinstance(m, Tensor) and m.shape[0] for m in images):
         return None
-    arrays = decode_run_arrays([m for m in images if isinstance(m, RleImage)], compiled_kernels())
+    arrays = decode_run_arrays([m for m in images if isinstance(m, RleImage)])
     if arrays is None:
         return None
     tensors = [torch.from_numpy(a) for a in arrays]
@@ -322,17 +322,25 @@ def _side_runs(images: Sequence[MaskInput], device: torch.device) -> Runs:
     return Runs(*(torch.cat([getattr(p, field) for p in parts]) for field in Runs._fields))
 
 
+def _rle_side(images: Sequence[MaskInput], device: torch.device) -> BatchMasks:
+    """One side of a batch holding RLE: packed by the compiled decoder where it runs and takes every mask, else
+    indexed runs (the numpy decoder, or the reference for what neither takes; it names a bad mask)."""
+    kernels = compiled_kernels() if device.type == "cpu" else None
+    if kernels is not None and not any(isinstance(m, Tensor) and m.shape[0] for m in images):
+        packed = decode_packed([m for m in images if isinstance(m, RleImage)], kernels)
+        if packed is not None:
+            return BatchMasks(None, None, torch.from_numpy(packed.areas), packed)
+    runs = _fast_run_masks(images, device) or run_masks(_side_runs(images, device))
+    return BatchMasks(None, runs, runs.areas)
+
+
 def batch_masks(
     det_images: Sequence[MaskInput], gt_images: Sequence[MaskInput], device: torch.device
 ) -> tuple[BatchMasks, BatchMasks]:
     """Prepare both sides' masks (same size per image, checked by the caller) for areas and intersections."""
     every = [*det_images, *gt_images]
     if any(isinstance(m, RleImage) and m.counts for m in every):
-        sides = [
-            _fast_run_masks(images, device) or run_masks(_side_runs(images, device))
-            for images in (det_images, gt_images)
-        ]
-        return tuple(BatchMasks(None, s, s.areas) for s in sides)  # type: ignore[return-value]
+        return _rle_side(det_images, device), _rle_side(gt_images, device)
     out = []
     for images in (det_images, gt_images):
         dense = [m if isinstance(m, Tensor) else torch.zeros(0, max(m.height, 0), max(m.width, 0)) for m in images]
@@ -346,8 +354,15 @@ def pair_intersections(
     dets: BatchMasks, gts: BatchMasks, det_idx: Tensor, gt_idx: Tensor, det_image: Tensor, gt_image: Tensor
 ) -> Tensor:
     """(P,) int64 pixels shared by detection det_idx[p] and ground truth gt_idx[p] (batch indices, same image)."""
-    if dets.runs is not None and gts.runs is not None:
-        return run_intersections(dets.runs, gts.runs, det_idx, gt_idx)
+    if dets.words is None and gts.words is None:  # runs, packed or not, on both sides
+        a = dets.packed if dets.packed is not None else dets.runs
+        b = gts.packed if gts.packed is not None else gts.runs
+        assert a is not None and b is not None
+        if isinstance(a, RunMasks) and isinstance(b, RunMasks):
+            return run_intersections(a, b, det_idx, gt_idx)
+        kernels = compiled_kernels()  # a side is packed: the kernels run
+        assert kernels is not None
+        return compiled_intersections(kernels, a, b, det_idx, gt_idx)
     assert dets.words is not None and gts.words is not None
     num_images = len(dets.words)
     det_start = torch.cumsum(torch.bincount(det_image, minlength=num_images), 0) - torch.bincount(

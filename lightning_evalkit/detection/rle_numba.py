@@ -12,9 +12,9 @@ cost ~35 ms, where one pass over the characters and one merge per pair cost a fe
 note in masks.py for the figures). Functions are cached on disk (``cache=True``): numba compiles them once per
 machine (about a second), later processes load them.
 
-Both kernels take exactly what the numpy path takes and return the same arrays; the decoder reports failure
-(returns ``ok = False``) for anything malformed, and the caller then falls back to the reference, which names the
-bad mask.
+The decoder takes what the numpy decoder takes and returns the few arrays the merge needs (``PackedRuns`` in
+rle_numpy.py); it reports failure (``ok = False``) for anything malformed, and the caller then falls back to the
+numpy decoder or the reference, which names the bad mask.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ _BIG = np.iinfo(np.int64).max
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _quotient(value, divisor, inverse):  # type: ignore[no-untyped-def]  # pragma: no cover
+def _quotient(value, divisor, inverse):
     """``value // divisor`` for 0 <= value <= 2**53 by a float product, corrected to the exact floor (an integer
     division costs several times more, and the decoder needs one per run)."""
     quotient = np.int64(value * inverse)
@@ -39,7 +39,7 @@ def _quotient(value, divisor, inverse):  # type: ignore[no-untyped-def]  # pragm
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _read_value(chars, c, stop):  # type: ignore[no-untyped-def]  # pragma: no cover
+def _read_value(chars, c, stop):
     """(value, next character, ok) of the compressed value starting at character ``c`` of a string ending at
     ``stop``: 5 bits a character, low bits first, 0x20 = more follow, the last one's 0x10 the sign; not ok for a
     character outside '0' to 'o', a value longer than 11 characters, or a string ending inside a value."""
@@ -60,9 +60,12 @@ def _read_value(chars, c, stop):  # type: ignore[no-untyped-def]  # pragma: no c
 
 
 @numba.njit(cache=True, nogil=True)
-def decode_strings(chars, lengths, pixels, heights):  # type: ignore[no-untyped-def]  # pragma: no cover
-    """(ok, mask, start, end, base, global_start, coverage_before, boxes, areas) of the concatenated compressed
-    strings ``chars`` (uint8; ``lengths`` characters per mask, masks of ``pixels`` pixels and ``heights`` rows).
+def decode_strings(chars, lengths, pixels, heights, template):
+    """(ok, offsets, start, end, boxes, areas) of the concatenated compressed strings ``chars`` (uint8;
+    ``lengths`` characters per mask, masks of ``pixels`` pixels and ``heights`` rows): per mask its first run
+    (``offsets`` (N + 1,)), its area and inclusive box (x0 > x1 when empty); per run its column-major
+    [start, end) within its mask, of ``template``'s dtype (int32 where every mask holds fewer than 2**31 pixels:
+    the runs are most of the memory written, and fresh memory is what this pass costs most).
 
     One pass: each value is read, its delta undone (``+= counts[k - 2]`` for k > 2), checked (0 <= count <=
     pixels left), and every odd count > 0 is a foreground run. Counts stay within 2**53 and values within 2**55:
@@ -70,29 +73,25 @@ def decode_strings(chars, lengths, pixels, heights):  # type: ignore[no-untyped-
     """
     num = lengths.size
     cap = chars.size // 2 + 1  # a run is an odd count: at most one per two characters
-    mask = np.empty(cap, np.int64)
-    start = np.empty(cap, np.int64)
-    end = np.empty(cap, np.int64)
-    global_start = np.empty(cap, np.int64)
-    coverage_before = np.empty(cap, np.int64)
-    base = np.empty(num, np.int64)
+    start = np.empty(cap, template.dtype)
+    end = np.empty(cap, template.dtype)
+    offsets = np.empty(num + 1, np.int64)
     boxes = np.empty((num, 4), np.int64)
-    areas = np.zeros(num, np.int64)
+    areas = np.empty(num, np.int64)
     c = 0
     r = 0
-    offset = 0
-    covered = 0
     ok = True
     for m in range(num):
         n_pix = pixels[m]
         height = heights[m]
         inverse = 1.0 / max(height, 1)
-        base[m] = offset
+        offsets[m] = r
         stop = c + lengths[m]
         pos = 0
         k = 0
         before_last = 0  # counts[k - 2]
         last = 0  # counts[k - 1]
+        area = 0
         x0, y0, x1, y1 = _BIG, _BIG, -1, -1
         while c < stop:
             value, c, ok = _read_value(chars, c, stop)
@@ -101,13 +100,9 @@ def decode_strings(chars, lengths, pixels, heights):  # type: ignore[no-untyped-
                 ok = False
                 break
             if k % 2 == 1 and count > 0:
-                mask[r] = m
                 start[r] = pos
                 end[r] = pos + count
-                global_start[r] = offset + pos
-                coverage_before[r] = covered
-                covered += count
-                areas[m] += count
+                area += count
                 col0 = _quotient(pos, height, inverse)
                 row0 = pos - col0 * height
                 if row0 + count <= height:  # within one column
@@ -129,19 +124,18 @@ def decode_strings(chars, lengths, pixels, heights):  # type: ignore[no-untyped-
         if not ok or pos != n_pix:
             ok = False
             break
+        areas[m] = area
         boxes[m, 0] = x0
         boxes[m, 1] = y0
         boxes[m, 2] = x1
         boxes[m, 3] = y1
-        offset += n_pix
+    offsets[num] = r
     # views, not copies: a buffer holds one slot per two characters, about one per run in COCO data
-    return ok, mask[:r], start[:r], end[:r], base, global_start[:r], coverage_before[:r], boxes, areas
+    return ok, offsets, start[:r], end[:r], boxes, areas
 
 
 @numba.njit(cache=True, nogil=True)
-def pair_intersections(  # type: ignore[no-untyped-def]  # pragma: no cover
-    a_offsets, a_start, a_end, a_boxes, b_offsets, b_start, b_end, b_boxes, a_idx, b_idx
-):
+def pair_intersections(a_offsets, a_start, a_end, a_boxes, b_offsets, b_start, b_end, b_boxes, a_idx, b_idx):
     """(P,) pixels shared by masks a[a_idx[p]] and b[b_idx[p]]: their runs merged (``offsets``: (N + 1,) first
     run of each mask; runs sorted within a mask), skipped where their inclusive boxes do not meet."""
     out = np.zeros(a_idx.size, np.int64)

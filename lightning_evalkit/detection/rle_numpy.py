@@ -141,30 +141,39 @@ def _boxes(
     return boxes
 
 
-def _compiled_decode(
-    compiled: ModuleType, raw: bytes, lengths: np.ndarray, pixels: np.ndarray, images: Sequence[RleImage]
-) -> RunArrays | None:
-    """The same arrays by the compiled one-pass decoder (rle_numba.py); None when a string is malformed."""
-    if int(pixels.max()) * pixels.size >= _SAFE_TOTAL:  # a bound that cannot wrap: positions stay exact
-        return None
-    per_image = [len(image.counts) for image in images]
-    heights = np.repeat(np.asarray([image.height for image in images], dtype=np.int64), per_image)
-    widths = np.repeat(np.asarray([image.width for image in images], dtype=np.int64), per_image)
-    ok, *arrays = compiled.decode_strings(np.frombuffer(raw, dtype=np.uint8), lengths, pixels, heights)
-    return RunArrays(heights, widths, *arrays) if ok else None
+class PackedRuns(NamedTuple):
+    """One side's masks as the compiled intersection kernel (rle_numba.py) reads them, numpy on the CPU."""
+
+    offsets: np.ndarray  # (N + 1,) int64 first run of each mask
+    start: np.ndarray  # (R,) int32 or int64 column-major run start within its mask
+    end: np.ndarray  # (R,)
+    boxes: np.ndarray  # (N, 4) int64 inclusive x0, y0, x1, y1 (x0 > x1 when empty)
+    areas: np.ndarray  # (N,) int64
 
 
-def decode_run_arrays(images: Sequence[RleImage], compiled: ModuleType | None = None) -> RunArrays | None:
-    """Indexed runs of every mask of checked RLE images, or None when the fast path does not apply.
-
-    ``compiled``: the rle_numba module, to decode in one compiled pass instead of the numpy passes below.
-    """
+def decode_packed(images: Sequence[RleImage], compiled: ModuleType) -> PackedRuns | None:
+    """The masks of checked RLE images decoded by the compiled one-pass decoder, or None where the numpy decoder
+    would decline them (anything but well-formed compressed strings)."""
     joined = _joined(images)
     if joined is None:
         return None
     raw, lengths, pixels = joined
-    if compiled is not None:
-        return _compiled_decode(compiled, raw, lengths, pixels, images)
+    largest = int(pixels.max())
+    if largest * pixels.size >= _SAFE_TOTAL:  # as decode_run_arrays: a bound that cannot wrap
+        return None
+    per_image = [len(image.counts) for image in images]
+    heights = np.repeat(np.asarray([image.height for image in images], dtype=np.int64), per_image)
+    template = np.empty(0, dtype=np.int32 if largest < 2**31 else np.int64)
+    ok, *arrays = compiled.decode_strings(np.frombuffer(raw, dtype=np.uint8), lengths, pixels, heights, template)
+    return PackedRuns(*arrays) if ok else None
+
+
+def decode_run_arrays(images: Sequence[RleImage]) -> RunArrays | None:
+    """Indexed runs of every mask of checked RLE images, or None when the fast path does not apply."""
+    joined = _joined(images)
+    if joined is None:
+        return None
+    raw, lengths, pixels = joined
     decoded = _values(np.frombuffer(raw, dtype=np.uint8), lengths)
     if decoded is None:
         return None

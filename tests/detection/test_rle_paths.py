@@ -14,7 +14,7 @@ from pycocotools import mask as mask_utils
 from lightning_evalkit.detection import masks as masks_module
 from lightning_evalkit.detection.masks import run_masks
 from lightning_evalkit.detection.rle import check_rles, runs_from_rles
-from lightning_evalkit.detection.rle_numpy import decode_run_arrays
+from lightning_evalkit.detection.rle_numpy import decode_packed, decode_run_arrays
 from lightning_evalkit.functional import mask_iou, mean_average_precision
 from tests._coco_reference import pycocotools_eval
 from tests._detection_data import random_masks
@@ -89,6 +89,28 @@ def _reference_runs(images):
     return run_masks(runs_from_rles(images))
 
 
+def _decode(images, kernels):
+    """The path's decoded masks as (offsets, start, end, boxes, areas) tensors; None where it declines."""
+    if kernels is None:
+        arrays = decode_run_arrays(images)
+        if arrays is None:
+            return None
+        offsets = np.searchsorted(arrays.mask, np.arange(arrays.heights.size + 1))
+        fields = (offsets, arrays.start, arrays.end, arrays.boxes, arrays.areas)
+    else:
+        packed = decode_packed(images, kernels)
+        if packed is None:
+            return None
+        fields = tuple(packed)
+    return [torch.from_numpy(np.ascontiguousarray(f)).long() for f in fields]
+
+
+def _expected(images):
+    ref = _reference_runs(images)
+    offsets = torch.searchsorted(ref.runs.mask, torch.arange(ref.base.numel() + 1))
+    return [offsets, ref.runs.start, ref.runs.end, ref.boxes, ref.areas]
+
+
 @settings(max_examples=30, **SETTINGS)
 @given(
     seed=st.integers(0, 2**31 - 1),
@@ -103,27 +125,23 @@ def test_decoded_runs_equal_the_reference(kernels, seed, sizes, as_str):
         if as_str:
             rles = [{"size": r["size"], "counts": r["counts"].decode()} for r in rles]
         images.append(check_rles(rles))
-    fast = decode_run_arrays(images, kernels)
+    got = _decode(images, kernels)
     if not any(image.counts for image in images):
-        assert fast is None
+        assert got is None
         return
-    assert fast is not None
-    ref = _reference_runs(images)
-    expected = [*ref.runs, ref.base, ref.starts, ref.coverage_before, ref.boxes, ref.areas]
-    for name, got, want in zip(fast._fields, fast, expected, strict=True):
-        assert torch.equal(torch.from_numpy(np.ascontiguousarray(got)), want), name
+    assert got is not None
+    for name, value, want in zip(("offsets", "start", "end", "boxes", "areas"), got, _expected(images), strict=True):
+        assert torch.equal(value, want), name
 
 
 def test_long_values_and_large_masks(kernels):
     rng = np.random.default_rng(1)
     sparse = rng.random((3, 700, 900)) < 0.0005  # counts of many characters
     images = [check_rles(_encode(sparse)), check_rles(_encode(np.ones((2, 2000, 3), dtype=bool)))]
-    fast = decode_run_arrays(images, kernels)
-    ref = _reference_runs(images)
-    assert fast is not None
-    assert torch.equal(torch.from_numpy(fast.areas), ref.areas)
-    assert torch.equal(torch.from_numpy(fast.boxes), ref.boxes)
-    assert torch.equal(torch.from_numpy(np.ascontiguousarray(fast.start)), ref.runs.start)
+    got = _decode(images, kernels)
+    assert got is not None
+    for value, want in zip(got, _expected(images), strict=True):
+        assert torch.equal(value, want)
 
 
 @pytest.mark.parametrize(
@@ -142,7 +160,7 @@ def test_long_values_and_large_masks(kernels):
 )
 def test_malformed_strings_are_declined_and_the_reference_names_them(kernels, counts):
     image = check_rles([{"size": [2, 2], "counts": counts}])
-    assert decode_run_arrays([image], kernels) is None
+    assert _decode([image], kernels) is None
     preds = [{"masks": [{"size": [2, 2], "counts": "04"}], "scores": torch.ones(1), "labels": torch.zeros(1).long()}]
     target = [{"masks": [{"size": [2, 2], "counts": counts}], "labels": torch.zeros(1).long()}]
     with pytest.raises((TypeError, ValueError), match="mask 0 of image 0 in `target`"):
@@ -163,6 +181,39 @@ def _as_rle(items: list[dict]) -> list[dict]:
 def test_segm_map_on_rle_equals_pycocotools(kernels, seed, num_images, size):
     preds, target = random_masks(seed, num_images, size=size)  # 20% crowd ground truths
     ours = mean_average_precision(_as_rle(preds), _as_rle(target), iou_type="segm", extended_summary=True)
+    reference = pycocotools_eval(preds, target, iou_type="segm")
+    for key in ("precision", "recall", "scores"):
+        np.testing.assert_allclose(ours[key].numpy(), reference[key], rtol=0, atol=1e-12, err_msg=key)
+
+
+def _uncompressed(mask: np.ndarray) -> dict:
+    """COCO's uncompressed RLE (as crowd annotations hold it): run lengths of the column-major pixels, 0s first."""
+    counts, current, run = [], False, 0
+    for value in mask.T.reshape(-1).tolist():
+        if value != current:
+            counts.append(run)
+            current, run = value, 0
+        run += 1
+    return {"size": list(mask.shape), "counts": [*counts, run]}
+
+
+@pytest.mark.filterwarnings("ignore:No ground truth was counted")
+@settings(max_examples=10, **SETTINGS)
+@given(seed=st.integers(0, 2**31 - 1), num_images=st.integers(1, 5))
+def test_segm_map_with_uncompressed_crowd_rles_equals_pycocotools(kernels, seed, num_images):
+    """Crowd ground truths as uncompressed counts, the rest compressed: one side packed, the other not."""
+    preds, target = random_masks(seed, num_images, size=(12, 9))
+    target_rle = []
+    for item in target:
+        crowd = item["iscrowd"].tolist()
+        dense = item["masks"].numpy()
+        compressed = _encode(dense)
+        rles = [_uncompressed(m) if c else r for m, c, r in zip(dense, crowd, compressed, strict=True)]
+        for rle, mask in zip(rles, dense, strict=True):  # the helper writes what pycocotools decodes
+            if isinstance(rle["counts"], list):
+                assert np.array_equal(mask_utils.decode(mask_utils.frPyObjects(rle, *rle["size"])), mask)
+        target_rle.append({**item, "masks": rles})
+    ours = mean_average_precision(_as_rle(preds), target_rle, iou_type="segm", extended_summary=True)
     reference = pycocotools_eval(preds, target, iou_type="segm")
     for key in ("precision", "recall", "scores"):
         np.testing.assert_allclose(ours[key].numpy(), reference[key], rtol=0, atol=1e-12, err_msg=key)
