@@ -92,9 +92,16 @@ def decode_strings(chars, lengths, pixels, heights, template):
         before_last = 0  # counts[k - 2]
         last = 0  # counts[k - 1]
         area = 0
+        column = 0
+        column_start = 0
         x0, y0, x1, y1 = _BIG, _BIG, -1, -1
         while c < stop:
-            value, c, ok = _read_value(chars, c, stop)
+            code = np.int64(chars[c]) - 48
+            if code >= 0 and code < 32:  # a one-character value (most, by the delta coding)
+                value = code - 32 if code >= 16 else code
+                c += 1
+            else:
+                value, c, ok = _read_value(chars, c, stop)
             count = value + before_last if k > 2 else value
             if not ok or count < 0 or count > n_pix - pos:
                 ok = False
@@ -103,8 +110,16 @@ def decode_strings(chars, lengths, pixels, heights, template):
                 start[r] = pos
                 end[r] = pos + count
                 area += count
-                col0 = _quotient(pos, height, inverse)
-                row0 = pos - col0 * height
+                row0 = pos - column_start
+                if row0 >= height:
+                    if row0 < 2 * height:
+                        column += 1
+                        column_start += height
+                    else:
+                        column = _quotient(pos, height, inverse)
+                        column_start = column * height
+                    row0 = pos - column_start
+                col0 = column
                 if row0 + count <= height:  # within one column
                     col1 = col0
                     row1 = row0 + count - 1
