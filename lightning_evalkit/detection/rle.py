@@ -167,19 +167,23 @@ def _fast_sizes(rles: Sequence[Any]) -> tuple[set[tuple[int, int]], list[Any]] |
     """The sizes and the counts of well-formed RLE dicts, in C-level passes (``map``, ``set``); None when anything
     is odd (a subclass, a size that is not two ints): the caller then checks each dict and names the bad one.
 
-    Types are checked on every size value before the set merges equal sizes (``(True, 1) == (1, 1)``).
+    The set of sizes merges equal ones before their types are read. Of the values that compare equal to an int,
+    only a bool is refused (floats, numpy ints are accepted as the int), and a bool equals only 0 or 1: so the types
+    of the distinct sizes suffice unless a 0 or 1 is among them, and then every size value is read.
     """
     try:
         if not set(map(type, rles)) <= {dict}:
             return None
         raw = [rle["size"] for rle in rles]
         counts = [rle["counts"] for rle in rles]
-        if not set(map(type, itertools.chain.from_iterable(raw))) <= {int}:
-            return None
         if not set(map(type, counts)) <= {str, bytes, list, tuple}:
             return None
         sizes = set(map(tuple, raw))
-        if not all(len(s) == 2 and min(s) >= 0 and s[0] * s[1] <= _MAX_AREA for s in sizes):
+        if not all(len(s) == 2 and type(s[0]) is int and type(s[1]) is int for s in sizes):
+            return None
+        if any(0 in s or 1 in s for s in sizes) and not set(map(type, itertools.chain.from_iterable(raw))) <= {int}:
+            return None
+        if not all(min(s) >= 0 and s[0] * s[1] <= _MAX_AREA for s in sizes):
             return None
         return sizes, counts
     except (TypeError, KeyError, IndexError, ValueError):

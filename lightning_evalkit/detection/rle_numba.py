@@ -89,12 +89,12 @@ def decode_strings(chars, lengths, pixels, heights, template):
         stop = c + lengths[m]
         pos = 0
         k = 0
-        before_last = 0  # counts[k - 2]
-        last = 0  # counts[k - 1]
         area = 0
         column = 0
         column_start = 0
         x0, y0, x1, y1 = _BIG, _BIG, -1, -1
+        zeros = 0  # the last count of 0s (counts[k - 2] when k is even)
+        ones = 0  # the last count of 1s: the values come in pairs, 0s then 1s
         while c < stop:
             code = np.int64(chars[c]) - 48
             if code >= 0 and code < 32:  # a one-character value (most, by the delta coding)
@@ -102,11 +102,27 @@ def decode_strings(chars, lengths, pixels, heights, template):
                 c += 1
             else:
                 value, c, ok = _read_value(chars, c, stop)
-            count = value + before_last if k > 2 else value
-            if not ok or count < 0 or count > n_pix - pos:
+            zeros = value + zeros if k > 2 else value
+            k += 1
+            if not ok or zeros < 0 or zeros > n_pix - pos:
                 ok = False
                 break
-            if k % 2 == 1 and count > 0:
+            pos += zeros
+            if c >= stop:  # a mask may end on a count of 0s
+                break
+            code = np.int64(chars[c]) - 48
+            if code >= 0 and code < 32:
+                value = code - 32 if code >= 16 else code
+                c += 1
+            else:
+                value, c, ok = _read_value(chars, c, stop)
+            ones = value + ones if k > 2 else value
+            k += 1
+            if not ok or ones < 0 or ones > n_pix - pos:
+                ok = False
+                break
+            count = ones
+            if count > 0:
                 start[r] = pos
                 end[r] = pos + count
                 area += count
@@ -133,9 +149,6 @@ def decode_strings(chars, lengths, pixels, heights, template):
                 y1 = max(y1, row1)
                 r += 1
             pos += count
-            before_last = last
-            last = count
-            k += 1
         if not ok or pos != n_pix:
             ok = False
             break

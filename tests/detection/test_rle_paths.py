@@ -217,3 +217,13 @@ def test_segm_map_with_uncompressed_crowd_rles_equals_pycocotools(kernels, seed,
     reference = pycocotools_eval(preds, target, iou_type="segm")
     for key in ("precision", "recall", "scores"):
         np.testing.assert_allclose(ours[key].numpy(), reference[key], rtol=0, atol=1e-12, err_msg=key)
+
+
+@pytest.mark.parametrize(
+    "sizes", [([0, 3], [False, 3]), ([4, 1], [4, True]), ([1, 1], [True, True]), ([5, 2], [5.0, 2], [True, 2])]
+)
+def test_a_bool_size_is_refused_wherever_it_hides(sizes):
+    """The fast size check reads only the distinct sizes, unless a 0 or 1 is among them (a bool equals those)."""
+    rles = [{"size": size, "counts": [size[0] * size[1]]} for size in sizes]
+    with pytest.raises(ValueError, match=r"Expected `size` of mask \d"):
+        check_rles(rles)
