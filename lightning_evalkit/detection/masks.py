@@ -20,7 +20,9 @@ after full-frame ``any`` passes 438 ms; bit-packing the masks alone, before any 
 to runs in torch then intersecting runs 804 ms; the word scan kept here 10 ms. RLE input never densifies:
 decoding the compressed strings straight into runs and intersecting them costs about as much as the word scan,
 and a batch decodes all its strings in one vectorised pass (on the CPU in numpy, rle_numpy.py: 4x faster than
-the torch reference, which stays the fallback and names bad masks). Column extents per mask (to also prune pairs side
+the torch reference, which stays the fallback and names bad masks). Where numba is installed, one compiled pass
+decodes the strings and each pair's runs are merged as pycocotools' ``rleIou`` merges them (rle_numba.py: ~10x
+the numpy path's speed; that module says why and at what price). Column extents per mask (to also prune pairs side
 by side) were measured and dropped: the per-row ``argmax`` they need cost more than the lines they save.
 """
 
