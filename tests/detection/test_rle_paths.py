@@ -4,6 +4,8 @@ vectorised fallback (rle_numpy.py decoding, searchsorted intersections), against
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -227,3 +229,21 @@ def test_a_bool_size_is_refused_wherever_it_hides(sizes):
     rles = [{"size": size, "counts": [size[0] * size[1]]} for size in sizes]
     with pytest.raises(ValueError, match=r"Expected `size` of mask \d"):
         check_rles(rles)
+
+
+def test_the_compiled_path_is_off_without_numba_or_when_switched_off(monkeypatch):
+    compiled = masks_module.compiled_kernels
+    try:
+        monkeypatch.setenv("LIGHTNING_EVALKIT_NUMBA", "0")
+        compiled.cache_clear()
+        assert compiled() is None
+        monkeypatch.delenv("LIGHTNING_EVALKIT_NUMBA")
+        monkeypatch.setitem(sys.modules, "numba", None)  # as if numba were not installed: its import fails
+        monkeypatch.delitem(sys.modules, "lightning_evalkit.detection.rle_numba", raising=False)
+        monkeypatch.delattr(sys.modules["lightning_evalkit.detection"], "rle_numba", raising=False)
+        compiled.cache_clear()
+        assert compiled() is None
+        rles = _encode(np.ones((2, 3, 4), dtype=bool))
+        np.testing.assert_array_equal(mask_iou(rles, rles).numpy(), np.ones((2, 2)))
+    finally:
+        compiled.cache_clear()
