@@ -20,20 +20,26 @@ after full-frame ``any`` passes 438 ms; bit-packing the masks alone, before any 
 to runs in torch then intersecting runs 804 ms; the word scan kept here 10 ms. RLE input never densifies:
 decoding the compressed strings straight into runs and intersecting them costs about as much as the word scan,
 and a batch decodes all its strings in one vectorised pass (on the CPU in numpy, rle_numpy.py: 4x faster than
-the torch reference, which stays the fallback and names bad masks). Column extents per mask (to also prune pairs side
+the torch reference, which stays the fallback and names bad masks). Where numba is installed, one compiled pass
+decodes the strings and each pair's runs are merged as pycocotools' ``rleIou`` merges them (rle_numba.py: ~10x
+the numpy path's speed; that module says why and at what price). Column extents per mask (to also prune pairs side
 by side) were measured and dropped: the per-row ``argmax`` they need cost more than the lines they save.
 """
 
 from __future__ import annotations
 
+import functools
+import os
 from collections.abc import Sequence
+from types import ModuleType
 from typing import NamedTuple
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from lightning_evalkit.detection.rle import RleImage, Runs, check_rles, runs_boxes, runs_from_masks, runs_from_rles
-from lightning_evalkit.detection.rle_numpy import decode_run_arrays
+from lightning_evalkit.detection.rle_numpy import PackedRuns, decode_packed, decode_run_arrays
 
 __all__ = ["mask_iou"]
 
@@ -149,8 +155,44 @@ def _coverage(b: RunMasks, position: Tensor) -> Tensor:
     return torch.where(run >= 0, b.coverage_before[safe] + inside, 0)
 
 
+@functools.cache
+def compiled_kernels() -> ModuleType | None:
+    """The numba kernels (rle_numba.py) where numba is installed and ``LIGHTNING_EVALKIT_NUMBA`` is not "0";
+    imported on first use, so that importing the package never waits for numba."""
+    if os.environ.get("LIGHTNING_EVALKIT_NUMBA", "1") == "0":
+        return None
+    try:
+        from lightning_evalkit.detection import rle_numba
+    except ImportError:  # numba absent, or not built for this numpy: the vectorised path runs
+        return None
+    return rle_numba
+
+
+def packed_runs(masks: RunMasks | PackedRuns) -> PackedRuns:
+    """Runs as the compiled kernel reads them (CPU numpy views; the mask offsets found by a search)."""
+    if isinstance(masks, PackedRuns):
+        return masks
+    offsets = np.searchsorted(masks.runs.mask.numpy(), np.arange(masks.base.numel() + 1))
+    runs = masks.runs
+    return PackedRuns(offsets, runs.start.numpy(), runs.end.numpy(), masks.boxes.numpy(), masks.areas.numpy())
+
+
+def compiled_intersections(
+    kernels: ModuleType, a: RunMasks | PackedRuns, b: RunMasks | PackedRuns, a_idx: Tensor, b_idx: Tensor
+) -> Tensor:
+    """:func:`run_intersections` by merging each pair's runs in compiled code (CPU)."""
+    a, b = packed_runs(a), packed_runs(b)
+    shared = kernels.pair_intersections(
+        a.offsets, a.start, a.end, a.boxes, b.offsets, b.start, b.end, b.boxes, a_idx.numpy(), b_idx.numpy()
+    )
+    return torch.from_numpy(shared)
+
+
 def run_intersections(a: RunMasks, b: RunMasks, a_idx: Tensor, b_idx: Tensor) -> Tensor:
     """(P,) int64 pixels shared by a[a_idx[p]] and b[b_idx[p]] (each pair of the same size)."""
+    kernels = compiled_kernels() if a_idx.device.type == "cpu" else None
+    if kernels is not None:
+        return compiled_intersections(kernels, a, b, a_idx, b_idx)
     box_a, box_b = a.boxes[a_idx], b.boxes[b_idx]
     meet = (torch.maximum(box_a[:, :2], box_b[:, :2]) <= torch.minimum(box_a[:, 2:], box_b[:, 2:])).all(1)
     run_offsets = torch.cat([a.runs.mask.new_zeros(1), torch.bincount(a.runs.mask, minlength=a.base.numel())])
@@ -231,11 +273,13 @@ def mask_iou(
 
 class BatchMasks(NamedTuple):
     """The masks of one side (detections or ground truths) of a batch, in the form their input calls for:
-    dense input as words per image; as soon as any image of the batch gives RLE, runs for every image."""
+    dense input as words per image; as soon as any image of the batch gives RLE, runs for every image (packed for
+    the compiled kernels where they run and every mask is a compressed string)."""
 
     words: list[WordMasks] | None  # one per image (dense input)
     runs: RunMasks | None  # every mask of the batch (RLE or mixed input)
     areas: Tensor  # (N,) int64 pixel counts, in batch order
+    packed: PackedRuns | None = None  # every mask of the batch, by the compiled decoder (then runs is None)
 
 
 MaskInput = Tensor | RleImage  # one image's parsed masks: (N, H, W) bool, or checked RLE dicts
@@ -280,17 +324,25 @@ def _side_runs(images: Sequence[MaskInput], device: torch.device) -> Runs:
     return Runs(*(torch.cat([getattr(p, field) for p in parts]) for field in Runs._fields))
 
 
+def _rle_side(images: Sequence[MaskInput], device: torch.device) -> BatchMasks:
+    """One side of a batch holding RLE: packed by the compiled decoder where it runs and takes every mask, else
+    indexed runs (the numpy decoder, or the reference for what neither takes; it names a bad mask)."""
+    kernels = compiled_kernels() if device.type == "cpu" else None
+    if kernels is not None and not any(isinstance(m, Tensor) and m.shape[0] for m in images):
+        packed = decode_packed([m for m in images if isinstance(m, RleImage)], kernels)
+        if packed is not None:
+            return BatchMasks(None, None, torch.from_numpy(packed.areas), packed)
+    runs = _fast_run_masks(images, device) or run_masks(_side_runs(images, device))
+    return BatchMasks(None, runs, runs.areas)
+
+
 def batch_masks(
     det_images: Sequence[MaskInput], gt_images: Sequence[MaskInput], device: torch.device
 ) -> tuple[BatchMasks, BatchMasks]:
     """Prepare both sides' masks (same size per image, checked by the caller) for areas and intersections."""
     every = [*det_images, *gt_images]
     if any(isinstance(m, RleImage) and m.counts for m in every):
-        sides = [
-            _fast_run_masks(images, device) or run_masks(_side_runs(images, device))
-            for images in (det_images, gt_images)
-        ]
-        return tuple(BatchMasks(None, s, s.areas) for s in sides)  # type: ignore[return-value]
+        return _rle_side(det_images, device), _rle_side(gt_images, device)
     out = []
     for images in (det_images, gt_images):
         dense = [m if isinstance(m, Tensor) else torch.zeros(0, max(m.height, 0), max(m.width, 0)) for m in images]
@@ -304,8 +356,15 @@ def pair_intersections(
     dets: BatchMasks, gts: BatchMasks, det_idx: Tensor, gt_idx: Tensor, det_image: Tensor, gt_image: Tensor
 ) -> Tensor:
     """(P,) int64 pixels shared by detection det_idx[p] and ground truth gt_idx[p] (batch indices, same image)."""
-    if dets.runs is not None and gts.runs is not None:
-        return run_intersections(dets.runs, gts.runs, det_idx, gt_idx)
+    if dets.words is None and gts.words is None:  # runs, packed or not, on both sides
+        a = dets.packed if dets.packed is not None else dets.runs
+        b = gts.packed if gts.packed is not None else gts.runs
+        assert a is not None and b is not None
+        if isinstance(a, RunMasks) and isinstance(b, RunMasks):
+            return run_intersections(a, b, det_idx, gt_idx)
+        kernels = compiled_kernels()  # a side is packed: the kernels run
+        assert kernels is not None
+        return compiled_intersections(kernels, a, b, det_idx, gt_idx)
     assert dets.words is not None and gts.words is not None
     num_images = len(dets.words)
     det_start = torch.cumsum(torch.bincount(det_image, minlength=num_images), 0) - torch.bincount(

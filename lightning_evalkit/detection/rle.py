@@ -26,19 +26,18 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor
 
+from lightning_evalkit.detection.rle_checks import _TYPE_EXPECTATION, RleImage, _mask_name, check_rles
+
 __all__ = ["MAX_DECODE_PIXELS", "rle_area", "rle_decode", "rle_encode", "rle_to_bbox"]
 
 MAX_DECODE_PIXELS = 2**31
 """Default ``max_pixels`` of :func:`rle_decode`: at most 2**31 pixels (N * height * width, 2 GiB of bool output)
 per call. Decoding needs the output plus a scratch buffer of one mask or 16 MiB, whichever is larger."""
 
-_COUNTS_TYPES = (str, bytes, list, tuple, Tensor)
 _MAX_CHARS = 13  # a 64-bit count needs at most ceil(64 / 5) characters
-_MAX_AREA = 2**53  # pixels of one RLE: counts (and float64 areas) stay exact, checks never overflow int64
 _MAX_VALUE_CHARS = 11  # a compressed value of magnitude <= 2**53 needs at most ceil(55 / 5) characters
 _DECODE_CHUNK = 2**24  # pixels rle_decode paints at a time (at least one mask): its scratch buffer
 _STRING_EXPECTATION = "be compressed RLE counts (ASCII '0' to 'o', at most 11 characters a value)"
-_TYPE_EXPECTATION = "be a str, bytes or list of ints"
 
 
 class Runs(NamedTuple):
@@ -124,73 +123,6 @@ def _undo_delta(values: Tensor, group: Tensor, num_groups: int) -> Tensor:
     for chain in ((index % 2 == 1), (index % 2 == 0) & (index >= 2)):
         out = torch.where(chain, _running_in_group(torch.where(chain, values, 0), group, starts), out)
     return out
-
-
-class RleImage(NamedTuple):
-    """One image's masks given as COCO RLE dicts, checked: their common size and their counts."""
-
-    height: int
-    width: int
-    counts: list[Any]  # str, bytes, or a sequence of ints per mask
-    where: str = ""  # where the masks came from, for messages ("of image 3 in `target`")
-    first: int = 0  # the index messages give the first mask (its position in the caller's list)
-
-
-def _mask_name(index: int, where: str) -> str:
-    return f"mask {index} {where}".rstrip()
-
-
-def _rle_size(rle: Any, index: int, where: str) -> tuple[int, int]:
-    name = _mask_name(index, where)
-    if not isinstance(rle, dict) or "size" not in rle or "counts" not in rle:
-        got = type(rle).__name__ if not isinstance(rle, dict) else f"keys {sorted(map(str, rle))}"
-        raise TypeError(f"Expected {name} to be a dict with keys 'size' and 'counts' (COCO RLE), but got {got}.")
-    size = rle["size"]
-    try:
-        height, width = (int(v) for v in size)
-        exact = not any(isinstance(v, bool) or v != int(v) for v in size)
-    except (TypeError, ValueError, OverflowError):
-        height, width, exact = -1, -1, False
-    if height < 0 or width < 0 or not exact or height * width > _MAX_AREA:
-        raise ValueError(
-            f"Expected `size` of {name} to be [height, width] of ints >= 0 with height * width <= 2**53, but got "
-            f"{size!r:.60}."
-        )
-    counts = rle["counts"]
-    if not isinstance(counts, _COUNTS_TYPES):
-        raise TypeError(f"Expected `counts` of {name} to {_TYPE_EXPECTATION}, but got {type(counts).__name__}.")
-    return height, width
-
-
-def _fast_sizes(rles: Sequence[Any]) -> set[tuple[int, int]] | None:
-    """The sizes of well-formed RLE dicts in one pass of C-level comprehensions; None when anything is odd.
-
-    Types are checked on every size before the set merges equal ones (``(True, 1) == (1, 1)``).
-    """
-    try:
-        raw = [rle["size"] for rle in rles]
-        fast = {(type(h), type(w)) for h, w in raw} <= {(int, int)} and all(isinstance(rle, dict) for rle in rles)
-        fast = fast and all(isinstance(rle["counts"], _COUNTS_TYPES) for rle in rles)
-        sizes = {(h, w) for h, w in raw}
-        return sizes if fast and all(h >= 0 and w >= 0 and h * w <= _MAX_AREA for h, w in sizes) else None
-    except (TypeError, KeyError, IndexError, ValueError):
-        return None
-
-
-def check_rles(rles: Sequence[Any], where: str = "", size: tuple[int, int] | None = None, first: int = 0) -> RleImage:
-    """Check a list of COCO RLE dicts that share one size (``size`` when given); -1 x -1 when the list is
-    empty. Masks are named ``first``, ``first + 1``, ... in messages."""
-    sizes = _fast_sizes(rles)
-    if sizes is None:
-        sizes = {_rle_size(rle, first + index, where) for index, rle in enumerate(rles)}
-    if size is not None:
-        sizes.add(size)
-    if len(sizes) > 1:
-        raise ValueError(
-            f"Expected every RLE {where} to have the same size, but got {sorted(sizes)}.".replace("  ", " ")
-        )
-    height, width = sizes.pop() if sizes else (-1, -1)
-    return RleImage(height, width, [rle["counts"] for rle in rles], where, first)
 
 
 def _sum_expectation(pixels: int) -> str:

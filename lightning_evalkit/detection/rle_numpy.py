@@ -15,7 +15,9 @@ shared pixel axis the intersections use) instead of per-group sums and scatters.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
+from types import ModuleType
 from typing import NamedTuple
 
 import numpy as np
@@ -40,14 +42,13 @@ class RunArrays(NamedTuple):
     areas: np.ndarray  # (N,)
 
 
-def _joined(images: Sequence[RleImage]) -> tuple[bytes, list[int], list[int]] | None:
-    """All strings joined, each mask's string length and pixel count; None unless every mask is a non-empty
-    ASCII string (of one type)."""
-    every = [c for image in images for c in image.counts]
+def _joined(images: Sequence[RleImage]) -> tuple[bytes, np.ndarray, np.ndarray] | None:
+    """All strings joined, each mask's string length and pixel count (int64 arrays); None unless every mask is a
+    non-empty ASCII string (of one type). C-level passes (``map``, ``set``): this runs on every mask."""
+    every = list(itertools.chain.from_iterable(image.counts for image in images))
     if not every:
         return None
-    pixels = [image.height * image.width for image in images for _ in image.counts]
-    kinds = {type(c) for c in every}
+    kinds = set(map(type, every))
     if kinds == {bytes}:
         joined = b"".join(every)
     elif kinds == {str}:
@@ -57,8 +58,10 @@ def _joined(images: Sequence[RleImage]) -> tuple[bytes, list[int], list[int]] | 
         joined = text.encode("ascii")
     else:
         return None
-    lengths = [len(c) for c in every]
-    return (joined, lengths, pixels) if min(lengths) > 0 else None
+    lengths = np.fromiter(map(len, every), dtype=np.int64, count=len(every))
+    per_image = [len(image.counts) for image in images]
+    pixels = np.repeat(np.asarray([image.height * image.width for image in images], dtype=np.int64), per_image)
+    return (joined, lengths, pixels) if lengths.min() > 0 else None
 
 
 def _values(chars: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
@@ -138,18 +141,43 @@ def _boxes(
     return boxes
 
 
+class PackedRuns(NamedTuple):
+    """One side's masks as the compiled intersection kernel (rle_numba.py) reads them, numpy on the CPU."""
+
+    offsets: np.ndarray  # (N + 1,) int64 first run of each mask
+    start: np.ndarray  # (R,) int32 or int64 column-major run start within its mask
+    end: np.ndarray  # (R,)
+    boxes: np.ndarray  # (N, 4) int64 inclusive x0, y0, x1, y1 (x0 > x1 when empty)
+    areas: np.ndarray  # (N,) int64
+
+
+def decode_packed(images: Sequence[RleImage], compiled: ModuleType) -> PackedRuns | None:
+    """The masks of checked RLE images decoded by the compiled one-pass decoder, or None where the numpy decoder
+    would decline them (anything but well-formed compressed strings)."""
+    joined = _joined(images)
+    if joined is None:
+        return None
+    raw, lengths, pixels = joined
+    largest = int(pixels.max())
+    if largest * pixels.size >= _SAFE_TOTAL:  # as decode_run_arrays: a bound that cannot wrap
+        return None
+    per_image = [len(image.counts) for image in images]
+    heights = np.repeat(np.asarray([image.height for image in images], dtype=np.int64), per_image)
+    template = np.empty(0, dtype=np.int32 if largest < 2**31 else np.int64)
+    ok, *arrays = compiled.decode_strings(np.frombuffer(raw, dtype=np.uint8), lengths, pixels, heights, template)
+    return PackedRuns(*arrays) if ok else None
+
+
 def decode_run_arrays(images: Sequence[RleImage]) -> RunArrays | None:
     """Indexed runs of every mask of checked RLE images, or None when the fast path does not apply."""
     joined = _joined(images)
     if joined is None:
         return None
-    raw, string_lengths, pixel_list = joined
-    lengths = np.asarray(string_lengths, dtype=np.int64)
+    raw, lengths, pixels = joined
     decoded = _values(np.frombuffer(raw, dtype=np.uint8), lengths)
     if decoded is None:
         return None
     values, per_mask = decoded
-    pixels = np.asarray(pixel_list, dtype=np.int64)
     total_pixels = np.cumsum(pixels)
     if int(total_pixels[-1]) >= _SAFE_TOTAL or int(per_mask.max()) * max(int(pixels.max()), 1) >= _SAFE_TOTAL:
         return None
