@@ -43,12 +43,15 @@ NOT_SCALARS = ("classes", "precision", "recall", "scores", "ious")
 
 
 class ReportOptions(NamedTuple):
-    """What the callback asks for: interval level, operating-point criterion, the plots wanted, class names."""
+    """What the callback asks for: interval level, operating-point criterion, the plots wanted, class names, and
+    the number of bootstrap resamples (``bootstrap``: the callback gives values without an analytic interval a
+    bootstrap one)."""
 
     confidence_level: float | None = None
     operating_point: str | None = None
     plots: tuple[str, ...] = ()
     class_names: Any = None
+    bootstrap: int | None = None
 
 
 class LoggedValue(NamedTuple):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -14,6 +15,7 @@ from lightning_evalkit._core.checks import check_choice, check_positive_int
 from lightning_evalkit._core.rank_warnings import collect_on_every_rank, say_gathered
 from lightning_evalkit._core.report import PLOT_NAMES, LoggedValue, PlotSource, ReportOptions, reporting_of
 from lightning_evalkit.callback import plot_sources as plots_
+from lightning_evalkit.callback.bootstrap import BootstrapSamples, check_bootstrap, given_indices
 from lightning_evalkit.callback.metric_sets import MetricSet
 from lightning_evalkit.callback.padding import (
     PaddingTracker,
@@ -156,6 +158,9 @@ class EvalCallback(_CallbackBase):
         operating_point: "youden" or "closest_topleft": also log, for every binary ROC or AUROC, the best
             point by that criterion as ``<name>_op_threshold``, ``<name>_op_sensitivity`` and
             ``<name>_op_specificity`` (with ``confidence_level``, their Wilson bounds ``..._ci_lower/upper``).
+        bootstrap: with ``confidence_level``, the number of resamples (1000 is usual) giving each value logged
+            without an interval a bootstrap one, ``<name>_ci_lower/_upper`` (see ``callback.bootstrap``).
+        bootstrap_seed: seed of the resampling weights (default 0).
 
     Example:
         >>> from lightning_evalkit import AUROC
@@ -177,9 +182,13 @@ class EvalCallback(_CallbackBase):
         class_names: list[str] | dict[int, str] | None = None,
         confidence_level: float | None = None,
         operating_point: str | None = None,
+        bootstrap: int | None = None,
+        bootstrap_seed: int | None = None,
     ) -> None:
         _check_metrics(metrics)
         self.confidence_level = None if confidence_level is None else check_level(confidence_level)
+        settings = check_bootstrap(bootstrap, bootstrap_seed, self.confidence_level, dict(metrics.items()))
+        self._bootstrap = None if settings is None else BootstrapSamples(settings)
         if operating_point is not None:
             check_choice("operating_point", operating_point, CRITERIA)
         self.operating_point = operating_point
@@ -201,7 +210,7 @@ class EvalCallback(_CallbackBase):
         self.preds_key, self.target_key, self.output_transform = preds_key, target_key, output_transform
         self.prefix, self.test_prefix, self.plot_every_n_epochs = prefix, test_prefix, plot_every_n_epochs
         self.class_names = class_names
-        self._options = ReportOptions(self.confidence_level, operating_point, self.plots, class_names)
+        self._options = ReportOptions(self.confidence_level, operating_point, self.plots, class_names, bootstrap)
         # refuses what cannot work now, before any epoch; what will be left out is said once, on rank 0
         self._report_warnings = [
             (f"report-{name}-{index}", message)
@@ -287,6 +296,8 @@ class EvalCallback(_CallbackBase):
                 self._dataset_indices[index] = dataset_indices(dataloader)
                 real_counts[index], _ = real_sample_count(dataloader)
         self._padding.start(real_counts)
+        if self._bootstrap is not None:
+            self._bootstrap.start(loaders, trainer.world_size)
 
     def _extract(self, outputs: Any, batch: Any) -> tuple[Any, Any]:
         if self.output_transform is not None:
@@ -322,6 +333,8 @@ class EvalCallback(_CallbackBase):
         self._kept[dataloader_idx] = self._kept.get(dataloader_idx, 0) + keep
         with collect_on_every_rank(self._update_warnings, active=trainer.world_size > 1):  # said at epoch end
             self._set(dataloader_idx).update(preds, target)
+        if self._bootstrap is not None:
+            self._bootstrap.add(dataloader_idx, preds, target, given_indices(outputs, batch, keep), position)
 
     def _set(self, dataloader_idx: int) -> MetricSet:
         if dataloader_idx not in self._sets:  # a dataloader the epoch start did not list
@@ -359,7 +372,14 @@ class EvalCallback(_CallbackBase):
             results = compute_quietly(  # a collective: every rank
                 items, trainer.world_size > 1, trainer.is_global_zero, self._said
             )
-            values = logged_values(items, results, self._options)  # a collective: intervals, operating points
+            extra = (
+                None
+                if self._bootstrap is None
+                else self._bootstrap.intervals(  # a collective: gathers samples
+                    index, trainer.world_size > 1, self.class_names, functools.partial(self._warn_once, trainer)
+                )
+            )
+            values = logged_values(items, results, self._options, extra)  # a collective: intervals, operating points
             skipped += self._log_values(trainer, pl_module, values, prefix, suffix)
             self._charts.update(self._margin_charts(values, prefix, suffix))
             if plot and self.plots:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import inspect
 import os
 import warnings
-from collections.abc import Iterable, Mapping, MutableSet
+from collections.abc import Callable, Iterable, Mapping, MutableSet
 from typing import Any
 
 import torchmetrics
@@ -87,18 +87,24 @@ def _attributed(record: warnings.WarningMessage, metric: Metric) -> tuple[str, i
 
 
 def logged_values(
-    items: Iterable[tuple[str, Metric]], results: Mapping[str, Any], options: ReportOptions
+    items: Iterable[tuple[str, Metric]],
+    results: Mapping[str, Any],
+    options: ReportOptions,
+    extra: Callable[[str, Metric, list[LoggedValue]], list[LoggedValue]] | None = None,
 ) -> list[LoggedValue]:
     """Every metric's logged values (its :class:`~lightning_evalkit._core.report.Reporting` answer), in metric
     order (a collective under DDP: intervals and operating points sync their states; call on every rank).
 
     A name that an earlier metric already gave (two detection metrics both giving ``map``) is prefixed with the
-    metric's own name, ``<name>_map``.
+    metric's own name, ``<name>_map``. ``extra(name, metric, entries)`` adds values to a metric's own (the
+    callback's bootstrap intervals).
     """
     seen: set[str] = set()
     out: list[LoggedValue] = []
     for name, metric in items:
         entries = reporting_of(metric).logged_values(name, results[name], options)
+        if extra is not None:
+            entries = entries + extra(name, metric, entries)
         renamed = {entry.name: f"{name}_{entry.name}" if entry.name in seen else entry.name for entry in entries}
         seen.update(renamed.values())
         out += [entry._replace(name=renamed[entry.name]) for entry in entries]

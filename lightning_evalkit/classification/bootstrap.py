@@ -27,7 +27,7 @@ from lightning_evalkit._core.checks import check_choice, check_integer, check_po
 from lightning_evalkit._core.rank_warnings import rank_zero_warn
 from lightning_evalkit._core.report import LoggedValue, PlotSource, ReportOptions, value_entries
 from lightning_evalkit._core.state_dtypes import keep_dtypes_apply
-from lightning_evalkit.statistics.bootstrap import percentile_interval, poisson_weights
+from lightning_evalkit.statistics.bootstrap import percentile_interval, resample_rows
 from lightning_evalkit.statistics.normal import check_level
 
 METHODS = ("percentile",)
@@ -170,12 +170,11 @@ class BootstrapInterval(CatStateMetric):
             nan = torch.tensor(float("nan"), dtype=torch.float64)
             return nan, nan, nan
         value = self._replay(preds, target)
-        positions = torch.arange(indices.numel(), device=indices.device)
         resampled = []
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # an undefined resample is counted below, not warned about each time
             for resample in range(self.num_resamples):
-                rows = positions.repeat_interleave(poisson_weights(self.seed, indices, resample))
+                rows = resample_rows(self.seed, indices, resample)
                 resampled.append(self._replay(preds[rows], target[rows]))
         values = torch.stack(resampled)
         undefined = int(values.isnan().reshape(values.shape[0], -1).any(-1).sum())

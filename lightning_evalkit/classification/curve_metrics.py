@@ -274,15 +274,18 @@ class AUROC(_CurveMetric):
         )
 
     def check_report(self, name: str, options: ReportOptions) -> list[str]:
-        """Refuse an interval of the partial AUC: DeLong's covers only the full AUC."""
-        if options.confidence_level is not None and self.max_fpr is not None:
+        """Refuse an interval of the partial AUC: DeLong's covers only the full AUC (the callback's ``bootstrap``
+        gives it one)."""
+        if options.confidence_level is not None and self.max_fpr is not None and options.bootstrap is None:
             raise ValueError(_PARTIAL_AUC_INTERVAL.format(f"EvalCallback(confidence_level=...) with metrics[{name!r}]"))
         return []
 
     def logged_values(self, name: str, value: Any, options: ReportOptions) -> list[LoggedValue]:
         """Its value, the operating point (see ROC) and, with the callback's ``confidence_level``, DeLong's
-        bounds ``<name>_ci_lower/_upper`` (at the metric's own level where it has one; collectives under DDP)."""
-        return super().logged_values(name, value, options) + interval_entries(self, name, options)
+        bounds ``<name>_ci_lower/_upper`` (at the metric's own level where it has one; collectives under DDP) of the
+        full AUC; a partial AUC has none of its own."""
+        delong = interval_entries(self, name, options) if self.max_fpr is None else []
+        return super().logged_values(name, value, options) + delong
 
     def plot_sources(self, value: Any, plots: Sequence[str], options: ReportOptions) -> list[PlotSource]:
         """The curve counts (with many classes the title's macro AUC is this AUROC's own value), and the per-class

@@ -66,6 +66,18 @@ def poisson_weights(seed: int, index: Tensor, resample: int) -> Tensor:
     return torch.searchsorted(table, uniform, right=True)
 
 
+def resample_rows(seed: int, index: Tensor, resample: int) -> Tensor:
+    """The rows of resample ``resample``: each position of ``index`` repeated by its Poisson weight, in order.
+
+    Example:
+        >>> rows = resample_rows(3, torch.arange(1000), 0)
+        >>> bool((rows[1:] >= rows[:-1]).all()), rows.numel() > 900
+        (True, True)
+    """
+    positions = torch.arange(index.numel(), device=index.device)
+    return positions.repeat_interleave(poisson_weights(seed, index, resample))
+
+
 def percentile_interval(values: Tensor, level: float) -> tuple[Tensor, Tensor]:
     """The ``(1 - level) / 2`` and ``(1 + level) / 2`` quantiles of resampled ``values`` (B, ...) along dim 0,
     linearly interpolated (numpy's default), leaving out NaN resamples; NaN where every resample is NaN.
