@@ -13,8 +13,9 @@ from torchmetrics import Metric, MetricCollection
 
 from lightning_evalkit._core.checks import check_choice, check_positive_int
 from lightning_evalkit._core.rank_warnings import collect_on_every_rank, say_gathered
-from lightning_evalkit._core.report import PLOT_NAMES, LoggedValue, PlotSource, ReportOptions, reporting_of
+from lightning_evalkit._core.report import LoggedValue, PlotSource, ReportOptions, reporting_of
 from lightning_evalkit.callback import plot_sources as plots_
+from lightning_evalkit.callback.arguments import check_class_names, check_metrics, check_plots
 from lightning_evalkit.callback.bootstrap import BootstrapSamples, check_bootstrap, given_indices
 from lightning_evalkit.callback.metric_sets import MetricSet
 from lightning_evalkit.callback.padding import (
@@ -64,62 +65,6 @@ if TYPE_CHECKING:
     from pytorch_lightning import Callback as _CallbackBase
 else:
     _CallbackBase = _callback_base()
-
-
-def _check_metrics(metrics: Any) -> None:
-    example = 'For example: EvalCallback(metrics={"auroc": AUROC(task="binary")}).'
-    if isinstance(metrics, MetricCollection):
-        if len(metrics) == 0:
-            raise ValueError(
-                "Expected `metrics` to hold at least one metric, but got an empty MetricCollection. " + example
-            )
-        return
-    if not isinstance(metrics, Mapping):
-        raise TypeError(
-            "Expected `metrics` to be a dict of name -> torchmetrics.Metric or a MetricCollection, but got "
-            f"{type(metrics).__name__}. {example}"
-        )
-    if not metrics:
-        raise ValueError(f"Expected `metrics` to hold at least one metric, but got an empty dict. {example}")
-    for name, metric in metrics.items():
-        if not isinstance(name, str) or not name:
-            raise ValueError(f"Expected every key of `metrics` to be a non-empty str, but got {name!r}. {example}")
-        if not isinstance(metric, Metric):
-            raise TypeError(
-                f"Expected `metrics[{name!r}]` to be a torchmetrics.Metric (such as AUROC, Sensitivity, "
-                f"ConfusionMatrix or MeanAveragePrecision), but got {type(metric).__name__}. {example}"
-            )
-
-
-def _check_plots(plots: Any) -> tuple[str, ...]:
-    if isinstance(plots, bool):
-        return PLOT_NAMES if plots else ()
-    listed = ", ".join(repr(name) for name in PLOT_NAMES)
-    if isinstance(plots, str) or not isinstance(plots, Iterable):
-        raise TypeError(f"Expected `plots` to be True, False or a list drawn from {listed}, but got {plots!r}.")
-    chosen = tuple(plots)
-    for name in chosen:
-        if name not in PLOT_NAMES:
-            raise ValueError(f"Expected every entry of `plots` to be one of {listed}, but got {name!r}.")
-    return chosen
-
-
-def _check_class_names(class_names: Any, metrics: Mapping[str, Metric]) -> None:
-    if class_names is None or isinstance(class_names, Mapping):
-        return
-    if isinstance(class_names, str) or not isinstance(class_names, Sequence):
-        raise TypeError(
-            "Expected `class_names` to be a list of names (index -> name) or a dict of label -> name, but "
-            f"got {type(class_names).__name__}."
-        )
-    for name, metric in metrics.items():
-        task = getattr(metric, "task", None)
-        count = getattr(metric, "num_labels", None) if task == "multilabel" else getattr(metric, "num_classes", None)
-        if task in ("multiclass", "multilabel") and isinstance(count, int) and count != len(class_names):
-            raise ValueError(
-                f"Expected `class_names` to hold {count} names, one per class of `metrics[{name!r}]`, but "
-                f"got {len(class_names)}. Pass one name per class, or class_names=None to use the indices."
-            )
 
 
 class EvalCallback(_CallbackBase):
@@ -185,7 +130,7 @@ class EvalCallback(_CallbackBase):
         bootstrap: int | None = None,
         bootstrap_seed: int | None = None,
     ) -> None:
-        _check_metrics(metrics)
+        check_metrics(metrics)
         self.confidence_level = None if confidence_level is None else check_level(confidence_level)
         settings = check_bootstrap(bootstrap, bootstrap_seed, self.confidence_level, dict(metrics.items()))
         self._bootstrap = None if settings is None else BootstrapSamples(settings)
@@ -203,10 +148,10 @@ class EvalCallback(_CallbackBase):
                 f"but got {type(output_transform).__name__}."
             )
         check_positive_int("plot_every_n_epochs", plot_every_n_epochs)
-        self.plots = _check_plots(plots)
+        self.plots = check_plots(plots)
         self._sets = {0: MetricSet(metrics)}  # one per evaluation dataloader, cloned from the first on demand
         self.collection, self.metrics = self._sets[0].collection, self._sets[0].metrics
-        _check_class_names(class_names, self.metrics)
+        check_class_names(class_names, self.metrics)
         self.preds_key, self.target_key, self.output_transform = preds_key, target_key, output_transform
         self.prefix, self.test_prefix, self.plot_every_n_epochs = prefix, test_prefix, plot_every_n_epochs
         self.class_names = class_names
