@@ -49,6 +49,7 @@ def _tide_update(
     det_scores, det_labels = batch.det_scores.cpu().numpy(), batch.det_labels.cpu().numpy()
     gt_labels, gt_crowd = batch.gt_labels.cpu().numpy(), batch.gt_crowd.cpu().numpy()
     scores, dets, gts = [np.zeros(0)], [np.zeros((0, len(DET_COLUMNS)), np.int64)], [np.zeros((0, 3), np.int64)]
+    image_ids, batch_ids = [np.zeros(0, np.int64)], batch.image_ids.cpu().numpy()
     det_starts = np.searchsorted(det_image, np.arange(batch.num_images + 1))
     gt_starts = np.searchsorted(gt_image, np.arange(batch.num_images + 1))
     for image in range(batch.num_images):
@@ -58,10 +59,12 @@ def _tide_update(
         scores.append(image_scores)
         dets.append(image_dets)
         gts.append(image_gts)
+        image_ids.append(np.full(len(image_scores), batch_ids[image], dtype=np.int64))
     return {
         "tide_scores": torch.from_numpy(np.concatenate(scores)).to(device),
         "tide_detections": torch.from_numpy(np.concatenate(dets)).to(device),
         "tide_ground_truths": torch.from_numpy(np.concatenate(gts)).to(device),
+        "tide_image_ids": torch.from_numpy(np.concatenate(image_ids)).to(device),
     }
 
 
@@ -74,6 +77,9 @@ def _tide_compute(states: dict[str, Tensor], dtype: torch.dtype = torch.float32)
     scores = states["tide_scores"].cpu().numpy()
     dets = states["tide_detections"].cpu().numpy().reshape(-1, len(DET_COLUMNS))
     gts = states["tide_ground_truths"].cpu().numpy().reshape(-1, len(GT_COLUMNS))
+    # images in ascending image id (stable; all 0 without ids): score ties across images broken as pycocotools does
+    by_image = np.argsort(states["tide_image_ids"].cpu().numpy(), kind="stable")
+    scores, dets = scores[by_image], dets[by_image]
     values = tide_breakdown(scores, dets, gts)
     device = states["tide_scores"].device
     return {key: torch.tensor(values[key], dtype=dtype, device=device) for key in RESULT_KEYS}

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from functools import partial
 from typing import Any
 
+import torch
 from torch import Tensor
 from torchmetrics import Metric
 
@@ -30,6 +31,8 @@ from lightning_evalkit.detection.tide.breakdown import (
 from lightning_evalkit.detection.tide.fixes import RESULT_KEYS
 
 __all__ = ["DetectionErrorBreakdown"]
+
+_ID_FLAGS = "tide_image_id_given"  # the state of per-image flags: did its target carry an image_id
 
 
 class DetectionErrorBreakdown(CatStateMetric):
@@ -78,8 +81,11 @@ class DetectionErrorBreakdown(CatStateMetric):
 
     ``compute()`` returns ``map`` and the dAPs ``classification``, ``localization``, ``both``, ``duplicate``,
     ``background``, ``missed``, ``false_positive``, ``false_negative``: fractions (tidecv prints 100 times
-    these), float32; NaN where a mAP averages no class at all (tidecv divides by zero there). Score ties follow
-    the order the images were seen (after a DDP sync: rank by rank), as in tidecv's lists.
+    these), float32; NaN where a mAP averages no class at all (tidecv divides by zero there). Score ties between
+    images are broken by image id, as pycocotools does: give each target an ``image_id`` (an int or one-element
+    tensor) and the result is tidecv's on the images in ascending id order, whatever order they arrive in (DDP with
+    any sampler equals one process). Without ``image_id`` (kept as 0) ties follow the order the images were seen
+    (after a DDP sync: rank by rank); a mix of images with and without ids is refused.
 
     Example:
         >>> import torch
@@ -110,28 +116,34 @@ class DetectionErrorBreakdown(CatStateMetric):
         self.box_format, self.max_detections = box_format, max_detections
         self.pos_threshold, self.background_threshold = float(pos_threshold), float(background_threshold)
         # the states' names, dtypes and trailing shapes: what an empty batch gives
-        self._add_cat_states(self._records(_tide_parse([], [], box_format)))
+        self._add_cat_states(self._records(_tide_parse([], [], box_format), []))
 
-    def _records(self, batch: Any) -> dict[str, Tensor]:
-        return _tide_update(batch, self.pos_threshold, self.background_threshold, self.max_detections)
+    def _records(self, batch: Any, target: Sequence[dict]) -> dict[str, Tensor]:
+        records = _tide_update(batch, self.pos_threshold, self.background_threshold, self.max_detections)
+        # one flag per image: whether its target carried an image_id (the parser rejects a mix within a batch)
+        given = bool(target) and "image_id" in target[0]
+        records["tide_image_id_given"] = torch.full((batch.num_images,), given, dtype=torch.bool, device=self.device)
+        return records
 
     @single_threaded
     def update(self, preds: Sequence[dict[str, Tensor]], target: Sequence[dict[str, Tensor]]) -> None:
         """Match a batch of images and name their errors; ``preds``/``target`` are lists of per-image dicts."""
-        records = self._records(_tide_parse(preds, target, self.box_format, self.device))
+        records = self._records(_tide_parse(preds, target, self.box_format, self.device), target)
+        _check_ids_given([*_as_list(getattr(self, _ID_FLAGS)), records["tide_image_id_given"]])
         for name, value in records.items():
             getattr(self, name).append(value)
 
     @single_threaded
     def compute(self) -> dict[str, Tensor]:
         """The mAP and each error's dAP over every image seen (on every rank)."""
+        _check_ids_given(_as_list(getattr(self, _ID_FLAGS)))
         return _tide_compute({name: self._cat_state(name) for name in self._templates})
 
     def merge_state(self, incoming_state: dict[str, Any] | Metric) -> None:
         """Add another metric's images (or its ``metric_state``) after this metric's own.
 
-        The result equals one metric updated with this metric's batches and then the other's (score ties keep
-        that order). States may be lists or synced tensors.
+        The result equals one metric updated with this metric's batches and then the other's (without
+        ``image_id``, score ties keep that order). States may be lists or synced tensors.
         """
         self.__dict__["_merging"] = True
         try:
@@ -183,6 +195,17 @@ class DetectionErrorBreakdown(CatStateMetric):
 
 def _error_breakdown(values: dict[str, float], pos_threshold: float, class_names: Any) -> Any:
     return plotting.plot_error_breakdown(values, pos_threshold)
+
+
+def _check_ids_given(flags: list[Tensor]) -> None:
+    """Image ids order the images only when every image has one: refuse a mix of images with and without."""
+    given = [bool(flag.any()) for flag in flags if flag.numel()]
+    missing = [not bool(flag.all()) for flag in flags if flag.numel()]
+    if any(given) and any(missing):
+        raise ValueError(
+            "Expected `image_id` in every target or in none (ids order score ties across images), but got images "
+            "with an `image_id` and images without one (across updates, merged states or ranks)."
+        )
 
 
 def _as_list(state: list[Tensor] | Tensor) -> list[Tensor]:
