@@ -23,7 +23,7 @@ class CatStateMetric(Metric):
     _templates: dict[str, Tensor]
 
     def _add_cat_states(self, templates: dict[str, Tensor]) -> None:
-        self._templates = templates
+        self._templates = {**getattr(self, "_templates", {}), **templates}  # a subclass may add its own
         for name in templates:
             self.add_state(name, default=[], dist_reduce_fx="cat")
 

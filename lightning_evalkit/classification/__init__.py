@@ -5,7 +5,8 @@
   ``rate_intervals``, ``auc_intervals``: binomial and DeLong intervals of those; ``operating_points``.
 - ``metrics``: Sensitivity, Specificity, ConfusionMatrix, ROC, AUROC; ``clinical_metrics``:
   SensitivityAtSpecificity, SpecificityAtSensitivity, DeLongTest; ``calibration``, ``brier``, ``net_benefit``:
-  CalibrationError, BrierScore, NetBenefit (decision curves); ``bootstrap``: BootstrapInterval.
+  CalibrationError, BrierScore, NetBenefit (decision curves); ``bootstrap``: BootstrapInterval;
+  ``paired_bootstrap``: PairedBootstrapInterval (two models on the same resamples).
 - ``plots``, ``clinical_plots``, ``calibration_plots``: what each metric's ``.plot()`` and the callback draw, from
   the counts above.
 """
@@ -21,11 +22,13 @@ from lightning_evalkit.classification.clinical_metrics import (
 from lightning_evalkit.classification.confusion_metrics import ConfusionMatrix, Sensitivity, Specificity
 from lightning_evalkit.classification.curve_metrics import AUROC, ROC
 from lightning_evalkit.classification.net_benefit import NetBenefit
+from lightning_evalkit.classification.paired_bootstrap import PairedBootstrapInterval
 
 __all__ = [
     "AUROC",
     "ROC",
     "BootstrapInterval",
+    "PairedBootstrapInterval",
     "BrierScore",
     "CalibrationError",
     "ConfusionMatrix",
