@@ -27,10 +27,10 @@ from lightning_evalkit._core.checks import check_choice, check_integer, check_po
 from lightning_evalkit._core.rank_warnings import rank_zero_warn
 from lightning_evalkit._core.report import LoggedValue, PlotSource, ReportOptions, value_entries
 from lightning_evalkit._core.state_dtypes import keep_dtypes_apply
-from lightning_evalkit.statistics.bootstrap import percentile_interval, resample_rows
+from lightning_evalkit.statistics.bootstrap import bca_interval, percentile_interval, resample_rows, stratified_rows
 from lightning_evalkit.statistics.normal import check_level
 
-METHODS = ("percentile",)
+METHODS = ("percentile", "bca")
 
 
 def _check_wrapped(metric: object) -> Metric:
@@ -78,8 +78,14 @@ class BootstrapInterval(CatStateMetric):
             and (N, C) otherwise (its state is not used: a copy is computed on each resample).
         num_resamples: number of Poisson resamples.
         confidence_level: level of the interval, in (0, 1).
-        method: "percentile" (the ``(1 - level) / 2`` and ``(1 + level) / 2`` quantiles of the resampled values).
+        method: "percentile" (the ``(1 - level) / 2`` and ``(1 + level) / 2`` quantiles of the resampled values)
+            or "bca" (bias-corrected and accelerated, as ``scipy.stats.bootstrap(method="BCa")``; the acceleration
+            from the leave-one-out jackknife: n more computes of the metric).
         seed: seed of the resampling weights (an int >= 0).
+        stratified: resample each class's samples apart, keeping the class counts (pROC's stratified bootstrap;
+            binary and multiclass). Each resample then draws n_c of a class's n_c samples with replacement, a
+            pure function of the seed and the sorted sample indices, so DDP stays exact. The default, False, is
+            the Poisson bootstrap, the one EvalCallback's ``bootstrap=`` uses for any metric.
 
     compute() returns ``(value, lower, upper)``: the metric on all samples and the interval (per class where the
     metric gives one value per class); resamples where the metric is undefined (NaN) are left out with a warning.
@@ -110,10 +116,19 @@ class BootstrapInterval(CatStateMetric):
         confidence_level: float = 0.95,
         method: str = "percentile",
         seed: int = 0,
+        stratified: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         wrapped = _check_wrapped(metric)
+        if not isinstance(stratified, bool):
+            raise TypeError(f"Expected `stratified` to be a bool, but got {type(stratified).__name__}.")
+        if stratified and getattr(wrapped, "task", None) == "multilabel":
+            raise ValueError(
+                "Expected `stratified=False` for a multilabel metric (a sample has several classes, so there are no "
+                "strata to keep), but got stratified=True. Pass stratified=False, or a binary or multiclass metric."
+            )
+        self.stratified = stratified
         check_positive_int("num_resamples", num_resamples, minimum=2)
         check_choice("method", method, METHODS)
         check_positive_int("seed", seed, minimum=0)
@@ -174,7 +189,7 @@ class BootstrapInterval(CatStateMetric):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # an undefined resample is counted below, not warned about each time
             for resample in range(self.num_resamples):
-                rows = resample_rows(self.seed, indices, resample)
+                rows = self._rows(indices, target, resample)
                 resampled.append(self._replay(preds[rows], target[rows]))
         values = torch.stack(resampled)
         undefined = int(values.isnan().reshape(values.shape[0], -1).any(-1).sum())
@@ -184,8 +199,29 @@ class BootstrapInterval(CatStateMetric):
                 "they are left out of the interval.",
                 stacklevel=3,
             )
-        lower, upper = percentile_interval(values, self.confidence_level)
+        if self.method == "bca":
+            lower, upper = bca_interval(values, value, self._jackknife(preds, target), self.confidence_level)
+        else:
+            lower, upper = percentile_interval(values, self.confidence_level)
         return value, lower, upper
+
+    def _rows(self, indices: Tensor, target: Tensor, resample: int) -> Tensor:
+        """The rows of one resample: Poisson weights, or drawn within each class when stratified."""
+        if self.stratified:
+            return stratified_rows(self.seed, indices, target, resample)
+        return resample_rows(self.seed, indices, resample)
+
+    def _jackknife(self, preds: Tensor, target: Tensor) -> Tensor:
+        """The metric on every leave-one-out copy of the samples (n, ...), for BCa's acceleration."""
+        keep = torch.ones(preds.shape[0], dtype=torch.bool)
+        values = []
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for left_out in range(preds.shape[0]):
+                keep[left_out] = False
+                values.append(self._replay(preds[keep], target[keep]))
+                keep[left_out] = True
+        return torch.stack(values)
 
     # ---- what EvalCallback logs and draws (lightning_evalkit._core.report.Reporting)
     def check_report(self, name: str, options: ReportOptions) -> list[str]:

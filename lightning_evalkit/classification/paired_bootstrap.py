@@ -21,7 +21,7 @@ from lightning_evalkit._core.checks import check_integer, check_tensor, format_s
 from lightning_evalkit._core.rank_warnings import rank_zero_warn
 from lightning_evalkit._core.report import LoggedValue, ReportOptions, value_entries
 from lightning_evalkit.classification.bootstrap import BootstrapInterval, _check_samples, _unpack
-from lightning_evalkit.statistics.bootstrap import percentile_interval, resample_rows
+from lightning_evalkit.statistics.bootstrap import percentile_interval
 
 
 class PairedBootstrapInterval(BootstrapInterval):
@@ -30,7 +30,8 @@ class PairedBootstrapInterval(BootstrapInterval):
 
     Args:
         metric: the metric compared, of this package (as for :class:`BootstrapInterval`).
-        num_resamples, confidence_level, method, seed: as for :class:`BootstrapInterval`.
+        num_resamples, confidence_level, seed, stratified: as for :class:`BootstrapInterval`.
+        method: "percentile" only.
 
     ``update(preds_a, preds_b, target, indices)`` takes both models' scores of the same samples. compute() returns
     ``(difference, lower, upper, p_value)`` (per class where the metric gives one value per class); resamples
@@ -56,9 +57,15 @@ class PairedBootstrapInterval(BootstrapInterval):
         confidence_level: float = 0.95,
         method: str = "percentile",
         seed: int = 0,
+        stratified: bool = False,
         **kwargs: Any,
     ) -> None:
-        super().__init__(metric, num_resamples, confidence_level, method, seed, **kwargs)
+        if method != "percentile":
+            raise ValueError(
+                f"Expected method='percentile' for the paired interval (BCa is not built for differences), but got "
+                f"{method!r}. Pass method='percentile', or BootstrapInterval(method='bca') for one model."
+            )
+        super().__init__(metric, num_resamples, confidence_level, method, seed, stratified, **kwargs)
         self._add_cat_states({"preds_b": torch.empty(0, *self._score_shape, dtype=torch.float64)})
 
     def update(  # type: ignore[override]
@@ -96,7 +103,7 @@ class PairedBootstrapInterval(BootstrapInterval):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # an undefined resample is counted below, not warned about each time
             for resample in range(self.num_resamples):
-                rows = resample_rows(self.seed, indices, resample)
+                rows = self._rows(indices, target, resample)
                 a, b = self._replay(preds_a[rows], target[rows]), self._replay(preds_b[rows], target[rows])
                 resampled.append(a - b)
         values = torch.stack(resampled)

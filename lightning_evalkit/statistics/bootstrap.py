@@ -1,4 +1,5 @@
-"""Poisson bootstrap numerics: resampling weights from a counter-based hash, and percentile intervals.
+"""Bootstrap numerics: Poisson resampling weights from a counter-based hash, stratified resamples, percentile and
+BCa intervals.
 
 The Poisson bootstrap (Hanley and MacGibbon 2006; Chamandy et al. 2012) gives sample ``i`` the weight ``w_ib ~
 Poisson(1)`` in resample ``b`` instead of drawing n samples with replacement; for large n the two agree. Here the
@@ -89,3 +90,65 @@ def percentile_interval(values: Tensor, level: float) -> tuple[Tensor, Tensor]:
     levels = torch.tensor([(1 - level) / 2, (1 + level) / 2], dtype=torch.float64, device=values.device)
     bounds = torch.nanquantile(values.double(), levels, dim=0)
     return bounds[0], bounds[1]
+
+
+def stratified_rows(seed: int, index: Tensor, strata: Tensor, resample: int) -> Tensor:
+    """The rows of a stratified resample: each stratum's n_s rows drawn n_s times with replacement (pROC's
+    stratified bootstrap: the case and control counts stay fixed), sorted.
+
+    ``index`` holds the global sample indices in ascending order (as compute() sorts them), so the draw is a pure
+    function of ``(seed, the samples, resample)``: the sample at the k-th place of stratum s picks the row
+    ``floor(u * n_s)`` of that stratum, ``u = counter_uniform(seed, index_k, resample)``.
+
+    Example:
+        >>> strata = torch.tensor([0, 1, 0, 1, 1, 0, 0])
+        >>> rows = stratified_rows(3, torch.arange(7), strata, 0)
+        >>> int((strata[rows] == 1).sum()), int((strata[rows] == 0).sum())
+        (3, 4)
+    """
+    uniform = counter_uniform(seed, index, resample)
+    picked = []
+    for stratum in torch.unique(strata):
+        positions = torch.nonzero(strata == stratum).flatten()
+        draws = (uniform[positions] * positions.numel()).long().clamp_(max=positions.numel() - 1)
+        picked.append(positions[draws])
+    return torch.sort(torch.cat(picked)).values if picked else index.new_zeros(0)
+
+
+def _percentile_of_score(values: Tensor, score: Tensor) -> Tensor:
+    """scipy's ``_percentile_of_score``: ``(#(values < score) + #(values <= score)) / 2B`` along dim 0."""
+    return ((values < score).sum(0) + (values <= score).sum(0)).double() / (2 * values.shape[0])
+
+
+def bca_interval(values: Tensor, value: Tensor, jackknife: Tensor, level: float) -> tuple[Tensor, Tensor]:
+    """The bias-corrected and accelerated interval (Efron 1987), as ``scipy.stats.bootstrap(method="BCa")``
+    computes it from its resampled values: ``z0 = Phi^-1(percentile of value among values)``, the acceleration
+    ``a = sum(d^3) / (6 sum(d^2)^1.5)`` with ``d`` the jackknife values' deviations from their mean, and the
+    quantiles ``Phi(z0 + (z0 + z) / (1 - a (z0 + z)))`` for ``z = Phi^-1((1 -+ level) / 2)``. ``values`` (B, ...)
+    are the resampled values (NaN resamples left out), ``jackknife`` (n, ...) the leave-one-out values.
+
+    Example:
+        >>> values = torch.linspace(0, 1, 101, dtype=torch.float64)
+        >>> lower, upper = bca_interval(values, torch.tensor(0.5, dtype=torch.float64), values, 0.9)
+        >>> round(float(lower), 3), round(float(upper), 3)
+        (0.05, 0.95)
+    """
+    defined = values[~values.isnan().reshape(values.shape[0], -1).any(1)]
+    z0 = torch.special.ndtri(_percentile_of_score(defined, value))
+    deviations = jackknife.mean(0) - jackknife
+    acceleration = (deviations**3).sum(0) / (6 * (deviations**2).sum(0) ** 1.5)
+    bounds = []
+    for tail in ((1 - level) / 2, (1 + level) / 2):
+        z = z0 + torch.special.ndtri(torch.tensor(tail, dtype=torch.float64))
+        alpha = torch.special.ndtr(z0 + z / (1 - acceleration * z))
+        bounds.append(_quantile_each(defined, alpha))
+    return bounds[0], bounds[1]
+
+
+def _quantile_each(values: Tensor, alpha: Tensor) -> Tensor:
+    """The ``alpha`` quantile of ``values`` along dim 0, one alpha per trailing position (linear, as numpy)."""
+    flat, alphas = values.reshape(values.shape[0], -1), alpha.reshape(-1)
+    out = torch.stack(
+        [torch.quantile(flat[:, k], alphas[k]) if not alphas[k].isnan() else alphas[k] for k in range(flat.shape[1])]
+    )
+    return out.reshape(alpha.shape)
