@@ -59,3 +59,34 @@ class CatStateMetric(Metric):
 def state_name(base: str, *meaning: object) -> str:
     """``base`` plus a digest of the arguments that give the state its meaning (see the module docstring)."""
     return f"{base}_{hashlib.blake2b(repr(meaning).encode(), digest_size=4).hexdigest()}"
+
+
+class OrderedCatStateMetric(CatStateMetric):
+    """A cat-state metric whose records keep the order images were seen in: ``merge_state`` puts another metric's
+    states after its own (so the result equals one metric fed this metric's batches, then the other's), and
+    forward puts the states accumulated before the batch first. torchmetrics would put the incoming states first;
+    the order matters where it numbers images or breaks score ties. States may be lists or synced tensors."""
+
+    def merge_state(self, incoming_state: dict[str, Any] | Metric) -> None:
+        """Add another metric's images (or its ``metric_state``) after this metric's own."""
+        self.__dict__["_merging"] = True
+        try:
+            super().merge_state(incoming_state)
+        finally:
+            self.__dict__["_merging"] = False
+
+    def _reduce_states(self, incoming_state: dict[str, Any]) -> None:
+        """Join ``incoming_state`` to the states: after them in merge_state, before them in forward."""
+        missing = [name for name in self._defaults if name not in incoming_state]
+        if missing:
+            raise ValueError(f"Expected the incoming state to hold {missing}, but got keys {list(incoming_state)}.")
+        incoming_last = self.__dict__.get("_merging", False)
+        for name in self._defaults:
+            own, incoming = as_list(getattr(self, name)), as_list(incoming_state[name])
+            merged = own + incoming if incoming_last else incoming + own
+            setattr(self, name, [value for value in merged if value.numel()])
+
+
+def as_list(state: list[Tensor] | Tensor) -> list[Tensor]:
+    """A "cat" state as a list of tensors: as kept between updates, or one tensor after a sync."""
+    return state if isinstance(state, list) else [state]

@@ -13,7 +13,7 @@ from typing import Any
 from torch import Tensor
 from torchmetrics import Metric
 
-from lightning_evalkit._core.cat_states import CatStateMetric
+from lightning_evalkit._core.cat_states import OrderedCatStateMetric
 from lightning_evalkit._core.heap import release_free_memory
 from lightning_evalkit._core.report import LoggedValue, PlotSource, ReportOptions, result_entries
 from lightning_evalkit._core.state_dtypes import check_bool, keep_dtypes_apply
@@ -41,7 +41,7 @@ _PENDING_IMAGES = 512
 _PENDING_DETS = 65536
 
 
-class MeanAveragePrecision(CatStateMetric):
+class MeanAveragePrecision(OrderedCatStateMetric):
     """COCO mean average precision and recall (bbox or segm), equal to pycocotools' COCOeval within 1e-6.
 
     A drop-in for ``torchmetrics.detection.MeanAveragePrecision`` without torchvision or pycocotools. Each
@@ -194,27 +194,7 @@ class MeanAveragePrecision(CatStateMetric):
         images' ``ious`` indices continue after this metric's, and score ties without ``image_id`` keep that
         order. (torchmetrics would put the incoming records first.) States may be lists or synced tensors.
         """
-        self.__dict__["_merging"] = True
-        try:
-            super().merge_state(incoming_state)
-        finally:
-            self.__dict__["_merging"] = False
-
-    def _reduce_states(self, incoming_state: dict[str, Any]) -> None:
-        """Join ``incoming_state`` to the states: after them in merge_state, before them in forward.
-
-        A record's place is its image's index in ``ious`` and its rank among score ties without ``image_id``.
-        forward passes the states accumulated before the batch, which go first; merge_state passes another
-        metric's, which go last.
-        """
-        missing = [name for name in self._defaults if name not in incoming_state]
-        if missing:
-            raise ValueError(f"Expected the incoming state to hold {missing}, but got keys {list(incoming_state)}.")
-        incoming_last = self.__dict__.get("_merging", False)
-        for name in self._defaults:
-            own, incoming = _as_list(getattr(self, name)), _as_list(incoming_state[name])  # matches pending batches
-            merged = own + incoming if incoming_last else incoming + own
-            setattr(self, name, [value for value in merged if value.numel()])
+        super().merge_state(incoming_state)  # in order: OrderedCatStateMetric
 
     def _load_from_state_dict(self, state_dict: dict, prefix: str, *args: Any, **kwargs: Any) -> None:
         self._match_pending()  # loaded persistent states replace everything seen so far, pending batches too
@@ -262,8 +242,3 @@ class MeanAveragePrecision(CatStateMetric):
         from lightning_evalkit.detection.plots import plot_detection_metric
 
         return plot_detection_metric(self, val, ax)
-
-
-def _as_list(state: list[Tensor] | Tensor) -> list[Tensor]:
-    """A "cat" state as a list of tensors: as kept between updates, or one tensor after a sync."""
-    return state if isinstance(state, list) else [state]

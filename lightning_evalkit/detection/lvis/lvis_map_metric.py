@@ -12,9 +12,8 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from torchmetrics import Metric
 
-from lightning_evalkit._core.cat_states import CatStateMetric
+from lightning_evalkit._core.cat_states import OrderedCatStateMetric
 from lightning_evalkit._core.heap import release_free_memory
 from lightning_evalkit._core.report import LoggedValue, PlotSource, ReportOptions, result_entries
 from lightning_evalkit._core.state_dtypes import keep_dtypes_apply
@@ -32,7 +31,7 @@ from lightning_evalkit.detection.lvis.lvis_map import (
 __all__ = ["LVISMeanAveragePrecision"]
 
 
-class LVISMeanAveragePrecision(CatStateMetric):
+class LVISMeanAveragePrecision(OrderedCatStateMetric):
     """LVIS federated mean average precision and recall (bbox or segm), equal to lvis-api 0.5.3 within 1e-6.
 
     The rules are lvis-api's ``LVISEval`` with its default parameters: per image only the ``max_detections``
@@ -114,29 +113,6 @@ class LVISMeanAveragePrecision(CatStateMetric):
         release_free_memory(sum(state.nbytes for state in states.values()))  # the pieces' pages (_core/heap.py)
         return _lvis_compute(states, self.frequencies, self.max_detections, torch.float32)
 
-    def merge_state(self, incoming_state: dict[str, Any] | Metric) -> None:
-        """Add another metric's images (or its ``metric_state``) after this metric's own.
-
-        The result equals one metric updated with this metric's batches and then the other's (score ties without
-        ``image_id`` keep that order). States may be lists or synced tensors.
-        """
-        self.__dict__["_merging"] = True
-        try:
-            super().merge_state(incoming_state)
-        finally:
-            self.__dict__["_merging"] = False
-
-    def _reduce_states(self, incoming_state: dict[str, Any]) -> None:
-        """Join ``incoming_state`` to the states: after them in merge_state, before them in forward."""
-        missing = [name for name in self._defaults if name not in incoming_state]
-        if missing:
-            raise ValueError(f"Expected the incoming state to hold {missing}, but got keys {list(incoming_state)}.")
-        incoming_last = self.__dict__.get("_merging", False)
-        for name in self._defaults:
-            own, incoming = _as_list(getattr(self, name)), _as_list(incoming_state[name])
-            merged = own + incoming if incoming_last else incoming + own
-            setattr(self, name, [value for value in merged if value.numel()])
-
     _apply = keep_dtypes_apply
 
     # ---- what EvalCallback logs (lightning_evalkit._core.report.Reporting); no plots
@@ -160,8 +136,3 @@ class LVISMeanAveragePrecision(CatStateMetric):
 def _parse_empty(box_format: str, iou_type: str) -> tuple[Any, FederatedLabels]:
     """An empty batch and its (empty) federated labels: what the state templates are made from."""
     return _lvis_parse([], [], box_format, iou_type, None)
-
-
-def _as_list(state: list[Tensor] | Tensor) -> list[Tensor]:
-    """A "cat" state as a list of tensors: as kept between updates, or one tensor after a sync."""
-    return state if isinstance(state, list) else [state]

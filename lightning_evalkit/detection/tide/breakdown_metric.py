@@ -14,10 +14,9 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from torchmetrics import Metric
 
 from lightning_evalkit import plotting
-from lightning_evalkit._core.cat_states import CatStateMetric
+from lightning_evalkit._core.cat_states import OrderedCatStateMetric, as_list
 from lightning_evalkit._core.report import LoggedValue, PlotSource, ReportOptions
 from lightning_evalkit._core.state_dtypes import keep_dtypes_apply
 from lightning_evalkit._core.threads import single_threaded
@@ -35,7 +34,7 @@ __all__ = ["DetectionErrorBreakdown"]
 _ID_FLAGS = "tide_image_id_given"  # the state of per-image flags: did its target carry an image_id
 
 
-class DetectionErrorBreakdown(CatStateMetric):
+class DetectionErrorBreakdown(OrderedCatStateMetric):
     """Where the detection errors come from: TIDE's dAP of each error type, equal to tidecv 1.0.1 within 1e-6.
 
     TIDE (Bolya et al., ECCV 2020) names why each detection that is not a true positive is wrong, and each ground
@@ -129,38 +128,15 @@ class DetectionErrorBreakdown(CatStateMetric):
     def update(self, preds: Sequence[dict[str, Tensor]], target: Sequence[dict[str, Tensor]]) -> None:
         """Match a batch of images and name their errors; ``preds``/``target`` are lists of per-image dicts."""
         records = self._records(_tide_parse(preds, target, self.box_format, self.device), target)
-        _check_ids_given([*_as_list(getattr(self, _ID_FLAGS)), records["tide_image_id_given"]])
+        _check_ids_given([*as_list(getattr(self, _ID_FLAGS)), records["tide_image_id_given"]])
         for name, value in records.items():
             getattr(self, name).append(value)
 
     @single_threaded
     def compute(self) -> dict[str, Tensor]:
         """The mAP and each error's dAP over every image seen (on every rank)."""
-        _check_ids_given(_as_list(getattr(self, _ID_FLAGS)))
+        _check_ids_given(as_list(getattr(self, _ID_FLAGS)))
         return _tide_compute({name: self._cat_state(name) for name in self._templates})
-
-    def merge_state(self, incoming_state: dict[str, Any] | Metric) -> None:
-        """Add another metric's images (or its ``metric_state``) after this metric's own.
-
-        The result equals one metric updated with this metric's batches and then the other's (without
-        ``image_id``, score ties keep that order). States may be lists or synced tensors.
-        """
-        self.__dict__["_merging"] = True
-        try:
-            super().merge_state(incoming_state)
-        finally:
-            self.__dict__["_merging"] = False
-
-    def _reduce_states(self, incoming_state: dict[str, Any]) -> None:
-        """Join ``incoming_state`` to the states: after them in merge_state, before them in forward."""
-        missing = [name for name in self._defaults if name not in incoming_state]
-        if missing:
-            raise ValueError(f"Expected the incoming state to hold {missing}, but got keys {list(incoming_state)}.")
-        incoming_last = self.__dict__.get("_merging", False)
-        for name in self._defaults:
-            own, incoming = _as_list(getattr(self, name)), _as_list(incoming_state[name])
-            merged = own + incoming if incoming_last else incoming + own
-            setattr(self, name, [value for value in merged if value.numel()])
 
     _apply = keep_dtypes_apply
 
@@ -206,8 +182,3 @@ def _check_ids_given(flags: list[Tensor]) -> None:
             "Expected `image_id` in every target or in none (ids order score ties across images), but got images "
             "with an `image_id` and images without one (across updates, merged states or ranks)."
         )
-
-
-def _as_list(state: list[Tensor] | Tensor) -> list[Tensor]:
-    """A "cat" state as a list of tensors: as kept between updates, or one tensor after a sync."""
-    return state if isinstance(state, list) else [state]
