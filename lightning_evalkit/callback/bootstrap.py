@@ -85,7 +85,8 @@ def check_bootstrap(
             raise ValueError(
                 f"Expected metrics that take rows of tensor preds and target with `bootstrap`, but got "
                 f"metrics[{name!r}], a detection {type(metric).__name__} (lists of per-image dicts). Evaluate it "
-                "in an EvalCallback without `bootstrap`, or pass bootstrap=None."
+                "in an EvalCallback without `bootstrap` (for intervals that resample images, pass "
+                "ImageBootstrapInterval(MeanAveragePrecision(...)) as the metric), or pass bootstrap=None."
             )
     return BootstrapSettings(bootstrap, seed, confidence_level)
 

@@ -33,13 +33,30 @@ from lightning_evalkit.statistics.normal import check_level
 METHODS = ("percentile", "bca")
 
 
-def _check_wrapped(metric: object) -> Metric:
-    if not isinstance(metric, Metric) or not hasattr(metric, "task") or not hasattr(metric, "columns"):
-        raise TypeError(
-            "Expected `metric` to be a classification metric of lightning_evalkit (with `task` and `columns`), "
-            f"but got {type(metric).__name__}."
-        )
-    return metric
+_TORCHMETRICS_KINDS = (
+    ("Binary", "binary", None),
+    ("Multiclass", "multiclass", "num_classes"),
+    ("Multilabel", "multilabel", "num_labels"),
+)
+
+
+def _wrapped_task(metric: object) -> tuple[Metric, str, int]:
+    """``(metric, task, columns)`` of a classification metric of this package or of torchmetrics: the task and
+    the number of score columns (1 for binary) say the shapes of the samples kept."""
+    if isinstance(metric, Metric) and hasattr(metric, "task") and hasattr(metric, "columns"):
+        return metric, str(getattr(metric, "task")), int(getattr(metric, "columns"))  # noqa: B009 (untyped)
+    name = type(metric).__name__
+    if isinstance(metric, Metric) and type(metric).__module__.startswith("torchmetrics.classification"):
+        for prefix, task, columns_attribute in _TORCHMETRICS_KINDS:
+            columns = 1 if columns_attribute is None else getattr(metric, columns_attribute, None)
+            if name.startswith(prefix) and isinstance(columns, int):
+                return metric, task, columns
+    raise TypeError(
+        "Expected `metric` to be a classification metric of lightning_evalkit (AUROC, Sensitivity, "
+        "CalibrationError, ...) or of torchmetrics with its task in the name (BinaryF1Score(), "
+        f"MulticlassAccuracy(num_classes=C), MultilabelAUROC(num_labels=L)), but got {name}. For a detection "
+        "MeanAveragePrecision use ImageBootstrapInterval, which resamples images."
+    )
 
 
 def _unpack(target: Any, indices: Tensor | None) -> tuple[Any, Tensor]:
@@ -74,8 +91,11 @@ class BootstrapInterval(CatStateMetric):
     """A percentile bootstrap interval of ``metric`` (e.g. AUROC), exact under DDP (see the module docstring).
 
     Args:
-        metric: the metric to resample, of this package, taking floating-point ``preds`` shaped (N,) for binary
-            and (N, C) otherwise (its state is not used: a copy is computed on each resample).
+        metric: the metric to resample, taking floating-point ``preds`` shaped (N,) for binary and (N, C)
+            otherwise: a classification metric of this package, or one of torchmetrics whose name gives its task
+            (``BinaryF1Score()``, ``MulticlassAccuracy(num_classes=C)``, ``MultilabelAUROC(num_labels=L)``). Its
+            state is not used: a copy is computed on each resample. For mAP, ImageBootstrapInterval resamples
+            images.
         num_resamples: number of Poisson resamples.
         confidence_level: level of the interval, in (0, 1).
         method: "percentile" (the ``(1 - level) / 2`` and ``(1 + level) / 2`` quantiles of the resampled values)
@@ -120,10 +140,10 @@ class BootstrapInterval(CatStateMetric):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        wrapped = _check_wrapped(metric)
+        wrapped, task, columns = _wrapped_task(metric)
         if not isinstance(stratified, bool):
             raise TypeError(f"Expected `stratified` to be a bool, but got {type(stratified).__name__}.")
-        if stratified and getattr(wrapped, "task", None) == "multilabel":
+        if stratified and task == "multilabel":
             raise ValueError(
                 "Expected `stratified=False` for a multilabel metric (a sample has several classes, so there are no "
                 "strata to keep), but got stratified=True. Pass stratified=False, or a binary or multiclass metric."
@@ -137,7 +157,6 @@ class BootstrapInterval(CatStateMetric):
         self.metric = wrapped.clone()
         self.metric.reset()
         self.metric.sync_on_compute = self.metric._to_sync = False  # it replays synced samples: never sync it
-        task, columns = getattr(wrapped, "task"), int(getattr(wrapped, "columns"))  # noqa: B009 (a Metric's attributes are untyped)
         self._score_shape: tuple[int, ...] = () if task == "binary" else (columns,)
         target_shape = (columns,) if task == "multilabel" else ()
         self._add_cat_states(

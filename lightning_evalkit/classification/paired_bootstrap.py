@@ -21,17 +21,18 @@ from lightning_evalkit._core.checks import check_integer, check_tensor, format_s
 from lightning_evalkit._core.rank_warnings import rank_zero_warn
 from lightning_evalkit._core.report import LoggedValue, ReportOptions, value_entries
 from lightning_evalkit.classification.bootstrap import BootstrapInterval, _check_samples, _unpack
-from lightning_evalkit.statistics.bootstrap import percentile_interval
+from lightning_evalkit.statistics.bootstrap import bca_interval, percentile_interval
 
 
 class PairedBootstrapInterval(BootstrapInterval):
-    """The difference ``metric(preds_a) - metric(preds_b)`` on the same samples, its percentile bootstrap
+    """The difference ``metric(preds_a) - metric(preds_b)`` on the same samples, its bootstrap
     interval and a two-sided bootstrap p-value; exact under DDP.
 
     Args:
         metric: the metric compared, of this package (as for :class:`BootstrapInterval`).
         num_resamples, confidence_level, seed, stratified: as for :class:`BootstrapInterval`.
-        method: "percentile" only.
+        method: "percentile", or "bca": BCa of the difference (its acceleration from the leave-one-out
+            differences: 2n more computes of the metric), as for :class:`BootstrapInterval`.
 
     ``update(preds_a, preds_b, target, indices)`` takes both models' scores of the same samples. compute() returns
     ``(difference, lower, upper, p_value)`` (per class where the metric gives one value per class); resamples
@@ -60,11 +61,6 @@ class PairedBootstrapInterval(BootstrapInterval):
         stratified: bool = False,
         **kwargs: Any,
     ) -> None:
-        if method != "percentile":
-            raise ValueError(
-                f"Expected method='percentile' for the paired interval (BCa is not built for differences), but got "
-                f"{method!r}. Pass method='percentile', or BootstrapInterval(method='bca') for one model."
-            )
         super().__init__(metric, num_resamples, confidence_level, method, seed, stratified, **kwargs)
         self._add_cat_states({"preds_b": torch.empty(0, *self._score_shape, dtype=torch.float64)})
 
@@ -114,7 +110,11 @@ class PairedBootstrapInterval(BootstrapInterval):
                 f"{self.num_resamples} resamples; they are left out.",
                 stacklevel=3,
             )
-        lower, upper = percentile_interval(values, self.confidence_level)
+        if self.method == "bca":
+            jackknife = self._jackknife(preds_a, target) - self._jackknife(preds_b, target)
+            lower, upper = bca_interval(values, difference, jackknife, self.confidence_level)
+        else:
+            lower, upper = percentile_interval(values, self.confidence_level)
         return difference, lower, upper, _bootstrap_p_value(difference, values)
 
     def logged_values(self, name: str, value: Any, options: ReportOptions) -> list[LoggedValue]:

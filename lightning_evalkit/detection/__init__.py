@@ -9,8 +9,10 @@
   ``operating_point_metric``: precision, recall and F1 against confidence (faster-coco-eval's extended metrics).
 - ``lvis/``: LVISMeanAveragePrecision, LVIS's federated evaluation (lvis-api) on the matching of ``coco/``.
 - ``tide/``: DetectionErrorBreakdown, where the errors come from (TIDE, tidecv).
+- ``bootstrap``: ImageBootstrapInterval, intervals of mAP and mAR by resampling images.
 """
 
+from lightning_evalkit.detection.bootstrap import ImageBootstrapInterval
 from lightning_evalkit.detection.detection_confusion_metric import DetectionConfusionMatrix
 from lightning_evalkit.detection.intersection_metrics import (
     CompleteIntersectionOverUnion,
@@ -32,6 +34,7 @@ __all__ = [
     "DetectionErrorBreakdown",
     "DistanceIntersectionOverUnion",
     "GeneralizedIntersectionOverUnion",
+    "ImageBootstrapInterval",
     "IntersectionOverUnion",
     "LVISMeanAveragePrecision",
     "MatchedIntersectionOverUnion",

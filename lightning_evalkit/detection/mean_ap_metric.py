@@ -205,6 +205,10 @@ class MeanAveragePrecision(OrderedCatStateMetric):
         """Accumulate every image seen (on every rank) into the COCO summary."""
         states = {name: self._joined_state(name) for name in self._templates}
         release_free_memory(sum(state.nbytes for state in states.values()))  # the pieces' pages (_core/heap.py)
+        return self._summary(states)
+
+    def _summary(self, states: dict[str, Tensor]) -> dict[str, Tensor]:
+        """The result of records ``states`` (this metric's or a resample's: ImageBootstrapInterval)."""
         return _map_compute(
             states,
             self._iou_type_tuple,

@@ -16,7 +16,7 @@ import torch
 from lightning_evalkit import AUROC, EvalCallback, Sensitivity
 from lightning_evalkit.classification.bootstrap import BootstrapInterval
 from lightning_evalkit.functional import auroc_confidence_interval, sensitivity_confidence_interval
-from lightning_evalkit.statistics.bootstrap import poisson_weights
+from lightning_evalkit.statistics.bootstrap import poisson_weights, resample_rows
 
 
 def _binary(n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -138,10 +138,13 @@ def test_a_sample_index_seen_twice_and_foreign_metrics_are_refused() -> None:
         ValueError, match=re.escape("Expected every sample index once, but got index 5 more than once.")
     ):
         metric.compute()
-    from torchmetrics.classification import BinaryAccuracy
+    from torchmetrics.regression import MeanSquaredError
 
-    with pytest.raises(TypeError, match="Expected `metric` to be a classification metric of lightning_evalkit"):
-        BootstrapInterval(BinaryAccuracy())
+    from lightning_evalkit import MeanAveragePrecision
+
+    for foreign in (MeanSquaredError(), MeanAveragePrecision()):
+        with pytest.raises(TypeError, match="Expected `metric` to be a classification metric of lightning_evalkit"):
+            BootstrapInterval(foreign)
 
 
 def test_without_samples_it_is_nan_with_a_warning() -> None:
@@ -196,3 +199,40 @@ def test_eval_callback_logs_the_value_and_its_bounds(tmp_path: Path) -> None:
     events = read_events(tmp_path)
     for key, number in (("val/auroc", value), ("val/auroc_ci_lower", lower), ("val/auroc_ci_upper", upper)):
         assert scalars(events, key) == pytest.approx([float(number)], abs=1e-6), key
+
+
+@pytest.mark.parametrize("kind", ["binary_f1", "multiclass_auroc", "multilabel_accuracy"])
+def test_a_torchmetrics_metric_is_resampled_like_ours(kind: str) -> None:
+    """BootstrapInterval(torchmetrics metric): the value and bounds are scikit-learn's on the same resamples."""
+    from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+    from torchmetrics.classification import BinaryF1Score, MulticlassAUROC, MultilabelAccuracy
+
+    rng = np.random.default_rng(11)
+    n = 120
+    if kind == "binary_f1":
+        target = torch.from_numpy(rng.integers(0, 2, n))
+        preds = torch.from_numpy(np.clip(0.5 * target.numpy() + rng.uniform(0, 0.6, n), 0, 1))
+        metric, reference = BinaryF1Score(), lambda y, p: f1_score(y, p >= 0.5)
+    elif kind == "multiclass_auroc":
+        target = torch.from_numpy(rng.integers(0, 3, n))
+        logits = rng.normal(size=(n, 3)) + 1.5 * np.eye(3)[target.numpy()]
+        preds = torch.from_numpy(np.exp(logits) / np.exp(logits).sum(1, keepdims=True))
+        metric = MulticlassAUROC(num_classes=3)
+        reference = lambda y, p: roc_auc_score(y, p, multi_class="ovr", labels=[0, 1, 2])  # noqa: E731
+    else:
+        target = torch.from_numpy(rng.integers(0, 2, (n, 4)))
+        preds = torch.from_numpy(np.clip(0.4 * target.numpy() + rng.uniform(0, 0.7, (n, 4)), 0, 1))
+        metric = MultilabelAccuracy(num_labels=4, average="micro")
+        reference = lambda y, p: accuracy_score(y.ravel(), (p >= 0.5).ravel())  # noqa: E731
+    boot = BootstrapInterval(metric, num_resamples=30, seed=4)
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(0))
+    for rows in order.split(25):
+        boot.update(preds[rows].float(), target[rows], rows)
+    value, lower, upper = boot.compute()
+    y, p = target.numpy(), preds.float().double().numpy()
+    values = [reference(y[r], p[r]) for r in (resample_rows(4, torch.arange(n), b).numpy() for b in range(30))]
+    expected_lower, expected_upper = np.percentile(values, [2.5, 97.5])
+    assert float(value) == pytest.approx(reference(y, p), abs=1e-6)
+    assert float(lower) == pytest.approx(expected_lower, abs=1e-6)
+    assert float(upper) == pytest.approx(expected_upper, abs=1e-6)
+    assert float(lower) < float(value) < float(upper)

@@ -48,6 +48,34 @@ def test_bca_is_scipys_formula_on_the_same_resamples_with_scikit_learns_auc() ->
     assert math.isclose(float(upper), expected[1], abs_tol=1e-12)
 
 
+def test_paired_bca_is_scipys_formula_on_the_differences_of_scikit_learns_aucs() -> None:
+    """The BCa of the difference: z0 and the acceleration from the differences on the same resamples and on
+    every leave-one-out copy (both models' AUCs by scikit-learn)."""
+    preds_a, target = _binary(90, seed=7)
+    preds_b = preds_a + torch.from_numpy(np.random.default_rng(8).normal(0, 1.0, 90))
+    auroc = AUROC(task="binary", input_format="scores")
+    metric = PairedBootstrapInterval(auroc, num_resamples=50, seed=3, method="bca")
+    metric.update(preds_a, preds_b, target, torch.arange(90))
+    difference, lower, upper, _ = metric.compute()
+    xa, xb, y = preds_a.numpy(), preds_b.numpy(), target.numpy()
+
+    def diff(rows: np.ndarray) -> float:
+        return roc_auc_score(y[rows], xa[rows]) - roc_auc_score(y[rows], xb[rows])
+
+    theta = diff(np.arange(90))
+    boot = np.array([diff(resample_rows(3, torch.arange(90), b).numpy()) for b in range(50)])
+    jack = np.array([diff(np.delete(np.arange(90), i)) for i in range(90)])
+    z0 = special.ndtri(((boot < theta).sum() + (boot <= theta).sum()) / (2 * len(boot)))
+    d = jack.mean() - jack
+    a = (d**3).sum() / (6 * (d**2).sum() ** 1.5)
+    alphas = [special.ndtr(z0 + (z0 + z) / (1 - a * (z0 + z))) for z in special.ndtri([0.025, 0.975])]
+    expected = np.percentile(boot, [100 * alpha for alpha in alphas])
+    assert math.isclose(float(difference), theta, abs_tol=1e-12)
+    assert math.isclose(float(lower), expected[0], abs_tol=1e-12)
+    assert math.isclose(float(upper), expected[1], abs_tol=1e-12)
+    assert not np.allclose(expected, np.percentile(boot, [2.5, 97.5]))  # BCa moved the bounds here
+
+
 @pytest.mark.slow
 def test_bca_agrees_with_scipy_stats_bootstrap_bca() -> None:
     preds, target = _binary(300, seed=3)
@@ -113,5 +141,5 @@ def test_refused_configurations_say_what_to_pass() -> None:
         _auroc(stratified=1)
     with pytest.raises(ValueError, match="Expected `method` to be one of"):
         _auroc(method="basic")
-    with pytest.raises(ValueError, match=r"Expected method='percentile' for the paired interval"):
-        PairedBootstrapInterval(AUROC(task="binary"), method="bca")
+    with pytest.raises(ValueError, match="Expected `method` to be one of"):
+        PairedBootstrapInterval(AUROC(task="binary"), method="basic")
