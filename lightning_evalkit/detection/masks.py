@@ -28,8 +28,6 @@ by side) were measured and dropped: the per-row ``argmax`` they need cost more t
 
 from __future__ import annotations
 
-import functools
-import os
 from collections.abc import Sequence
 from types import ModuleType
 from typing import NamedTuple
@@ -38,6 +36,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from lightning_evalkit._core.compiled import compiled_module
 from lightning_evalkit.detection.rle import RleImage, Runs, check_rles, runs_boxes, runs_from_masks, runs_from_rles
 from lightning_evalkit.detection.rle_numpy import PackedRuns, decode_packed, decode_run_arrays
 
@@ -155,17 +154,9 @@ def _coverage(b: RunMasks, position: Tensor) -> Tensor:
     return torch.where(run >= 0, b.coverage_before[safe] + inside, 0)
 
 
-@functools.cache
 def compiled_kernels() -> ModuleType | None:
-    """The numba kernels (rle_numba.py) where numba is installed and ``LIGHTNING_EVALKIT_NUMBA`` is not "0";
-    imported on first use, so that importing the package never waits for numba."""
-    if os.environ.get("LIGHTNING_EVALKIT_NUMBA", "1") == "0":
-        return None
-    try:
-        from lightning_evalkit.detection import rle_numba
-    except ImportError:  # numba absent, or not built for this numpy: the vectorised path runs
-        return None
-    return rle_numba
+    """The numba kernels (rle_numba.py) where numba is installed and ``LIGHTNING_EVALKIT_NUMBA`` is not "0"."""
+    return compiled_module("lightning_evalkit.detection.rle_numba")
 
 
 def packed_runs(masks: RunMasks | PackedRuns) -> PackedRuns:

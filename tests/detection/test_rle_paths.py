@@ -232,18 +232,20 @@ def test_a_bool_size_is_refused_wherever_it_hides(sizes):
 
 
 def test_the_compiled_path_is_off_without_numba_or_when_switched_off(monkeypatch):
+    from lightning_evalkit._core.compiled import compiled_module
+
     compiled = masks_module.compiled_kernels
     try:
         monkeypatch.setenv("LIGHTNING_EVALKIT_NUMBA", "0")
-        compiled.cache_clear()
+        compiled_module.cache_clear()
         assert compiled() is None
         monkeypatch.delenv("LIGHTNING_EVALKIT_NUMBA")
         monkeypatch.setitem(sys.modules, "numba", None)  # as if numba were not installed: its import fails
         monkeypatch.delitem(sys.modules, "lightning_evalkit.detection.rle_numba", raising=False)
         monkeypatch.delattr(sys.modules["lightning_evalkit.detection"], "rle_numba", raising=False)
-        compiled.cache_clear()
+        compiled_module.cache_clear()
         assert compiled() is None
         rles = _encode(np.ones((2, 3, 4), dtype=bool))
         np.testing.assert_array_equal(mask_iou(rles, rles).numpy(), np.ones((2, 2)))
     finally:
-        compiled.cache_clear()
+        compiled_module.cache_clear()

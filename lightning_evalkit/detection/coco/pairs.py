@@ -102,8 +102,20 @@ class CandidatePairs(NamedTuple):
     pair_group: Tensor  # (C,) the (image, class) group of each pair, non-decreasing
 
 
-def candidate_pairs(batch: DetectionBatch, max_det: int | None) -> CandidatePairs:
-    """Group detections and ground truths by (image, class) and list the pairs that may be matched."""
+class Groups(NamedTuple):
+    """Detections and ground truths grouped by (image, class): the group of each (by original index) and the
+    matching order."""
+
+    det_group: Tensor  # (N,) group of each detection
+    gt_group: Tensor  # (G,) group of each ground truth
+    det_order: Tensor  # (N',) the kept detections in (group, -score) order
+    det_rank: Tensor  # (N',) rank by score within its group
+    gt_order: Tensor  # (G,) ground truths in group order, input order within a group
+
+
+def match_groups(batch: DetectionBatch, max_det: int | None) -> Groups:
+    """Group detections and ground truths by (image, class) and order them for matching; detections ranked
+    ``max_det`` or later within their group are left out."""
     classes, (det_class, gt_class) = _class_indices(batch.det_labels, batch.gt_labels)
     n_cls = max(classes.numel(), 1)
     det_group = batch.det_image * n_cls + det_class
@@ -113,6 +125,12 @@ def candidate_pairs(batch: DetectionBatch, max_det: int | None) -> CandidatePair
         kept = det_rank < max_det
         det_order, det_rank = det_order[kept], det_rank[kept]
     gt_order, _ = _group_order(gt_group, None)
+    return Groups(det_group, gt_group, det_order, det_rank, gt_order)
+
+
+def candidate_pairs(batch: DetectionBatch, max_det: int | None) -> CandidatePairs:
+    """Group detections and ground truths by (image, class) and list the pairs that may be matched."""
+    det_group, gt_group, det_order, det_rank, gt_order = match_groups(batch, max_det)
     det_group = det_group[det_order]
     pair_det, pair_gt = _candidate_pairs(det_group, gt_group[gt_order])
     return CandidatePairs(det_order, det_rank, gt_order, pair_det, pair_gt, det_group[pair_det])
