@@ -19,9 +19,10 @@ def reference_dir() -> Path:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _compiled_rle_kernels_loaded() -> None:
-    """One small segm evaluation per test process first, so that hypothesis deadlines time the code under test,
-    not numba's one-time import and compile of the RLE kernels (seconds on a fresh clone, whose cache is empty)."""
+def _compiled_kernels_loaded() -> None:
+    """One small segm and one bbox evaluation per test process first, so that hypothesis deadlines time the code
+    under test, not numba's one-time import and compile of the RLE and matching kernels (seconds on a fresh clone,
+    whose cache is empty)."""
     if importlib.util.find_spec("numba") is None:
         return
     import torch
@@ -36,3 +37,4 @@ def _compiled_rle_kernels_loaded() -> None:
     annotation["segmentation"] = [[0, 0, 4, 0, 4, 4, 0, 4]]
     gt = {"images": [{"id": 1, "height": 6, "width": 8}], "annotations": [annotation], "categories": [{"id": 1}]}
     evaluate_coco(gt, [{"image_id": 1, "category_id": 1, "score": 0.5, "segmentation": rle}], "segm")
+    evaluate_coco(gt, [{"image_id": 1, "category_id": 1, "score": 0.5, "bbox": [0, 0, 3, 4]}], "bbox")
