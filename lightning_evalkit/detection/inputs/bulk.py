@@ -140,6 +140,32 @@ def parse_boxes_in_bulk(
         return None
 
 
+def scores_and_target_extras(
+    preds: Sequence[dict],
+    target: Sequence[dict],
+    det_sizes: list[int],
+    gt_sizes: list[int],
+    require_scores: bool,
+    device: torch.device,
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """A bulk batch's ``(det_scores, gt_crowd, gt_given_area, image_ids)``: zeros, False, NaN and 0 where absent
+    (boxes and masks alike)."""
+    det_scores = torch.zeros(sum(det_sizes), dtype=torch.float64, device=device)
+    if require_scores:
+        det_scores = _vector(_values(preds, "scores"), det_sizes, _is_floating, torch.float64, device)
+        _require(_all_finite(det_scores))
+    crowd_in, area_in = _optional(target, "iscrowd"), _optional(target, "area")
+    image_ids = _image_ids(target, device)
+    gt_crowd = torch.zeros(sum(gt_sizes), dtype=torch.bool, device=device)
+    if crowd_in is not None:
+        gt_crowd = _vector(crowd_in, gt_sizes, _is_integer, torch.long, device) != 0
+    gt_given_area = torch.full((sum(gt_sizes),), torch.nan, dtype=torch.float64, device=device)
+    if area_in is not None:
+        gt_given_area = _vector(area_in, gt_sizes, _is_real, torch.float64, device)
+        _require(bool(torch.isfinite(gt_given_area).all()) and not bool((gt_given_area < 0).any()))
+    return det_scores, gt_crowd, gt_given_area, image_ids
+
+
 def _bulk_batch(
     preds: Sequence[dict], target: Sequence[dict], box_format: str, require_scores: bool, device: torch.device | None
 ) -> DetectionBatch:
@@ -150,21 +176,11 @@ def _bulk_batch(
     gt_labels = _vector(gt_labels_in, gt_sizes, _is_integer, torch.long, device)
     det_raw = _boxes(_values(preds, "boxes"), det_sizes, box_format, device)
     gt_raw = _boxes(_values(target, "boxes"), gt_sizes, box_format, device)
-    det_scores = torch.zeros(len(det_labels), dtype=torch.float64, device=device)
-    if require_scores:
-        det_scores = _vector(_values(preds, "scores"), det_sizes, _is_floating, torch.float64, device)
-        _require(_all_finite(det_scores))
-    crowd_in, area_in = _optional(target, "iscrowd"), _optional(target, "area")
-    image_ids = _image_ids(target, device)
-    gt_crowd = torch.zeros(len(gt_labels), dtype=torch.bool, device=device)
-    if crowd_in is not None:
-        gt_crowd = _vector(crowd_in, gt_sizes, _is_integer, torch.long, device) != 0
-    gt_given_area = torch.full((len(gt_labels),), torch.nan, dtype=torch.float64, device=device)
-    if area_in is not None:
-        gt_given_area = _vector(area_in, gt_sizes, _is_real, torch.float64, device)
-        _require(bool(torch.isfinite(gt_given_area).all()) and not bool((gt_given_area < 0).any()))
+    det_scores, gt_crowd, gt_given_area, image_ids = scores_and_target_extras(
+        preds, target, det_sizes, gt_sizes, require_scores, device
+    )
     det_areas, gt_iou_areas = box_area(det_raw, box_format), box_area(gt_raw, box_format)
-    gt_areas = gt_iou_areas if area_in is None else torch.where(torch.isnan(gt_given_area), gt_iou_areas, gt_given_area)
+    gt_areas = torch.where(torch.isnan(gt_given_area), gt_iou_areas, gt_given_area)
     return DetectionBatch(
         num_images=len(det_sizes),
         iou_type="bbox",

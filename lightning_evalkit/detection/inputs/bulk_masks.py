@@ -19,15 +19,12 @@ import torch
 
 from lightning_evalkit.detection.inputs.batch import DetectionBatch, _image_index
 from lightning_evalkit.detection.inputs.bulk import (
-    _image_ids,
-    _is_floating,
     _is_integer,
-    _is_real,
     _lengths,
-    _optional,
     _require,
     _UnusualBatchError,
     _vector,
+    scores_and_target_extras,
 )
 from lightning_evalkit.detection.inputs.walk import _where
 from lightning_evalkit.detection.masks import batch_masks
@@ -79,19 +76,9 @@ def _bulk_batch(
         _rle_images([p["masks"] for p in preds], det_sizes, "preds"),
         _rle_images([g["masks"] for g in target], gt_sizes, "target"),
     )
-    det_scores = torch.zeros(len(det_labels), dtype=torch.float64, device=device)
-    if require_scores:
-        det_scores = _vector([p["scores"] for p in preds], det_sizes, _is_floating, torch.float64, device)
-        _require(bool(torch.isfinite(det_scores).all()))
-    crowd_in, area_in = _optional(target, "iscrowd"), _optional(target, "area")
-    image_ids = _image_ids(target, device)
-    gt_crowd = torch.zeros(len(gt_labels), dtype=torch.bool, device=device)
-    if crowd_in is not None:
-        gt_crowd = _vector(crowd_in, gt_sizes, _is_integer, torch.long, device) != 0
-    gt_given_area = torch.full((len(gt_labels),), torch.nan, dtype=torch.float64, device=device)
-    if area_in is not None:
-        gt_given_area = _vector(area_in, gt_sizes, _is_real, torch.float64, device)
-        _require(bool(torch.isfinite(gt_given_area).all()) and not bool((gt_given_area < 0).any()))
+    det_scores, gt_crowd, gt_given_area, image_ids = scores_and_target_extras(
+        preds, target, det_sizes, gt_sizes, require_scores, device
+    )
     det_masks, gt_masks = batch_masks(det_images, gt_images, device)
     det_areas, gt_iou_areas = det_masks.areas.double(), gt_masks.areas.double()
     return DetectionBatch(
