@@ -61,15 +61,21 @@ def test_the_compiled_records_equal_the_vectorised_ones(options: dict, monkeypat
     zeros = (torch.zeros_like(batch.det_labels), torch.zeros_like(batch.gt_labels))
     _assert_same(batch, monkeypatch, match_labels=zeros)  # micro: every class pooled
     _assert_same(batch, monkeypatch, thresholds=[0.9, 0.1, 0.5, 1.0], ranges=[[0.0, 40.0], [30.0, 1e5]])
+    _assert_same(batch, monkeypatch, thresholds=[0.0, 0.5])  # IoU 0 reaches threshold 0: boxes apart match
 
 
 @settings(max_examples=40, deadline=None)
-@given(seed=st.integers(0, 10_000), images=st.integers(0, 6), crowd=st.sampled_from([0.0, 0.3, 1.0]))
-def test_random_batches_match_alike(seed: int, images: int, crowd: float) -> None:
+@given(
+    seed=st.integers(0, 10_000),
+    images=st.integers(0, 6),
+    crowd=st.sampled_from([0.0, 0.3, 1.0]),
+    thresholds=st.lists(st.sampled_from([0.0, 0.1, 0.5, 0.75, 1.0]), min_size=1, max_size=4),
+)
+def test_random_batches_match_alike(seed: int, images: int, crowd: float, thresholds: list[float]) -> None:
     preds, target = random_images(seed, images, max_gt=5, max_dets=12, num_classes=2, crowd_prob=crowd)
     batch = parse_detection_inputs(preds, target, "xywh", ("bbox",))
     with pytest.MonkeyPatch.context() as monkeypatch:
-        _assert_same(batch, monkeypatch, max_det=5)
+        _assert_same(batch, monkeypatch, max_det=5, thresholds=thresholds)
 
 
 def test_the_compiled_path_equals_pycocotools() -> None:

@@ -98,7 +98,7 @@ def match_boxes(
             gorder = np.empty(cap, np.int64)
             ig = np.zeros((num_areas, cap), np.bool_)
             matches = np.empty((num_areas, max(cap, nd * 2) * num_thr), np.int64)
-        any_pos = False
+        any_pos = False  # some pair reaches the lowest threshold: else nothing in the group matches
         for d in range(nd):
             dd = det_order[i + d]
             for k in range(ng):
@@ -110,8 +110,8 @@ def match_boxes(
                     overlap = w * h
                     union = det_areas[dd] if gt_crowd[kk] else (det_areas[dd] + gt_iou_areas[kk]) - overlap
                     v = overlap / union
-                    if v >= thr_min:
-                        any_pos = True
+                if v >= thr_min:  # a threshold of 0 takes pairs that do not overlap, as pycocotools does
+                    any_pos = True
                 ious[d * ng + k] = v
         if not any_pos:
             i = i1
