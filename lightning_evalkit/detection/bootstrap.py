@@ -138,9 +138,8 @@ class ImageBootstrapInterval(CatStateMetric):
         metric = self.metric
         batch = parse_detection_inputs(preds, target, metric.box_format, metric._iou_type_tuple, device=self.device)
         _check_image_ids(target)
-        seen = self._cat_state(_IMAGE_IDS)
         ids = batch.image_ids
-        repeated = torch.cat([ids[torch.isin(ids, seen)], ids[1:][torch.sort(ids).values.diff() == 0]])
+        repeated = _repeated(torch.cat([self._cat_state(_IMAGE_IDS), ids]))
         if repeated.numel():
             raise ValueError(
                 f"Expected every image once (its image_id draws its weights), but got image_id {int(repeated[0])} "
@@ -157,7 +156,7 @@ class ImageBootstrapInterval(CatStateMetric):
         """The wrapped metric's record states and the sorted image ids (checked unique over every rank)."""
         states = {name: self._cat_state(name) for name in self._templates}
         image_ids = torch.sort(states.pop(_IMAGE_IDS)).values
-        repeated = image_ids[1:][image_ids.diff() == 0]
+        repeated = _repeated(image_ids)
         if repeated.numel():
             raise ValueError(
                 f"Expected every image once over all processes and merged states, but got image_id "
@@ -254,6 +253,12 @@ class ImageBootstrapInterval(CatStateMetric):
 
         result = self.compute() if val is None else val
         return plot_value_metric(self, {k: v for k, v in result.items() if not k.endswith(("_lower", "_upper"))}, ax)
+
+
+def _repeated(image_ids: Tensor) -> Tensor:
+    """The ids that occur more than once (sorted)."""
+    image_ids = torch.sort(image_ids).values
+    return image_ids[1:][image_ids.diff() == 0]
 
 
 def _copied_blocks(record_ids: Tensor, image_ids: Tensor, weights: Tensor) -> Tensor:

@@ -157,6 +157,14 @@ def test_bad_batches_are_refused_and_change_nothing(change: Any, message: str) -
     assert all(torch.equal(a, b) for k in before for a, b in zip(before[k], after[k], strict=True))
 
 
+def test_an_image_id_twice_in_a_batch_is_named() -> None:
+    preds, target = _data()
+    metric = _fed(preds, target, [])
+    ids = [9000, 9000, 1000]  # the repeated id first, so sorting moves it
+    with pytest.raises(ValueError, match="image_id 9000 again"):
+        metric.update(preds[:3], [{**t, "image_id": i} for t, i in zip(target[:3], ids, strict=True)])
+
+
 def test_a_metric_that_cannot_be_resampled_by_image_is_refused() -> None:
     from lightning_evalkit import AUROC
 
