@@ -5,17 +5,14 @@ logged); the Custom Scalars layout read back from the event files has the map's 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
-import pytorch_lightning as pl
-import torch
-from torch.utils.data import DataLoader
 
 from lightning_evalkit import EvalCallback, ImageBootstrapInterval, MeanAveragePrecision
 from tests._detection_data import random_images
 from tests._events import read_events, scalars
+from tests.callback._fixed_detections import FixedDetections
 from tests.callback.test_callback import make_trainer
 from tests.callback.test_callback_intervals import _margin_charts
 
@@ -27,31 +24,6 @@ def epoch_data() -> list[tuple[list[dict], list[dict]]]:
     target = [{**t, "image_id": 100 + i} for i, t in enumerate(target)]
     no_truth = [{**t, "boxes": t["boxes"][:0], "labels": t["labels"][:0], "iscrowd": t["iscrowd"][:0]} for t in target]
     return [(preds, no_truth), (preds, target)]
-
-
-class FixedDetections(pl.LightningModule):
-    """Returns the epoch's fixed detections and targets for the validation images."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.weight = torch.nn.Parameter(torch.zeros(1))
-        self.epochs = epoch_data()
-
-    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        return (self.weight**2).sum()
-
-    def validation_step(self, batch: list[int], batch_idx: int) -> dict[str, list[dict]]:
-        preds, target = self.epochs[min(self.current_epoch, 1)]
-        return {"preds": [preds[i] for i in batch], "target": [target[i] for i in batch]}
-
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.SGD(self.parameters(), lr=0.0)
-
-    def train_dataloader(self) -> DataLoader:
-        return DataLoader(range(4), batch_size=2)
-
-    def val_dataloader(self) -> DataLoader:
-        return DataLoader(range(NUM_IMAGES), batch_size=4, collate_fn=list)
 
 
 def _interval() -> ImageBootstrapInterval:
@@ -66,7 +38,7 @@ def test_map_and_its_bounds_logged_when_defined_with_a_margin_chart(tmp_path: Pa
     callback = EvalCallback({"boot": _interval()})
     trainer = make_trainer("pytorch_lightning", tmp_path / "logs", [callback], num_sanity_val_steps=0)
     with pytest.warns(UserWarning, match="No ground truth"):
-        trainer.fit(FixedDetections())
+        trainer.fit(FixedDetections(epoch_data()))
     events = read_events(tmp_path / "logs")
     for key in ("map", "map_ci_lower", "map_ci_upper", "mar_100_ci_upper"):
         logged = scalars(events, f"val/{key}")

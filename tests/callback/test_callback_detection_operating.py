@@ -5,13 +5,9 @@ detection (the best threshold is undefined: not logged; precision and recall 0 a
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
-import pytorch_lightning as pl
-import torch
-from torch.utils.data import DataLoader
 
 from lightning_evalkit import DetectionConfusionMatrix, DetectionOperatingPoint, EvalCallback
 from lightning_evalkit.callback.eval_callback import EvalCallbackWarning
@@ -19,6 +15,7 @@ from lightning_evalkit.functional import detection_operating_point
 from tests._detection_data import random_images
 from tests._events import read_events, scalars
 from tests._fce_reference import fce_extended_metrics
+from tests.callback._fixed_detections import FixedDetections
 from tests.callback.test_callback import make_trainer
 
 NUM_IMAGES = 6
@@ -28,31 +25,6 @@ def epoch_data() -> list[tuple[list[dict], list[dict]]]:
     preds, target = random_images(9, NUM_IMAGES, scale=6, tied_scores=False)
     nothing = [{**p, "boxes": p["boxes"][:0], "scores": p["scores"][:0], "labels": p["labels"][:0]} for p in preds]
     return [(nothing, target), (preds, target)]
-
-
-class FixedDetections(pl.LightningModule):
-    """Returns the epoch's fixed detections and targets for the validation images."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.weight = torch.nn.Parameter(torch.zeros(1))
-        self.epochs = epoch_data()
-
-    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        return (self.weight**2).sum()
-
-    def validation_step(self, batch: list[int], batch_idx: int) -> dict[str, list[dict]]:
-        preds, target = self.epochs[min(self.current_epoch, 1)]
-        return {"preds": [preds[i] for i in batch], "target": [target[i] for i in batch]}
-
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.SGD(self.parameters(), lr=0.0)
-
-    def train_dataloader(self) -> DataLoader:
-        return DataLoader(range(4), batch_size=2)
-
-    def val_dataloader(self) -> DataLoader:
-        return DataLoader(range(NUM_IMAGES), batch_size=4, collate_fn=list)
 
 
 @pytest.mark.slow
@@ -65,7 +37,7 @@ def test_operating_point_logged_when_defined_and_both_plots_drawn(tmp_path: Path
     callback = EvalCallback(metrics, plots=["f1_confidence", "detection_confusion_matrix"], class_names=list("abcd"))
     trainer = make_trainer("pytorch_lightning", tmp_path / "logs", [callback], num_sanity_val_steps=0)
     with pytest.warns(EvalCallbackWarning, match="did not log .*val/op_threshold"):
-        trainer.fit(FixedDetections())
+        trainer.fit(FixedDetections(epoch_data()))
     events = read_events(tmp_path / "logs")
     for key in ("precision", "recall"):
         np.testing.assert_allclose(scalars(events, f"val/op_{key}"), [r[key] for r in references], rtol=1e-6)

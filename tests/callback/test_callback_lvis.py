@@ -5,18 +5,15 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
-import pytorch_lightning as pl
-import torch
-from torch.utils.data import DataLoader
 
 from lightning_evalkit import EvalCallback, LVISMeanAveragePrecision
 from lightning_evalkit.callback.eval_callback import EvalCallbackWarning
 from tests._events import read_events, scalars
 from tests._lvis_data import LVIS_KEYS, OUR_KEYS, LvisSet, lvis_api, random_lvis, to_tensors, write
+from tests.callback._fixed_detections import FixedDetections
 from tests.callback.test_callback import make_trainer
 
 pytest.importorskip("pycocotools")
@@ -34,31 +31,6 @@ def epoch_data() -> list[LvisSet]:
     return [LvisSet(no_rare, full.results), full]
 
 
-class FixedLvisDetections(pl.LightningModule):
-    """Returns the epoch's fixed detections and targets for the validation images."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.weight = torch.nn.Parameter(torch.zeros(1))
-        self.epochs = [to_tensors(data, "bbox")[:2] for data in epoch_data()]
-
-    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        return (self.weight**2).sum()
-
-    def validation_step(self, batch: list[int], batch_idx: int) -> dict[str, list[dict]]:
-        preds, target = self.epochs[min(self.current_epoch, 1)]
-        return {"preds": [preds[i] for i in batch], "target": [target[i] for i in batch]}
-
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.SGD(self.parameters(), lr=0.0)
-
-    def train_dataloader(self) -> DataLoader:
-        return DataLoader(range(4), batch_size=2)
-
-    def val_dataloader(self) -> DataLoader:
-        return DataLoader(range(NUM_IMAGES), batch_size=4, collate_fn=list)
-
-
 @pytest.mark.slow
 def test_each_epoch_logs_lvis_api_numbers_and_an_undefined_key_only_when_defined(tmp_path: Path) -> None:
     references = [lvis_api(*write(data, Path(tempfile.mkdtemp())), "bbox")[0] for data in epoch_data()]
@@ -67,7 +39,7 @@ def test_each_epoch_logs_lvis_api_numbers_and_an_undefined_key_only_when_defined
     metric = LVISMeanAveragePrecision(box_format="xywh", category_frequencies=frequencies)
     trainer = make_trainer("pytorch_lightning", tmp_path / "logs", [EvalCallback({"lvis": metric})])
     with pytest.warns(EvalCallbackWarning, match="did not log .*val/map_rare"):
-        trainer.fit(FixedLvisDetections())
+        trainer.fit(FixedDetections([to_tensors(data, "bbox")[:2] for data in epoch_data()]))
     events = read_events(tmp_path / "logs")
     for lvis_key, key in zip(LVIS_KEYS, OUR_KEYS, strict=True):
         expected = [r[lvis_key] for r in references if r[lvis_key] != -1]

@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
-import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader
 
 from lightning_evalkit import DetectionErrorBreakdown, EvalCallback
 from tests._events import read_events, scalars
 from tests._tide_data import KEYS, SPECIAL_KEYS, random_tide_set, tidecv_breakdown
+from tests.callback._fixed_detections import FixedDetections
 from tests.callback.test_callback import make_trainer
 from tests.callback.test_callback_seams import RecordMetrics
 
@@ -31,31 +29,6 @@ def epoch_data() -> list[tuple[list, list]]:
     return [nothing, random_tide_set(13, images=NUM_IMAGES)]
 
 
-class FixedDetections(pl.LightningModule):
-    """Returns the epoch's fixed detections and targets for the validation images."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.weight = torch.nn.Parameter(torch.zeros(1))
-        self.epochs = epoch_data()
-
-    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        return (self.weight**2).sum()
-
-    def validation_step(self, batch: list[int], batch_idx: int) -> dict[str, list[dict]]:
-        preds, target = self.epochs[min(self.current_epoch, 1)]
-        return {"preds": [preds[i] for i in batch], "target": [target[i] for i in batch]}
-
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.SGD(self.parameters(), lr=0.0)
-
-    def train_dataloader(self) -> DataLoader:
-        return DataLoader(range(4), batch_size=2)
-
-    def val_dataloader(self) -> DataLoader:
-        return DataLoader(range(NUM_IMAGES), batch_size=4, collate_fn=list)
-
-
 @pytest.mark.slow
 def test_an_undefined_epoch_then_a_defined_one_log_tidecv_numbers_and_draw_the_breakdown(tmp_path: Path) -> None:
     references = [tidecv_breakdown(*data) for data in epoch_data()]
@@ -64,7 +37,7 @@ def test_an_undefined_epoch_then_a_defined_one_log_tidecv_numbers_and_draw_the_b
     callback = EvalCallback({"tide": DetectionErrorBreakdown(box_format="xywh")}, plots=["error_breakdown"])
     trainer = make_trainer("pytorch_lightning", tmp_path, [callback, recorder], num_sanity_val_steps=0)
     with pytest.warns(UserWarning, match="did not log .*val/tide/map"):
-        trainer.fit(FixedDetections())
+        trainer.fit(FixedDetections(epoch_data()))
     events = read_events(tmp_path)
     for key in (*KEYS, *SPECIAL_KEYS):
         tag = f"val/tide/{key}"
