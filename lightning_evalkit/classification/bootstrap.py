@@ -262,8 +262,9 @@ class BootstrapInterval(CatStateMetric):
         return []
 
     def plot(self, val: Any = None, ax: Any = None) -> tuple[Any, Any]:
-        """Draw the value (``val``'s, or compute()'s) as bars without pyplot; returns ``(figure, axes)``."""
-        from lightning_evalkit.plotting.values import plot_value_metric
+        """Draw the value with its interval (``val``'s, or compute()'s) as bars with whiskers, without pyplot;
+        returns ``(figure, axes)``."""
+        from lightning_evalkit.plotting.values import plot_interval_metric
 
-        point = (self.compute() if val is None else val)[0]
-        return plot_value_metric(self, point, ax)
+        point, lower, upper = (self.compute() if val is None else val)[:3]
+        return plot_interval_metric(self, point, lower, upper, ax)

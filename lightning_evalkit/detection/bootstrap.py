@@ -248,11 +248,15 @@ class ImageBootstrapInterval(CatStateMetric):
         return []
 
     def plot(self, val: Any = None, ax: Any = None) -> tuple[Any, Any]:
-        """Draw the values (``val``'s, or compute()'s) as bars without pyplot; returns ``(figure, axes)``."""
-        from lightning_evalkit.plotting.values import plot_value_metric
+        """Draw each value with its interval (``val``'s, or compute()'s) as bars with whiskers, without pyplot;
+        returns ``(figure, axes)``."""
+        from lightning_evalkit.plotting.values import plot_interval_metric
 
         result = self.compute() if val is None else val
-        return plot_value_metric(self, {k: v for k, v in result.items() if not k.endswith(("_lower", "_upper"))}, ax)
+        keys = [key[: -len("_ci_lower")] for key in result if key.endswith("_ci_lower")]
+        point = {key: result[key] for key in [*keys, "classes"]}
+        lower, upper = ({**point, **{key: result[f"{key}_ci_{side}"] for key in keys}} for side in ("lower", "upper"))
+        return plot_interval_metric(self, point, lower, upper, ax)
 
 
 def _repeated(image_ids: Tensor) -> Tensor:

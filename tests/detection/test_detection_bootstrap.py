@@ -188,3 +188,14 @@ def test_two_gloo_processes_give_the_bits_of_one() -> None:
     for result in run_in_processes(_on_rank, 2):
         assert result.keys() == expected.keys()
         assert all(torch.equal(result[key], value) for key, value in expected.items())
+
+
+def test_the_plot_draws_each_interval_and_writes_its_bounds() -> None:
+    preds, target = _data()
+    metric = _fed(preds, target, list(range(NUM_IMAGES)))
+    result = metric.compute()
+    _, axes = metric.plot(result)
+    texts = [text.get_text() for text in axes.texts]
+    lower, upper = float(result["map_ci_lower"]), float(result["map_ci_upper"])
+    assert f"{float(result['map']):.4f} [{lower:.3f}, {upper:.3f}]" in texts
+    assert axes.containers and len(axes.containers[-1].lines[2][0].get_segments()) == sum("[" in t for t in texts)
