@@ -13,17 +13,22 @@ precision envelope is built at the largest value only, unless every value's prec
 (``extended_summary``), when each smaller value filters the list and recounts. Float operations are
 pycocotools' own, in its order, so results agree to the last bit except for the order of summation in the
 final means.
+
+Without a precision array (every mean average precision, LVIS included) and on the CPU where numba is installed,
+everything after the sort runs in one compiled walk (accumulate_numba.py): the same numbers, bit for bit.
 """
 
 from __future__ import annotations
 
 import math
+from types import ModuleType
 from typing import NamedTuple
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from lightning_evalkit._core.compiled import compiled_module
 from lightning_evalkit.detection.coco.flags import unpack_area_flags_by_row
 from lightning_evalkit.detection.coco.pairs import _class_indices, _descending_score_key, _numpy_fits
 
@@ -380,6 +385,21 @@ def coco_accumulate(
     n_gt = torch.zeros(num_classes, gt_counted.shape[1], dtype=torch.long, device=classes.device)
     n_gt.index_add_(0, gt_cls, gt_counted.long())
     num_areas = n_gt.shape[1]
+    kernels = compiled_module(_KERNELS) if not precision_array and det_scores.device.type == "cpu" else None
+    if kernels is not None:
+        return _compiled_accumulate(
+            kernels,
+            classes,
+            det_cls,
+            det_scores,
+            det_ranks,
+            det_matched,
+            det_ignored,
+            det_image_ids,
+            n_gt,
+            rec_thresholds,
+            max_dets,
+        )
     # the matched-somewhere rows are laid out for the largest max-detections; smaller ones filter them
     s = _sort_records(
         det_cls, det_scores, det_ranks, det_matched, det_ignored, det_image_ids, num_classes, gt_counted.shape[1]
@@ -407,3 +427,34 @@ def coco_accumulate(
         scores = torch.stack(point_scores, -1).masked_fill(undefined[..., None, None], -1.0).permute(0, 3, 2, 1, 4)
     # (T, A, K, R, M) -> pycocotools (T, R, K, A, M); (T, A, K, M) -> (T, K, A, M); (T, A, K) -> (T, K, A)
     return CocoAccumulation(classes, precision, recall.permute(0, 2, 1, 3), scores, precision_mean.permute(0, 2, 1))
+
+
+_KERNELS = "lightning_evalkit.detection.coco.accumulate_numba"
+
+
+def _compiled_accumulate(
+    kernels: ModuleType,
+    classes: Tensor,
+    det_cls: Tensor,
+    det_scores: Tensor,
+    det_ranks: Tensor,
+    det_matched: Tensor,
+    det_ignored: Tensor,
+    det_image_ids: Tensor,
+    n_gt: Tensor,
+    rec_thresholds: Tensor,
+    max_dets: list[int],
+) -> CocoAccumulation:
+    """:func:`coco_accumulate` without precision array by the numba kernel (accumulate_numba.py): the same
+    mean precision and recall, bit for bit."""
+    order, sorted_cls = _detection_order(det_cls, det_scores, det_image_ids)
+    steps = _recall_steps(n_gt, rec_thresholds).permute(1, 0, 2)  # (A, K, R)
+    arrays = (order, sorted_cls, det_ranks.long(), det_matched, det_ignored, n_gt.T, steps)
+    sums, counts = kernels.precision_sums_and_counts(
+        *(np.ascontiguousarray(array.numpy()) for array in arrays), np.array(max_dets, dtype=np.int64)
+    )
+    undefined = (n_gt == 0).T[None]  # (1, A, K)
+    precision_mean = (torch.from_numpy(sums) / steps.shape[-1]).masked_fill(undefined, -1.0)
+    recall = torch.from_numpy(counts).permute(1, 2, 3, 0).double() / n_gt.T[None, ..., None].clamp(min=1)
+    recall = recall.masked_fill(undefined[..., None], -1.0)
+    return CocoAccumulation(classes, None, recall.permute(0, 2, 1, 3), None, precision_mean.permute(0, 2, 1))
