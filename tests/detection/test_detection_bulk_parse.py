@@ -154,3 +154,18 @@ def test_errors_name_the_image_and_leave_the_state(change, match):
         metric.update(preds, target)
     for name, values in before.items():
         assert all(torch.equal(a, b) for a, b in zip(getattr(metric, name), values, strict=True)), name
+
+
+@pytest.mark.parametrize("num_images", [1, 3])
+@pytest.mark.parametrize("box_format", ["xywh", "xyxy", "cxcywh"])
+def test_the_bulk_parse_leaves_the_inputs_as_they_were(num_images: int, box_format: str) -> None:
+    # the corners are written in place on the concatenation: it must never be the caller's tensor
+    preds, target = random_images(4, num_images, box_format=box_format)
+    for image in (*preds, *target):
+        image["boxes"] = image["boxes"].double()
+    before = [image["boxes"].clone() for image in (*preds, *target)]
+    batch = parse_boxes_in_bulk(preds, target, box_format, True, None)
+    assert batch is not None
+    for image, boxes in zip((*preds, *target), before, strict=True):
+        assert torch.equal(image["boxes"], boxes)
+    _assert_same_outcome(preds, target, box_format)

