@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from lightning_evalkit._core.compiled import compiled_module
 from lightning_evalkit.detection.coco import match as match_module
 from lightning_evalkit.detection.coco.match import coco_match
+from lightning_evalkit.detection.coco.pairs import match_groups
 from lightning_evalkit.detection.inputs.parse import parse_detection_inputs
 from lightning_evalkit.detection.mean_ap import AREA_RANGES, DEFAULT_IOU_THRESHOLDS
 from lightning_evalkit.functional import mean_average_precision
@@ -85,3 +86,18 @@ def test_the_compiled_path_equals_pycocotools() -> None:
     result = mean_average_precision(preds, target, box_format="xywh")
     for key, value in expected.items():
         np.testing.assert_allclose(float(result[key]), value, atol=1e-6, err_msg=key)
+
+
+@pytest.mark.parametrize("max_det", [None, 1, 7, 100])
+def test_the_counting_sort_orders_groups_as_the_vectorised_sort(max_det: int | None) -> None:
+    # one class and up to 60 detections an image with tied scores: groups above the insertion sort's 16 too
+    preds, target = random_images(31, 12, max_gt=8, max_dets=60, num_classes=1)
+    for image in preds[::2]:
+        image["scores"] = (image["scores"] * 4).round() / 4  # many ties, float32-exact
+    preds[1]["scores"] = preds[1]["scores"].double() + 1e-12  # not float32-exact: the vectorised path's other sort
+    batch = parse_detection_inputs(preds, target, "xywh", ("bbox",))
+    assert int(torch.bincount(batch.det_image).max()) > 16
+    compiled = match_groups(batch, max_det, compiled_module(match_module._KERNELS))
+    vectorised = match_groups(batch, max_det)
+    for name, value in vectorised._asdict().items():
+        assert compiled._asdict()[name].dtype == value.dtype and torch.equal(compiled._asdict()[name], value), name

@@ -254,7 +254,7 @@ def coco_match(
     grouping = batch if match_labels is None else batch._replace(det_labels=match_labels[0], gt_labels=match_labels[1])
     kernels = compiled_module(_KERNELS) if iou_type == "bbox" and batch.det_labels.device.type == "cpu" else None
     if kernels is not None and area_ranges.shape[0] <= 8:
-        return _compiled_match(kernels, batch, match_groups(grouping, max_det), iou_thresholds, area_ranges)
+        return _compiled_match(kernels, batch, match_groups(grouping, max_det, kernels), iou_thresholds, area_ranges)
     pairs = candidate_pairs(grouping, max_det)
     det_order, gt_order = pairs.det_order, pairs.gt_order
     det_idx, gt_idx = det_order[pairs.pair_det], gt_order[pairs.pair_gt]

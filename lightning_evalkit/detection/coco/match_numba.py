@@ -188,3 +188,50 @@ def match_boxes(
                             ignored[i + d, t] &= ~bit
         i = i1
         j = j1
+
+
+@numba.njit(cache=True, nogil=True)
+def group_order(group, scores, num_groups, max_rank):
+    """``pairs._group_order`` and the max-detections cut: the elements in (group, -score) order, stable (input
+    order among equal scores), those of rank >= ``max_rank`` within their group left out; and each one's rank.
+
+    A counting sort by group (groups are in [0, num_groups)), then each group sorted by descending score: by
+    insertion when small (the usual few detections of an (image, class)), by numpy's stable merge sort otherwise.
+    ``scores`` None keeps input order within a group (the ground truths).
+    """
+    n = group.shape[0]
+    starts = np.zeros(num_groups + 1, np.int64)
+    for i in range(n):
+        starts[group[i] + 1] += 1
+    for g in range(num_groups):
+        starts[g + 1] += starts[g]
+    fill = starts[:num_groups].copy()
+    order = np.empty(n, np.int64)
+    for i in range(n):
+        g = group[i]
+        order[fill[g]] = i
+        fill[g] += 1
+    kept_order = np.empty(n, np.int64)
+    kept_rank = np.empty(n, np.int64)
+    kept = 0
+    for g in range(num_groups):
+        lo = starts[g]
+        hi = starts[g + 1]
+        if scores is not None and hi - lo > 1:
+            if hi - lo <= 16:
+                for q in range(lo + 1, hi):
+                    current = order[q]
+                    score = scores[current]
+                    p = q - 1
+                    while p >= lo and scores[order[p]] < score:  # strictly lower moves: equal scores keep order
+                        order[p + 1] = order[p]
+                        p -= 1
+                    order[p + 1] = current
+            else:
+                members = order[lo:hi].copy()
+                order[lo:hi] = members[np.argsort(-scores[members], kind="mergesort")]
+        for q in range(lo, min(hi, lo + max_rank)):
+            kept_order[kept] = order[q]
+            kept_rank[kept] = q - lo
+            kept += 1
+    return kept_order[:kept], kept_rank[:kept]

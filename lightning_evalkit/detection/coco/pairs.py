@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from types import ModuleType
 from typing import NamedTuple
 
 import numpy as np
@@ -113,13 +114,22 @@ class Groups(NamedTuple):
     gt_order: Tensor  # (G,) ground truths in group order, input order within a group
 
 
-def match_groups(batch: DetectionBatch, max_det: int | None) -> Groups:
+def match_groups(batch: DetectionBatch, max_det: int | None, kernels: ModuleType | None = None) -> Groups:
     """Group detections and ground truths by (image, class) and order them for matching; detections ranked
-    ``max_det`` or later within their group are left out."""
+    ``max_det`` or later within their group are left out. ``kernels`` (match_numba.py) order them by a counting
+    sort on the CPU: the same order."""
     classes, (det_class, gt_class) = _class_indices(batch.det_labels, batch.gt_labels)
     n_cls = max(classes.numel(), 1)
     det_group = batch.det_image * n_cls + det_class
     gt_group = batch.gt_image * n_cls + gt_class
+    num_groups = batch.num_images * n_cls
+    if kernels is not None and num_groups <= 4 * (det_group.numel() + gt_group.numel()) + 4096:
+        det_group, gt_group = det_group.contiguous(), gt_group.contiguous()
+        scores = np.ascontiguousarray(batch.det_scores.double().numpy())
+        max_rank = det_group.numel() if max_det is None else max_det
+        det_order, det_rank = kernels.group_order(det_group.numpy(), scores, num_groups, max_rank)
+        gt_order = kernels.group_order(gt_group.numpy(), None, num_groups, gt_group.numel())[0]
+        return Groups(det_group, gt_group, *map(torch.from_numpy, (det_order, det_rank, gt_order)))
     det_order, det_rank = _group_order(det_group, batch.det_scores)
     if max_det is not None and det_rank.numel() and int(det_rank.max()) >= max_det:  # else nothing is cut
         kept = det_rank < max_det
