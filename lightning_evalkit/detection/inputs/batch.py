@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -59,15 +60,27 @@ def concat_box_batches(batches: Sequence[DetectionBatch]) -> DetectionBatch:
         return batches[0]
     first = batches[0]
     assert first.det_masks is None and first.gt_masks is None
-    offsets = torch.tensor([0] + [b.num_images for b in batches[:-1]], device=first.det_image.device).cumsum(0)
+    offsets = list(itertools.accumulate((b.num_images for b in batches[:-1]), initial=0))
     joined: dict[str, Any] = {"num_images": sum(b.num_images for b in batches), "iou_type": first.iou_type}
     for name in ("det_image", "gt_image"):
-        joined[name] = torch.cat([getattr(b, name) + offset for b, offset in zip(batches, offsets, strict=True)])
+        joined[name] = _offset_cat([getattr(b, name) for b in batches], offsets)
     for name in DetectionBatch._fields:
         if name not in joined:
             values = [getattr(b, name) for b in batches]
             joined[name] = None if values[0] is None else torch.cat(values)
     return DetectionBatch(**joined)
+
+
+def _offset_cat(indices: list[Tensor], offsets: list[int]) -> Tensor:
+    """torch.cat of each ``indices[i] + offsets[i]`` (on the CPU written in place into the result: no temporaries)."""
+    if indices[0].device.type != "cpu":
+        return torch.cat([index + offset for index, offset in zip(indices, offsets, strict=True)])
+    out = np.empty(sum(index.numel() for index in indices), dtype=np.int64)
+    start = 0
+    for index, offset in zip(indices, offsets, strict=True):
+        np.add(index.numpy(), offset, out=out[start : start + index.numel()])
+        start += index.numel()
+    return torch.from_numpy(out)
 
 
 _INT64 = (-(2**63), 2**63 - 1)
