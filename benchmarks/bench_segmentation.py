@@ -17,6 +17,8 @@ are generated up front; then each tool starts from what a user holds:
   above;
 - hotcoco, ultrafast-pycocotools, vernier (its pycocotools shim, parity_mode="strict", on pycocotools' COCO):
   RLE in hand, as faster-coco-eval;
+- hotcoco + encode: the bool masks encoded with ``hotcoco.mask.encode`` (and its area and bbox for the ground
+  truths) inside the timing, then hotcoco's evaluation: what hotcoco costs with dense masks in hand;
 - pycocotools, RLE in hand.
 
 Every tool is single-threaded: the Rust peers' rayon pools by ``RAYON_NUM_THREADS=1``, set before they are
@@ -103,16 +105,21 @@ def make_data(num_images: int, num_classes: int, seed: int) -> tuple[list[dict],
     return preds, target
 
 
-def encode(masks: torch.Tensor) -> list[dict]:
-    """pycocotools RLE of (N, H, W) bool masks (column-major, as COCO stores them)."""
-    from pycocotools import mask as mask_utils
+def encode(masks: torch.Tensor, mask_utils: Any = None) -> list[dict]:
+    """RLE of (N, H, W) bool masks (column-major, as COCO stores them) by ``mask_utils`` (pycocotools' ``mask``
+    module by default; hotcoco's ``hotcoco.mask`` has the same functions)."""
+    if mask_utils is None:
+        from pycocotools import mask as mask_utils
 
     return mask_utils.encode(np.asfortranarray(masks.permute(1, 2, 0).numpy().astype(np.uint8)))
 
 
-def to_coco(preds: list[dict], target: list[dict], rles: tuple[list, list], num_classes: int) -> tuple[dict, list]:
+def to_coco(
+    preds: list[dict], target: list[dict], rles: tuple[list, list], num_classes: int, mask_utils: Any = None
+) -> tuple[dict, list]:
     """COCO-format dicts with the RLEs of the masks (the gt "area" is the mask area, as in COCO files)."""
-    from pycocotools import mask as mask_utils
+    if mask_utils is None:
+        from pycocotools import mask as mask_utils
 
     images = [{"id": i + 1, "height": HEIGHT, "width": WIDTH} for i in range(len(target))]
     anns, results = [], []
@@ -172,6 +179,14 @@ def run_faster_coco_eval(gt: dict, results: list[dict]) -> list[float]:
 def run_faster_coco_eval_encoding(preds: list[dict], target: list[dict], num_classes: int) -> list[float]:
     rles = ([encode(p["masks"]) for p in preds], [encode(t["masks"]) for t in target])
     return run_faster_coco_eval(*to_coco(preds, target, rles, num_classes))
+
+
+def run_hotcoco_encoding(preds: list[dict], target: list[dict], num_classes: int) -> list[float]:
+    """Dense masks in hand for hotcoco, which takes only RLE: its own encoder, area and bbox, then its evaluation."""
+    from hotcoco import mask as hotcoco_mask
+
+    rles = tuple([encode(item["masks"], hotcoco_mask) for item in items] for items in (preds, target))
+    return run_hotcoco(*to_coco(preds, target, rles, num_classes, hotcoco_mask), "segm")
 
 
 def run_pycocotools(gt: dict, results: list[dict]) -> list[float]:
@@ -274,6 +289,8 @@ def main() -> None:
             if name in args.peers.split(",") and _installed(name):
                 runs[f"{name}, RLE in hand"] = _time(peer, lambda: _fresh(gt, results))
         runs["faster-coco-eval, RLE in hand"] = _time(run_faster_coco_eval, lambda: _fresh(gt, results))
+        if "hotcoco" in args.peers.split(",") and _installed("hotcoco"):
+            runs["hotcoco + hotcoco.mask.encode"] = _time(lambda: run_hotcoco_encoding(preds, target, args.classes))
         runs["faster-coco-eval + pycocotools encode"] = _time(
             lambda: run_faster_coco_eval_encoding(preds, target, args.classes)
         )
