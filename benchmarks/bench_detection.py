@@ -11,6 +11,7 @@ API takes it); torch gets ``--threads`` (1 by default). A peer that is not insta
     python benchmarks/bench_detection.py --images 500    # quick run
     python benchmarks/bench_detection.py --json          # end to end from COCO JSON files on disk
     python benchmarks/bench_detection.py --background-load 1   # with one busy process on the CPU
+    python benchmarks/bench_detection.py --images 500 --per-call 16  # also one update() + compute() of 16 images
 
 Each tool starts from its natural input: ours and torchmetrics from per-image tensor dicts fed in batches of
 ``--batch`` images (as a validation loop does); the COCO tools from in-memory COCO-format dicts (building
@@ -311,6 +312,9 @@ def main() -> None:
     parser.add_argument(
         "--repeats", type=int, default=1, help="time each tool this many more times, best reported (see _time)"
     )
+    parser.add_argument(
+        "--per-call", type=int, default=0, metavar="N", help="also time one update() of N images and its compute()"
+    )
     add_common_arguments(parser)
     args = parser.parse_args()
     global REPEATS
@@ -340,6 +344,41 @@ def main() -> None:
         diff = max(abs(a - b) for a, b in zip(stats, reference, strict=True))
         print(f"| {name} | {elapsed:.3f} | {elapsed / ours_time:.2f}x | {memory:.0f} | {diff:.1e} |")
     print("\nstats (ours):", " ".join(f"{key}={value:.4f}" for key, value in zip(KEYS, ours_stats, strict=True)))
+    if args.per_call:
+        _per_call(args, preds, target)
+
+
+def _per_call(args: argparse.Namespace, preds: list, target: list, rounds: int = 200) -> None:
+    """What one ``update()`` of ``--per-call`` images and the ``compute()`` after it cost (a fresh metric each
+    round, best of ``rounds``), beside each installed peer's whole evaluation of the same images."""
+    count = args.per_call
+    few_preds, few_target = preds[:count], target[:count]
+    update_times, compute_times = [], []
+    for _ in range(rounds):
+        metric = MeanAveragePrecision(box_format="xywh")
+        start = time.perf_counter()
+        metric.update(few_preds, few_target)
+        middle = time.perf_counter()
+        metric.compute()
+        compute_times.append(time.perf_counter() - middle)
+        update_times.append(middle - start)
+    print(
+        f"\n{count} images, best of {rounds}: one update() {min(update_times) * 1e3:.2f} ms, then compute() "
+        f"{min(compute_times) * 1e3:.2f} ms (the matching of images waiting in the metric included)"
+    )
+    gt, results = to_coco(few_preds, few_target, args.classes)
+    for name, peer in PEERS.items():
+        if name in args.peers and _installed(name):
+            best = min(_timed(lambda peer=peer: peer(gt, results)) for _ in range(rounds // 4))
+            print(
+                f"{name}, the whole evaluation of the same {count} images, best of {rounds // 4}: {best * 1e3:.2f} ms"
+            )
+
+
+def _timed(fn: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
 
 
 if __name__ == "__main__":
