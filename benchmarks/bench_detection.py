@@ -12,6 +12,7 @@ API takes it); torch gets ``--threads`` (1 by default). A peer that is not insta
     python benchmarks/bench_detection.py --json          # end to end from COCO JSON files on disk
     python benchmarks/bench_detection.py --background-load 1   # with one busy process on the CPU
     python benchmarks/bench_detection.py --images 500 --per-call 16  # also one update() + compute() of 16 images
+    python benchmarks/bench_detection.py --floor         # also the lower bound: concatenate, sort, same-class IoU
 
 Each tool starts from its natural input: ours and torchmetrics from per-image tensor dicts fed in batches of
 ``--batch`` images (as a validation loop does); the COCO tools from in-memory COCO-format dicts (building
@@ -315,6 +316,7 @@ def main() -> None:
     parser.add_argument(
         "--per-call", type=int, default=0, metavar="N", help="also time one update() of N images and its compute()"
     )
+    parser.add_argument("--floor", action="store_true", help="also time the lower bound (see run_floor)")
     add_common_arguments(parser)
     args = parser.parse_args()
     global REPEATS
@@ -346,6 +348,42 @@ def main() -> None:
     print("\nstats (ours):", " ".join(f"{key}={value:.4f}" for key, value in zip(KEYS, ours_stats, strict=True)))
     if args.per_call:
         _per_call(args, preds, target)
+    if args.floor:
+        floor = min(run_floor(preds, target) for _ in range(max(args.repeats, 1)))
+        print(
+            f"\nfloor (concatenate, one sort, same-class IoU; plain torch, best of {max(args.repeats, 1)}): "
+            f"{floor:.3f} s; ours / floor = {ours_time / floor:.2f}x"
+        )
+
+
+def run_floor(preds: list[dict], target: list[dict]) -> float:
+    """The lower bound any evaluation of these images pays, in plain torch (not our code): concatenating the
+    per-image tensors, one sort of all scores, and the IoU of every same-(image, class) pair (pycocotools' float
+    operations). Returns the seconds it took."""
+    start = time.perf_counter()
+    det_boxes, gt_boxes = (torch.cat([item["boxes"] for item in items]).double() for items in (preds, target))
+    det_labels, gt_labels = (torch.cat([item["labels"] for item in items]) for items in (preds, target))
+    scores = torch.cat([p["scores"] for p in preds])
+    det_image, gt_image = (
+        torch.repeat_interleave(torch.arange(len(items)), torch.tensor([len(item["labels"]) for item in items]))
+        for items in (preds, target)
+    )
+    torch.sort(scores, descending=True, stable=True)
+    num_classes = int(torch.cat([det_labels, gt_labels]).max()) + 1
+    det_group, gt_group = det_image * num_classes + det_labels, gt_image * num_classes + gt_labels
+    gt_order = torch.sort(gt_group, stable=True).indices
+    sorted_groups = gt_group[gt_order]
+    first = torch.searchsorted(sorted_groups, det_group)
+    counts = torch.searchsorted(sorted_groups, det_group, right=True) - first
+    pair_det = torch.repeat_interleave(torch.arange(det_group.numel()), counts)
+    within = torch.arange(pair_det.numel()) - torch.repeat_interleave(torch.cumsum(counts, 0) - counts, counts)
+    pair_gt = gt_order[first[pair_det] + within]
+    a, b = det_boxes[pair_det], gt_boxes[pair_gt]  # xywh
+    width = torch.minimum(a[:, 0] + a[:, 2], b[:, 0] + b[:, 2]) - torch.maximum(a[:, 0], b[:, 0])
+    height = torch.minimum(a[:, 1] + a[:, 3], b[:, 1] + b[:, 3]) - torch.maximum(a[:, 1], b[:, 1])
+    overlap = width.clamp(min=0) * height.clamp(min=0)
+    _ = overlap / ((a[:, 2] * a[:, 3] + b[:, 2] * b[:, 3]) - overlap)
+    return time.perf_counter() - start
 
 
 def _per_call(args: argparse.Namespace, preds: list, target: list, rounds: int = 200) -> None:
