@@ -281,20 +281,36 @@ def coco_match(
 _KERNELS = "lightning_evalkit.detection.coco.match_numba"
 
 
+def compiled_box_flags(
+    kernels: ModuleType,
+    groups: Groups,
+    det: tuple[Tensor, Tensor, Tensor],
+    gt: tuple[Tensor, Tensor, Tensor, Tensor],
+    iou_thresholds: Tensor,
+    area_ranges: Tensor,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The packed (N, T) matched and ignored flags of the kernel's greedy matching (match_numba.py) of ``groups``
+    (one flag byte: at most 8 area ranges). ``det`` is (xyxy boxes, IoU areas, area-range areas), ``gt`` is
+    (xyxy boxes, IoU areas, area-range areas, crowd), indexed as the groups index them."""
+    matched = np.empty((groups.det_order.numel(), iou_thresholds.numel()), dtype=np.uint8)
+    ignored = np.empty_like(matched)
+    arrays = (
+        groups.det_order, groups.det_group, *det, groups.gt_order, groups.gt_group, *gt, iou_thresholds,
+        area_ranges[:, 0], area_ranges[:, 1],
+    )  # fmt: skip
+    kernels.match_boxes(*(np.ascontiguousarray(array.numpy()) for array in arrays), matched, ignored)
+    return matched, ignored
+
+
 def _compiled_match(
     kernels: ModuleType, batch: DetectionBatch, groups: Groups, iou_thresholds: Tensor, area_ranges: Tensor
 ) -> CocoRecords:
     """:func:`coco_match` of boxes by the numba kernel (match_numba.py): the same records, bit for bit."""
-    det_order, gt_order = groups.det_order, groups.gt_order
     assert batch.det_boxes is not None and batch.gt_boxes is not None
-    matched = np.empty((det_order.numel(), iou_thresholds.numel()), dtype=np.uint8)
-    ignored = np.empty_like(matched)
-    arrays = (
-        det_order, groups.det_group, batch.det_boxes, batch.det_areas, gt_order, groups.gt_group,
-        batch.gt_boxes, batch.gt_iou_areas, batch.gt_areas, batch.gt_crowd, iou_thresholds,
-        area_ranges[:, 0], area_ranges[:, 1],
-    )  # fmt: skip
-    kernels.match_boxes(*(np.ascontiguousarray(array.numpy()) for array in arrays), matched, ignored)
+    det = (batch.det_boxes, batch.det_areas, batch.det_areas)
+    gt = (batch.gt_boxes, batch.gt_iou_areas, batch.gt_areas, batch.gt_crowd)
+    matched, ignored = compiled_box_flags(kernels, groups, det, gt, iou_thresholds, area_ranges)
+    det_order = groups.det_order
     return CocoRecords(
         det_scores=batch.det_scores[det_order],
         det_labels=batch.det_labels[det_order],

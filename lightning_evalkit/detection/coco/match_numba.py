@@ -28,6 +28,7 @@ def match_boxes(
     det_group,
     det_boxes,
     det_areas,
+    det_range_areas,
     gt_order,
     gt_group,
     gt_boxes,
@@ -44,7 +45,8 @@ def match_boxes(
 
     ``det_order`` lists the detections kept in (group, -score) order, ``gt_order`` the ground truths in group
     order (input order within a group); the other arrays are indexed by original index (boxes xyxy float64,
-    areas, ``gt_crowd`` bool). Writes ``matched`` and ``ignored`` (N, T) uint8, bit a = area range a, for the
+    areas, ``gt_crowd`` bool; ``det_areas`` enter the IoU, ``det_range_areas`` the area ranges: LVIS results may
+    give an area of their own). Writes ``matched`` and ``ignored`` (N, T) uint8, bit a = area range a, for the
     detections in ``det_order``'s order: matched at threshold t in range a, and ignored (its ground truth's
     flag when matched, else outside the range).
     """
@@ -79,7 +81,7 @@ def match_boxes(
         nd = i1 - i
         ng = j1 - j
         for d in range(i, i1):
-            area = det_areas[det_order[d]]
+            area = det_range_areas[det_order[d]]
             bits = 0
             for a in range(num_areas):
                 if area < area_lo[a] or area > area_hi[a]:

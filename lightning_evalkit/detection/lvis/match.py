@@ -12,11 +12,21 @@ range *or* its category is not exhaustively annotated in its image.
 
 from __future__ import annotations
 
+from types import ModuleType
+
+import numpy as np
 import torch
 from torch import Tensor
 
-from lightning_evalkit.detection.coco.match import CocoRecords, _area_outside, _match_candidates, _match_flags
-from lightning_evalkit.detection.coco.pairs import _pair_mask_iou, candidate_pairs, pair_box_iou
+from lightning_evalkit._core.compiled import compiled_module
+from lightning_evalkit.detection.coco.match import (
+    CocoRecords,
+    _area_outside,
+    _match_candidates,
+    _match_flags,
+    compiled_box_flags,
+)
+from lightning_evalkit.detection.coco.pairs import _pair_mask_iou, candidate_pairs, match_groups, pair_box_iou
 from lightning_evalkit.detection.inputs.batch import DetectionBatch
 from lightning_evalkit.detection.lvis.federated import Selection
 
@@ -62,6 +72,11 @@ def lvis_match(
         ([True, False], [False, True])
     """
     kept, dets, gts = _kept_batch(batch, selection)
+    kernels = compiled_module(_KERNELS) if batch.iou_type == "bbox" and batch.det_scores.device.type == "cpu" else None
+    if kernels is not None and area_ranges.shape[0] <= 8:
+        return _compiled_lvis_match(
+            kernels, batch, selection, (kept, dets, gts), iou_thresholds, area_ranges, det_areas
+        )
     pairs = candidate_pairs(kept, None)
     det_order, gt_order = dets[pairs.det_order], gts[pairs.gt_order]
     det_idx, gt_idx = det_order[pairs.pair_det], gt_order[pairs.pair_gt]
@@ -86,3 +101,41 @@ def lvis_match(
         gt_counted=~_area_outside(batch.gt_areas[gts], area_ranges),
         det_image_ids=batch.image_ids[batch.det_image[det_order]],
     )
+
+
+def _compiled_lvis_match(
+    kernels: ModuleType,
+    batch: DetectionBatch,
+    selection: Selection,
+    kept_batch: tuple[DetectionBatch, Tensor, Tensor],
+    iou_thresholds: Tensor,
+    area_ranges: Tensor,
+    det_areas: Tensor,
+) -> CocoRecords:
+    """:func:`lvis_match` of boxes by the compiled COCO matching (coco/match_numba.py): the same records, bit for
+    bit. The kernel sees the kept detections and ground truths only, none of them crowd; afterwards an unmatched
+    detection of a category not exhaustively annotated in its image is ignored in every area range."""
+    kept, dets, gts = kept_batch
+    assert batch.det_boxes is not None and batch.gt_boxes is not None
+    groups = match_groups(kept, None, kernels)
+    det = (batch.det_boxes[dets], batch.det_areas[dets], det_areas[dets])
+    no_crowd = torch.zeros(gts.numel(), dtype=torch.bool, device=gts.device)
+    gt = (batch.gt_boxes[gts], batch.gt_iou_areas[gts], batch.gt_areas[gts], no_crowd)
+    matched, ignored = compiled_box_flags(kernels, groups, det, gt, iou_thresholds, area_ranges)
+    det_order = dets[groups.det_order]
+    not_exhaustive = selection.det_not_exhaustive[det_order].numpy()
+    every_area = np.uint8((1 << area_ranges.shape[0]) - 1)
+    ignored[not_exhaustive] |= ~matched[not_exhaustive] & every_area
+    return CocoRecords(
+        det_scores=batch.det_scores[det_order],
+        det_labels=batch.det_labels[det_order],
+        det_ranks=groups.det_rank,
+        det_matched=torch.from_numpy(matched)[..., None],
+        det_ignored=torch.from_numpy(ignored)[..., None],
+        gt_labels=batch.gt_labels[gts],
+        gt_counted=~_area_outside(batch.gt_areas[gts], area_ranges),
+        det_image_ids=batch.image_ids[batch.det_image[det_order]],
+    )
+
+
+_KERNELS = "lightning_evalkit.detection.coco.match_numba"
