@@ -26,7 +26,7 @@ def _records(preds: list, target: list, compiled: bool, det_areas: torch.Tensor 
 
 
 @pytest.mark.parametrize(("seed", "images", "categories", "many"), [(0, 10, 8, 0), (1, 10, 8, 3), (2, 40, 20, 4)])
-def test_the_compiled_lvis_records_equal_the_vectorised_ones(seed: int, images: int, categories: int, many: int) -> None:
+def test_the_compiled_records_equal_the_vectorised_ones(seed: int, images: int, categories: int, many: int) -> None:
     preds, target, _ = to_tensors(random_lvis(seed, images, categories, "bbox", many), "bbox")
     compiled, vectorised = _records(preds, target, True), _records(preds, target, False)
     assert int(vectorised["det_labels"].numel()) > 30
