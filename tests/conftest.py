@@ -21,8 +21,8 @@ def reference_dir() -> Path:
 @pytest.fixture(scope="session", autouse=True)
 def _compiled_kernels_loaded() -> None:
     """One small segm and one bbox evaluation per test process first, so that hypothesis deadlines time the code
-    under test, not numba's one-time import and compile of the RLE and matching kernels (seconds on a fresh clone,
-    whose cache is empty)."""
+    under test, not numba's one-time import and compile of the RLE, matching and accumulation kernels (seconds on
+    a fresh clone, whose cache is empty)."""
     if importlib.util.find_spec("numba") is None:
         return
     import torch
@@ -38,3 +38,11 @@ def _compiled_kernels_loaded() -> None:
     gt = {"images": [{"id": 1, "height": 6, "width": 8}], "annotations": [annotation], "categories": [{"id": 1}]}
     evaluate_coco(gt, [{"image_id": 1, "category_id": 1, "score": 0.5, "segmentation": rle}], "segm")
     evaluate_coco(gt, [{"image_id": 1, "category_id": 1, "score": 0.5, "bbox": [0, 0, 3, 4]}], "bbox")
+    from lightning_evalkit import MeanAveragePrecision  # the accumulation kernel (evaluate_coco's path has none)
+
+    metric = MeanAveragePrecision()
+    metric.update(
+        [{"boxes": torch.tensor([[0.0, 0.0, 3.0, 4.0]]), "scores": torch.tensor([0.5]), "labels": torch.tensor([1])}],
+        [{"boxes": torch.tensor([[0.0, 0.0, 4.0, 4.0]]), "labels": torch.tensor([1])}],
+    )
+    metric.compute()
