@@ -1,12 +1,12 @@
 """The compiled accumulation (coco/accumulate_numba.py) gives the vectorised accumulation's mean precision and
 recall bit for bit: ties across images, unsorted image ids, crowds, given areas, max-detections values below the
-matching's cut, pooled classes, more than 8 area ranges (two flag bytes), empty records; and equals pycocotools."""
+matching's cut, pooled classes, more than 8 area ranges (two flag bytes), empty records.
+(test_detection_match_paths.py runs both kernels, matching and accumulation, against pycocotools.)"""
 
 from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
@@ -18,8 +18,6 @@ from lightning_evalkit.detection.coco.accumulate import coco_accumulate
 from lightning_evalkit.detection.coco.match import CocoRecords, coco_match
 from lightning_evalkit.detection.inputs.parse import parse_detection_inputs
 from lightning_evalkit.detection.mean_ap import AREA_RANGES, DEFAULT_IOU_THRESHOLDS, DEFAULT_REC_THRESHOLDS
-from lightning_evalkit.functional import mean_average_precision
-from tests._coco_reference import pycocotools_eval, summary_from_arrays
 from tests._detection_data import random_images
 
 pytestmark = pytest.mark.skipif(
@@ -118,12 +116,3 @@ def test_random_records_accumulate_alike(seed: int, images: int, crowd: float, m
     vectorised = _accumulate(records, False, max_dets, pooled)
     assert torch.equal(compiled.precision_mean, vectorised.precision_mean)
     assert torch.equal(compiled.recall, vectorised.recall)
-
-
-def test_the_compiled_accumulation_equals_pycocotools() -> None:
-    preds, target = random_images(29, 60, max_gt=10, max_dets=25, num_classes=3, given_area=True)
-    arrays = pycocotools_eval(preds, target, box_format="xywh")
-    expected = summary_from_arrays(arrays["precision"], arrays["recall"], DEFAULT_IOU_THRESHOLDS, [1, 10, 100])
-    result = mean_average_precision(preds, target, box_format="xywh")
-    for key, value in expected.items():
-        np.testing.assert_allclose(float(result[key]), value, atol=1e-6, err_msg=key)

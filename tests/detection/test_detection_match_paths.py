@@ -80,6 +80,7 @@ def test_random_batches_match_alike(seed: int, images: int, crowd: float, thresh
 
 
 def test_the_compiled_path_equals_pycocotools() -> None:
+    # compiled matching and, behind mean_average_precision's summary, the compiled accumulation
     preds, target = random_images(23, 60, max_gt=10, max_dets=25, num_classes=3, given_area=True)
     arrays = pycocotools_eval(preds, target, box_format="xywh")
     expected = summary_from_arrays(arrays["precision"], arrays["recall"], DEFAULT_IOU_THRESHOLDS, [1, 10, 100])

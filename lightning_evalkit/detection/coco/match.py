@@ -310,14 +310,28 @@ def _compiled_match(
     det = (batch.det_boxes, batch.det_areas, batch.det_areas)
     gt = (batch.gt_boxes, batch.gt_iou_areas, batch.gt_areas, batch.gt_crowd)
     matched, ignored = compiled_box_flags(kernels, groups, det, gt, iou_thresholds, area_ranges)
-    det_order = groups.det_order
+    gt_counted = ~(batch.gt_crowd[:, None] | _area_outside(batch.gt_areas, area_ranges))
+    return records_of(batch, groups.det_order, groups.det_rank, (matched, ignored), batch.gt_labels, gt_counted)
+
+
+def records_of(
+    batch: DetectionBatch,
+    det_order: Tensor,
+    det_rank: Tensor,
+    flags: tuple[np.ndarray, np.ndarray],
+    gt_labels: Tensor,
+    gt_counted: Tensor,
+) -> CocoRecords:
+    """The records of the detections ``det_order`` (original indices, matching order) with the kernel's packed
+    (N, T) matched and ignored ``flags``."""
+    matched, ignored = (torch.from_numpy(flag)[..., None] for flag in flags)
     return CocoRecords(
         det_scores=batch.det_scores[det_order],
         det_labels=batch.det_labels[det_order],
-        det_ranks=groups.det_rank,
-        det_matched=torch.from_numpy(matched)[..., None],
-        det_ignored=torch.from_numpy(ignored)[..., None],
-        gt_labels=batch.gt_labels,
-        gt_counted=~(batch.gt_crowd[:, None] | _area_outside(batch.gt_areas, area_ranges)),
+        det_ranks=det_rank,
+        det_matched=matched,
+        det_ignored=ignored,
+        gt_labels=gt_labels,
+        gt_counted=gt_counted,
         det_image_ids=batch.image_ids[batch.det_image[det_order]],
     )

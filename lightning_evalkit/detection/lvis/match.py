@@ -25,6 +25,7 @@ from lightning_evalkit.detection.coco.match import (
     _match_candidates,
     _match_flags,
     compiled_box_flags,
+    records_of,
 )
 from lightning_evalkit.detection.coco.pairs import _pair_mask_iou, candidate_pairs, match_groups, pair_box_iou
 from lightning_evalkit.detection.inputs.batch import DetectionBatch
@@ -126,16 +127,8 @@ def _compiled_lvis_match(
     not_exhaustive = selection.det_not_exhaustive[det_order].numpy()
     every_area = np.uint8((1 << area_ranges.shape[0]) - 1)
     ignored[not_exhaustive] |= ~matched[not_exhaustive] & every_area
-    return CocoRecords(
-        det_scores=batch.det_scores[det_order],
-        det_labels=batch.det_labels[det_order],
-        det_ranks=groups.det_rank,
-        det_matched=torch.from_numpy(matched)[..., None],
-        det_ignored=torch.from_numpy(ignored)[..., None],
-        gt_labels=batch.gt_labels[gts],
-        gt_counted=~_area_outside(batch.gt_areas[gts], area_ranges),
-        det_image_ids=batch.image_ids[batch.det_image[det_order]],
-    )
+    gt_counted = ~_area_outside(batch.gt_areas[gts], area_ranges)
+    return records_of(batch, det_order, groups.det_rank, (matched, ignored), batch.gt_labels[gts], gt_counted)
 
 
 _KERNELS = "lightning_evalkit.detection.coco.match_numba"
