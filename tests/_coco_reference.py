@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+from typing import Any
 
 import numpy as np
 import torch
@@ -111,3 +112,19 @@ def summary_from_arrays(
     for a, name in enumerate(("small", "medium", "large"), start=1):
         out[f"mar_{name}"] = mean(recall[:, :, a, -1])
     return out
+
+
+def pycocotools_stats(gt: Any, results: Any, iou_type: str) -> list[float]:
+    """pycocotools' 12 stats of a ground truth and results (paths, or a parsed dataset and results list)."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        if isinstance(gt, dict):
+            coco_gt = COCO()
+            coco_gt.dataset = gt
+            coco_gt.createIndex()
+        else:
+            coco_gt = COCO(str(gt))
+        evaluator = COCOeval(coco_gt, coco_gt.loadRes(results if isinstance(results, list) else str(results)), iou_type)
+        evaluator.evaluate()
+        evaluator.accumulate()
+        evaluator.summarize()
+    return [float(v) for v in evaluator.stats]

@@ -4,42 +4,22 @@ bbox take the boxes (and areas) of their masks, as pycocotools' loadRes makes th
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import warnings
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 import torch
-from pycocotools.coco import COCO
-from pycocotools.cocoeval import COCOeval
 
 from lightning_evalkit import MeanAveragePrecision
 from lightning_evalkit.coco import evaluate_coco, load_coco, main, tm_to_coco
 from lightning_evalkit.detection.coco.json_io import STAT_KEYS
 from lightning_evalkit.detection.rle import rle_encode, rle_to_bbox
+from tests._coco_reference import pycocotools_stats as _pycocotools
 from tests._detection_data import random_images, random_masks
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
-
-def _pycocotools(gt: Any, results: Any, iou_type: str) -> list[float]:
-    """pycocotools' 12 stats of a ground truth and results (paths, or a parsed dataset and results list)."""
-    with contextlib.redirect_stdout(io.StringIO()):
-        if isinstance(gt, dict):
-            coco_gt = COCO()
-            coco_gt.dataset = gt
-            coco_gt.createIndex()
-        else:
-            coco_gt = COCO(str(gt))
-        evaluator = COCOeval(coco_gt, coco_gt.loadRes(results if isinstance(results, list) else str(results)), iou_type)
-        evaluator.evaluate()
-        evaluator.accumulate()
-        evaluator.summarize()
-    return [float(v) for v in evaluator.stats]
 
 
 def _metric_stats(preds: list[dict], target: list[dict], iou_type: str, box_format: str = "xywh") -> list[float]:

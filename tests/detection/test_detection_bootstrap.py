@@ -1,6 +1,7 @@
 """ImageBootstrapInterval: each resample equals pycocotools run on the drawn images (each image copied as often as
 its Poisson weight says, under new ids in the same order); the bounds are numpy's percentiles of the resamples;
-the order of the images, merging and 2 gloo processes change no bit; bad input is refused and changes nothing."""
+the order of the images, merging, 2 gloo processes and a COCO JSON round trip change no bit; bad input is refused
+and changes nothing."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ import pytest
 import torch
 
 from lightning_evalkit import ImageBootstrapInterval, MeanAveragePrecision
+from lightning_evalkit.coco import load_coco, tm_to_coco
+from lightning_evalkit.detection.coco.json_io import STAT_KEYS
 from lightning_evalkit.statistics.bootstrap import poisson_weights
-from tests._coco_reference import pycocotools_eval, summary_from_arrays
+from tests._coco_reference import pycocotools_eval, pycocotools_stats, summary_from_arrays
 from tests._ddp import run_in_processes
 from tests._detection_data import random_images
 
@@ -199,3 +202,24 @@ def test_the_plot_draws_each_interval_and_writes_its_bounds() -> None:
     lower, upper = float(result["map_ci_lower"]), float(result["map_ci_upper"])
     assert f"{float(result['map']):.4f} [{lower:.3f}, {upper:.3f}]" in texts
     assert axes.containers and len(axes.containers[-1].lines[2][0].get_segments()) == sum("[" in t for t in texts)
+
+
+def test_a_coco_json_round_trip_gives_the_bits_of_the_tensors(tmp_path: Any) -> None:
+    # tensors -> tm_to_coco files (image ids = list positions) -> load_coco -> the same resamples, bit for bit;
+    # and the value is pycocotools' on those files
+    preds, target = random_images(8, NUM_IMAGES, num_classes=3, scale=4, given_area=True)
+    name = str(tmp_path / "run")
+    tm_to_coco(preds, target, name, box_format="xywh")
+    loaded_preds, loaded_target = load_coco(name + "_target.json", name + "_preds.json", "bbox")
+    ids = [int(t["image_id"]) for t in loaded_target]
+    by_position = [{**t, "image_id": image_id} for t, image_id in zip(target, ids, strict=True)]
+    order = list(range(NUM_IMAGES))
+    from_tensors = _fed(preds, by_position, order).compute()
+    from_files = _fed(loaded_preds, loaded_target, order).compute()
+    assert from_files.keys() == from_tensors.keys()
+    for key, value in from_tensors.items():
+        assert torch.equal(from_files[key], value), key
+    reference = pycocotools_stats(name + "_target.json", name + "_preds.json", "bbox")
+    for key, value in zip(STAT_KEYS, reference, strict=True):
+        assert abs(float(from_files[key]) - value) < 1e-7, key
+    assert bool((from_files["map_ci_upper"] > from_files["map_ci_lower"]).all())
