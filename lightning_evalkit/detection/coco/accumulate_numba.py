@@ -12,7 +12,7 @@ vectorised accumulation unpacks the flags of the detections matched somewhere in
 them, lists the true positives, takes block maxima and suffix maxima: ~60 ms in some thirty passes. This kernel
 walks the sorted detections once per class, keeping per (threshold, area range) the counted detections, the true
 positives and the largest precision since each recall step's true positive, and takes 25-30 ms (the sorted order
-reads the records at random; the ~800,000 true-positive events each divide). Its float
+reads the records at random; each of the ~440,000 true-positive events divides). Its float
 operations are the vectorised path's, in its order: precision k / (counted + spacing(1)), the envelope as a
 suffix maximum over the steps' blocks, each block's envelope times the number of steps reading it summed in rank
 order.
