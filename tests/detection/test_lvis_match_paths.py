@@ -8,12 +8,12 @@ import pytest
 import torch
 
 from lightning_evalkit._core.compiled import compiled_module
+from lightning_evalkit.detection.coco import match as coco_match_module
 from lightning_evalkit.detection.lvis import lvis_map
-from lightning_evalkit.detection.lvis import match as lvis_match_module
 from tests._lvis_data import random_lvis, to_tensors
 
 pytestmark = pytest.mark.skipif(
-    compiled_module(lvis_match_module._KERNELS) is None, reason="numba is not installed: only the vectorised path runs"
+    compiled_module(coco_match_module._KERNELS) is None, reason="numba is not installed: only the vectorised path runs"
 )
 
 
@@ -21,7 +21,7 @@ def _records(preds: list, target: list, compiled: bool, det_areas: torch.Tensor 
     batch, federated = lvis_map._lvis_parse(preds, target, "xywh", "bbox", None)
     with pytest.MonkeyPatch.context() as patch:
         if not compiled:
-            patch.setattr(lvis_match_module, "compiled_module", lambda name: None)
+            patch.setattr(coco_match_module, "compiled_module", lambda name: None)
         return lvis_map._lvis_update(batch, federated, None, 300, det_areas)
 
 

@@ -252,8 +252,8 @@ def coco_match(
     keep the batch's own labels.
     """
     grouping = batch if match_labels is None else batch._replace(det_labels=match_labels[0], gt_labels=match_labels[1])
-    kernels = compiled_module(_KERNELS) if iou_type == "bbox" and batch.det_labels.device.type == "cpu" else None
-    if kernels is not None and area_ranges.shape[0] <= 8:
+    kernels = box_match_kernels(batch, area_ranges) if iou_type == "bbox" else None
+    if kernels is not None:
         return _compiled_match(kernels, batch, match_groups(grouping, max_det, kernels), iou_thresholds, area_ranges)
     pairs = candidate_pairs(grouping, max_det)
     det_order, gt_order = pairs.det_order, pairs.gt_order
@@ -265,20 +265,20 @@ def coco_match(
         pairs.pair_det, pairs.pair_gt, pair_iou, gt_ignored, gt_crowd, iou_thresholds, pairs.pair_group
     )
     outside = _area_outside(batch.det_areas[det_order], area_ranges)
-    matched, ignored = _match_flags(found, outside, gt_ignored, iou_thresholds.numel())
-    return CocoRecords(
-        det_scores=batch.det_scores[det_order],
-        det_labels=batch.det_labels[det_order],
-        det_ranks=pairs.det_rank,
-        det_matched=matched,
-        det_ignored=ignored,
-        gt_labels=batch.gt_labels,
-        gt_counted=~(batch.gt_crowd[:, None] | _area_outside(batch.gt_areas, area_ranges)),
-        det_image_ids=batch.image_ids[batch.det_image[det_order]],
-    )
+    flags = _match_flags(found, outside, gt_ignored, iou_thresholds.numel())
+    gt_counted = ~(batch.gt_crowd[:, None] | _area_outside(batch.gt_areas, area_ranges))
+    return records_of(batch, det_order, pairs.det_rank, flags, batch.gt_labels, gt_counted)
 
 
 _KERNELS = "lightning_evalkit.detection.coco.match_numba"
+
+
+def box_match_kernels(batch: DetectionBatch, area_ranges: Tensor) -> ModuleType | None:
+    """The compiled box matching (match_numba.py) where it applies: numba installed, CPU tensors, and at most 8
+    area ranges (one flag byte); else None, and the vectorised rounds run."""
+    if batch.det_scores.device.type != "cpu" or area_ranges.shape[0] > 8:
+        return None
+    return compiled_module(_KERNELS)
 
 
 def compiled_box_flags(
@@ -310,21 +310,22 @@ def _compiled_match(
     det = (batch.det_boxes, batch.det_areas, batch.det_areas)
     gt = (batch.gt_boxes, batch.gt_iou_areas, batch.gt_areas, batch.gt_crowd)
     matched, ignored = compiled_box_flags(kernels, groups, det, gt, iou_thresholds, area_ranges)
+    flags = (torch.from_numpy(matched)[..., None], torch.from_numpy(ignored)[..., None])
     gt_counted = ~(batch.gt_crowd[:, None] | _area_outside(batch.gt_areas, area_ranges))
-    return records_of(batch, groups.det_order, groups.det_rank, (matched, ignored), batch.gt_labels, gt_counted)
+    return records_of(batch, groups.det_order, groups.det_rank, flags, batch.gt_labels, gt_counted)
 
 
 def records_of(
     batch: DetectionBatch,
     det_order: Tensor,
     det_rank: Tensor,
-    flags: tuple[np.ndarray, np.ndarray],
+    flags: tuple[Tensor, Tensor],
     gt_labels: Tensor,
     gt_counted: Tensor,
 ) -> CocoRecords:
-    """The records of the detections ``det_order`` (original indices, matching order) with the kernel's packed
-    (N, T) matched and ignored ``flags``."""
-    matched, ignored = (torch.from_numpy(flag)[..., None] for flag in flags)
+    """The records of the detections ``det_order`` (original indices, matching order) with their packed
+    (N, T, ceil(A / 8)) matched and ignored ``flags``, whichever matching made them."""
+    matched, ignored = flags
     return CocoRecords(
         det_scores=batch.det_scores[det_order],
         det_labels=batch.det_labels[det_order],

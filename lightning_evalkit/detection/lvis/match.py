@@ -18,12 +18,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from lightning_evalkit._core.compiled import compiled_module
 from lightning_evalkit.detection.coco.match import (
     CocoRecords,
     _area_outside,
     _match_candidates,
     _match_flags,
+    box_match_kernels,
     compiled_box_flags,
     records_of,
 )
@@ -73,8 +73,8 @@ def lvis_match(
         ([True, False], [False, True])
     """
     kept, dets, gts = _kept_batch(batch, selection)
-    kernels = compiled_module(_KERNELS) if batch.iou_type == "bbox" and batch.det_scores.device.type == "cpu" else None
-    if kernels is not None and area_ranges.shape[0] <= 8:
+    kernels = box_match_kernels(batch, area_ranges) if batch.iou_type == "bbox" else None
+    if kernels is not None:
         return _compiled_lvis_match(
             kernels, batch, selection, (kept, dets, gts), iou_thresholds, area_ranges, det_areas
         )
@@ -91,17 +91,9 @@ def lvis_match(
     )
     # unmatched: ignored outside the area range, or where the category is not exhaustively annotated
     outside = _area_outside(det_areas[det_order], area_ranges) | selection.det_not_exhaustive[det_order, None]
-    matched, ignored = _match_flags(found, outside, gt_ignored, iou_thresholds.numel())
-    return CocoRecords(
-        det_scores=batch.det_scores[det_order],
-        det_labels=batch.det_labels[det_order],
-        det_ranks=pairs.det_rank,
-        det_matched=matched,
-        det_ignored=ignored,
-        gt_labels=batch.gt_labels[gts],
-        gt_counted=~_area_outside(batch.gt_areas[gts], area_ranges),
-        det_image_ids=batch.image_ids[batch.det_image[det_order]],
-    )
+    flags = _match_flags(found, outside, gt_ignored, iou_thresholds.numel())
+    gt_counted = ~_area_outside(batch.gt_areas[gts], area_ranges)
+    return records_of(batch, det_order, pairs.det_rank, flags, batch.gt_labels[gts], gt_counted)
 
 
 def _compiled_lvis_match(
@@ -127,8 +119,6 @@ def _compiled_lvis_match(
     not_exhaustive = selection.det_not_exhaustive[det_order].numpy()
     every_area = np.uint8((1 << area_ranges.shape[0]) - 1)
     ignored[not_exhaustive] |= ~matched[not_exhaustive] & every_area
+    flags = (torch.from_numpy(matched)[..., None], torch.from_numpy(ignored)[..., None])
     gt_counted = ~_area_outside(batch.gt_areas[gts], area_ranges)
-    return records_of(batch, det_order, groups.det_rank, (matched, ignored), batch.gt_labels[gts], gt_counted)
-
-
-_KERNELS = "lightning_evalkit.detection.coco.match_numba"
+    return records_of(batch, det_order, groups.det_rank, flags, batch.gt_labels[gts], gt_counted)
